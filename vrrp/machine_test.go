@@ -1,0 +1,595 @@
+package vrrp
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var (
+	t0  = time.Date(2026, 11, 22, 4, 0, 0, 0, time.UTC)
+	lb1 = netip.MustParseAddr("10.0.4.20")
+	lb2 = netip.MustParseAddr("10.0.4.21")
+)
+
+func at(d time.Duration) time.Time { return t0.Add(d) }
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+// newTestMachine returns a VRRPv3 machine at 1s with the given priority, preempt on, at lb1.
+func newTestMachine(t *testing.T, prio uint8, opts ...func(*Config)) *Machine {
+	t.Helper()
+	cfg := Config{Version: V3, Priority: prio, Interval: time.Second, Preempt: true, Addr: lb1}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	m, err := NewMachine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func advert(prio uint8, interval time.Duration) *Advertisement {
+	return &Advertisement{Version: V3, VRID: 51, Priority: prio, Interval: interval}
+}
+
+// kinds lists the kinds of actions, with the priority of adverts and the states of transitions,
+// in a form that reads well in a diff.
+func kinds(as []Action) []string {
+	var out []string
+	for _, a := range as {
+		switch a.Kind {
+		case SendAdvert:
+			out = append(out, "SendAdvert "+strconv.Itoa(int(a.Priority)))
+		case Transition:
+			out = append(out, "Transition "+a.From.String()+"->"+a.To.String())
+		default:
+			out = append(out, a.Kind.String())
+		}
+	}
+	return out
+}
+
+func wantActions(t *testing.T, step string, got []Action, want ...string) {
+	t.Helper()
+	if diff := cmp.Diff(want, kinds(got)); diff != "" {
+		t.Errorf("%s: actions (-want +got):\n%s", step, diff)
+	}
+}
+
+// RFC 5798 §6.1 (v3) and RFC 3768 §6.1 (v2): Skew_Time and Master_Down_Interval, computed in
+// whole centiseconds.
+func TestTimers(t *testing.T) {
+	tests := []struct {
+		version  Version
+		prio     uint8
+		interval time.Duration
+		skew     time.Duration
+		down     time.Duration
+	}{
+		{V3, 100, time.Second, ms(600), ms(3600)},         // 156*100/256 = 60.9 -> 60cs
+		{V3, 200, time.Second, ms(210), ms(3210)},         // 56*100/256 = 21.8 -> 21cs
+		{V3, 254, time.Second, 0, ms(3000)},               // 2*100/256 = 0.78 -> 0cs
+		{V3, 1, time.Second, ms(990), ms(3990)},           // 255*100/256 = 99.6 -> 99cs
+		{V3, 100, ms(100), ms(60), ms(360)},               // 156*10/256 = 6.09 -> 6cs
+		{V3, 100, ms(30), ms(10), ms(100)},                // 156*3/256 = 1.8 -> 1cs
+		{V3, 100, ms(10), 0, ms(30)},                      // 156*1/256 = 0.6 -> 0cs
+		{V3, 1, ms(40950), ms(40790), ms(163640)},         // 255*4095/256 = 4079 cs
+		{V2, 100, time.Second, ms(600), ms(3600)},         // (256-100)/256 s = 0.609 -> 60cs
+		{V2, 100, 3 * time.Second, ms(600), ms(9600)},     // v2 skew does not scale with the interval
+		{V2, 150, 255 * time.Second, ms(410), ms(765410)}, // 106*100/256 = 41.4 -> 41cs
+	}
+	for _, tt := range tests {
+		m := newTestMachine(t, tt.prio, func(c *Config) { c.Version, c.Interval = tt.version, tt.interval })
+		if got := m.skewTime(); got != tt.skew {
+			t.Errorf("v%d priority %d interval %s: Skew_Time = %s, want %s", tt.version, tt.prio, tt.interval, got, tt.skew)
+		}
+		if got := m.masterDownInterval(); got != tt.down {
+			t.Errorf("v%d priority %d interval %s: Master_Down_Interval = %s, want %s", tt.version, tt.prio, tt.interval, got, tt.down)
+		}
+	}
+}
+
+func TestNewMachineRejectsBadConfig(t *testing.T) {
+	for _, cfg := range []Config{
+		{Version: 4, Priority: 100, Interval: time.Second},
+		{Version: V3, Priority: 0, Interval: time.Second},
+		{Version: V3, Priority: 100, Interval: 0},
+		{Version: V3, Priority: 100, Interval: 15 * time.Millisecond},
+	} {
+		if _, err := NewMachine(cfg); err == nil {
+			t.Errorf("NewMachine(%+v) succeeded, want an error", cfg)
+		}
+	}
+}
+
+// RFC 5798 §6.4.1: a router that is not the owner starts as a backup and waits one
+// Master_Down_Interval; stale VIPs from a killed predecessor are removed first.
+func TestStartupBackup(t *testing.T) {
+	m := newTestMachine(t, 100)
+	wantActions(t, "startup", m.Startup(t0), "RemoveVIPs", "Transition INIT->BACKUP")
+	if got, want := m.Deadline(), at(ms(3600)); !got.Equal(want) {
+		t.Errorf("deadline %v, want %v", got, want)
+	}
+	wantActions(t, "tick just before", m.Tick(at(ms(3599))))
+	got := m.Tick(at(ms(3600)))
+	wantActions(t, "tick at Master_Down_Interval", got, "SendAdvert 100", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
+	if r := got[3].Reason; r != "no master heard for 3.6s (Master_Down_Interval) after start-up" {
+		t.Errorf("reason %q", r)
+	}
+	wantActions(t, "second startup", m.Startup(at(ms(3700))))
+}
+
+// RFC 5798 §6.4.1: the address owner (priority 255) becomes master at once and keeps its VIPs.
+func TestStartupOwner(t *testing.T) {
+	m := newTestMachine(t, 255)
+	got := m.Startup(t0)
+	wantActions(t, "startup", got, "SendAdvert 255", "AddVIPs", "Announce", "Transition INIT->MASTER")
+	if got[0].Priority != 255 {
+		t.Errorf("advertised priority %d", got[0].Priority)
+	}
+	if want := at(time.Second); !m.Deadline().Equal(want) {
+		t.Errorf("Adver_Timer %v, want %v", m.Deadline(), want)
+	}
+	wantActions(t, "priority change", m.SetPriority(at(1), 200, "check"))
+	if m.Priority() != 255 {
+		t.Errorf("owner priority changed to %d", m.Priority())
+	}
+}
+
+// RFC 5798 §6.4.2: a backup follows the master's adverts; when they stop it takes over exactly
+// one Master_Down_Interval after the last one. r1 priority 100, r2 priority 200 advertising
+// every second from t=1s to t=5s, then silent: r1 becomes master at 5s + 3.6s = 8.6s.
+func TestBackupTakesOverAfterMasterDownInterval(t *testing.T) {
+	m := newTestMachine(t, 100)
+	m.Startup(t0)
+	for s := 1; s <= 5; s++ {
+		wantActions(t, "advert", m.Receive(at(time.Duration(s)*time.Second), lb2, advert(200, time.Second)))
+	}
+	st := m.Status()
+	if st.Master != lb2 || st.MasterPriority != 200 || st.State != Backup {
+		t.Errorf("status %+v, want backup of %s at 200", st, lb2)
+	}
+	if want := "master 10.0.4.21 has higher priority 200 (ours 100)"; st.Reason != want {
+		t.Errorf("reason %q, want %q", st.Reason, want)
+	}
+	wantActions(t, "8.599s", m.Tick(at(ms(8599))))
+	got := m.Tick(at(ms(8600)))
+	wantActions(t, "8.6s", got, "SendAdvert 100", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
+	if want := "no advertisement from 10.0.4.21 for 3.6s (Master_Down_Interval)"; got[3].Reason != want {
+		t.Errorf("reason %q, want %q", got[3].Reason, want)
+	}
+	if st := m.Status(); st.Master != lb1 || st.Since != at(ms(8600)) {
+		t.Errorf("status %+v, want master %s since 8.6s", st, lb1)
+	}
+}
+
+// RFC 5798 §6.4.2: a backup that receives priority 0 takes over after Skew_Time only.
+func TestBackupTakesOverAfterSkewOnPriorityZero(t *testing.T) {
+	m := newTestMachine(t, 100)
+	m.Startup(t0)
+	m.Receive(at(time.Second), lb2, advert(200, time.Second))
+	wantActions(t, "priority 0", m.Receive(at(ms(1500)), lb2, advert(0, time.Second)))
+	if want := at(ms(1500 + 600)); !m.Deadline().Equal(want) {
+		t.Fatalf("deadline %v, want %v (Skew_Time 600ms)", m.Deadline(), want)
+	}
+	got := m.Tick(at(ms(2100)))
+	wantActions(t, "skew", got, "SendAdvert 100", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
+	if want := "master 10.0.4.21 stopped (sent priority 0); took over after Skew_Time 600ms"; got[3].Reason != want {
+		t.Errorf("reason %q", got[3].Reason)
+	}
+}
+
+// RFC 5798 §6.1, §6.4.2: v3 learns Master_Adver_Interval from the master's advert.
+func TestBackupLearnsMasterInterval(t *testing.T) {
+	m := newTestMachine(t, 100)
+	m.Startup(t0)
+	m.Receive(at(time.Second), lb2, advert(200, ms(200)))
+	// 3*200ms + 156*20/256 cs (= 12cs) = 720ms
+	if want := at(time.Second + ms(720)); !m.Deadline().Equal(want) {
+		t.Errorf("deadline %v, want %v", m.Deadline(), want)
+	}
+	if got := m.Status().MasterInterval; got != ms(200) {
+		t.Errorf("Master_Adver_Interval %s, want 200ms", got)
+	}
+}
+
+// RFC 3768 §6.1: v2 uses its own interval; the master's is checked equal by receive validation.
+func TestV2UsesItsOwnInterval(t *testing.T) {
+	m := newTestMachine(t, 100, func(c *Config) { c.Version, c.Interval = V2, 3*time.Second })
+	m.Startup(t0)
+	m.Receive(at(time.Second), lb2, &Advertisement{Version: V2, Priority: 200, Interval: time.Second})
+	if want := at(time.Second + ms(9600)); !m.Deadline().Equal(want) {
+		t.Errorf("deadline %v, want %v", m.Deadline(), want)
+	}
+}
+
+// RFC 5798 §6.4.3: a master advertises every Advertisement_Interval. The schedule is kept even
+// when a tick comes late, so intervals do not stretch.
+func TestMasterAdvertSchedule(t *testing.T) {
+	m := newTestMachine(t, 255)
+	m.Startup(t0)
+	wantActions(t, "late tick", m.Tick(at(ms(1003))), "SendAdvert 255")
+	if want := at(2 * time.Second); !m.Deadline().Equal(want) {
+		t.Errorf("next advert %v, want %v", m.Deadline(), want)
+	}
+	// After a long stall (a paused VM), the schedule restarts from now instead of bursting.
+	wantActions(t, "after stall", m.Tick(at(ms(10500))), "SendAdvert 255")
+	if want := at(ms(11500)); !m.Deadline().Equal(want) {
+		t.Errorf("next advert %v, want %v", m.Deadline(), want)
+	}
+}
+
+// RFC 5798 §6.4.3: a master that receives priority 0 advertises at once and resets Adver_Timer.
+func TestMasterAnswersPriorityZero(t *testing.T) {
+	m := newTestMachine(t, 255)
+	m.Startup(t0)
+	wantActions(t, "priority 0", m.Receive(at(ms(400)), lb2, advert(0, time.Second)), "SendAdvert 255")
+	if want := at(ms(1400)); !m.Deadline().Equal(want) {
+		t.Errorf("Adver_Timer %v, want %v", m.Deadline(), want)
+	}
+}
+
+// becomeMasterAt makes a machine master at t0 through Master_Down_Interval expiry.
+func becomeMasterAt(t *testing.T, m *Machine) time.Time {
+	t.Helper()
+	m.Startup(t0.Add(-10 * time.Second))
+	m.Tick(m.Deadline())
+	if m.State() != Master {
+		t.Fatalf("state %s, want MASTER", m.State())
+	}
+	return m.Status().Since
+}
+
+// RFC 5798 §6.4.3: a master that hears a higher priority becomes backup and gives up the VIPs.
+func TestMasterYieldsToHigherPriority(t *testing.T) {
+	m := newTestMachine(t, 100)
+	now := becomeMasterAt(t, m).Add(ms(300))
+	got := m.Receive(now, lb2, advert(120, ms(500)))
+	wantActions(t, "higher", got, "RemoveVIPs", "Transition MASTER->BACKUP")
+	if want := "higher priority 120 from 10.0.4.21"; got[1].Reason != want {
+		t.Errorf("reason %q, want %q", got[1].Reason, want)
+	}
+	// The new Master_Down_Interval uses the learned 500ms: 1.5s + 156*50/256 cs (30cs).
+	if want := now.Add(ms(1800)); !m.Deadline().Equal(want) {
+		t.Errorf("deadline %v, want %v", m.Deadline(), want)
+	}
+}
+
+// RFC 5798 §6.4.3: equal priorities are broken by the primary address, as unsigned integers.
+func TestMasterTieBreak(t *testing.T) {
+	tests := []struct {
+		name   string
+		ours   netip.Addr
+		theirs netip.Addr
+		yields bool
+	}{
+		{"higher IPv4 wins", lb1, lb2, true},
+		{"lower IPv4 loses", lb2, lb1, false},
+		{"unsigned: 10.0.4.200 > 10.0.4.21", lb2, netip.MustParseAddr("10.0.4.200"), true},
+		{"IPv6 link-local", netip.MustParseAddr("fe80::1"), netip.MustParseAddr("fe80::a"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestMachine(t, 100, func(c *Config) { c.Addr = tt.ours })
+			now := becomeMasterAt(t, m).Add(ms(100))
+			got := m.Receive(now, tt.theirs, advert(100, time.Second))
+			if tt.yields {
+				wantActions(t, "tie", got, "RemoveVIPs", "Transition MASTER->BACKUP")
+				if want := "equal priority 100 from higher address " + tt.theirs.String(); got[1].Reason != want {
+					t.Errorf("reason %q, want %q", got[1].Reason, want)
+				}
+			} else {
+				wantActions(t, "tie", got, "SendAdvert 100", "Announce")
+			}
+		})
+	}
+}
+
+// RFC 9568 §6.4.3: a master discards a lower-priority advert and advertises at once. vrrpd also
+// re-announces the VIPs, at most once per second, so clients of a healed split brain come back.
+func TestMasterAssertsAgainstLowerPriority(t *testing.T) {
+	m := newTestMachine(t, 100)
+	now := becomeMasterAt(t, m)
+	wantActions(t, "first", m.Receive(now.Add(ms(100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
+	wantActions(t, "within 1s", m.Receive(now.Add(ms(600)), lb2, advert(50, time.Second)), "SendAdvert 100")
+	wantActions(t, "after 1s", m.Receive(now.Add(ms(1100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
+	if m.State() != Master {
+		t.Errorf("state %s", m.State())
+	}
+}
+
+// RFC 5798 §6.4.2: with Preempt_Mode off, a backup follows a lower-priority master.
+func TestNoPreemptFollowsLowerPriority(t *testing.T) {
+	m := newTestMachine(t, 200, func(c *Config) { c.Preempt = false })
+	m.Startup(t0)
+	m.Receive(at(time.Second), lb2, advert(100, time.Second))
+	// 3s + 56*100/256 cs (21cs)
+	if want := at(ms(4210)); !m.Deadline().Equal(want) {
+		t.Errorf("deadline %v, want %v", m.Deadline(), want)
+	}
+	if want := "master 10.0.4.21 has lower priority 100 (ours 200), but preempt is off"; m.Status().Reason != want {
+		t.Errorf("reason %q", m.Status().Reason)
+	}
+}
+
+// With Preempt_Mode on, a backup that hears a lower-priority master takes over after Skew_Time,
+// not Master_Down_Interval (a deliberate refinement of RFC 5798 §6.4.2; see backupReceive).
+func TestPreemptAfterSkew(t *testing.T) {
+	m := newTestMachine(t, 200)
+	m.Startup(t0)
+	wantActions(t, "lower", m.Receive(at(time.Second), lb2, advert(100, time.Second)))
+	if want := at(ms(1210)); !m.Deadline().Equal(want) {
+		t.Fatalf("deadline %v, want %v (Skew_Time 210ms)", m.Deadline(), want)
+	}
+	got := m.Tick(at(ms(1210)))
+	wantActions(t, "preempt", got, "SendAdvert 200", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
+	if want := "preempted master 10.0.4.21, whose priority 100 is lower than ours (200)"; got[3].Reason != want {
+		t.Errorf("reason %q", got[3].Reason)
+	}
+}
+
+// preempt_delay: a backup lets a lower-priority master stay this long after first hearing it.
+// It still follows that master meanwhile, so the master's death is noticed as usual.
+func TestPreemptDelay(t *testing.T) {
+	m := newTestMachine(t, 200, func(c *Config) { c.PreemptDelay = 10 * time.Second })
+	m.Startup(t0)
+	for s := 1; s <= 7; s++ {
+		now := at(time.Duration(s) * time.Second)
+		m.Receive(now, lb2, advert(100, time.Second))
+		if want := now.Add(ms(3210)); !m.Deadline().Equal(want) {
+			t.Fatalf("at %ds: deadline %v, want %v (Master_Down_Interval)", s, m.Deadline(), want)
+		}
+	}
+	// From 8s on, 11s (1s + 10s) is within Master_Down_Interval: preempt exactly then.
+	m.Receive(at(8*time.Second), lb2, advert(100, time.Second))
+	if want := at(11 * time.Second); !m.Deadline().Equal(want) {
+		t.Fatalf("deadline %v, want %v", m.Deadline(), want)
+	}
+	m.Receive(at(9*time.Second), lb2, advert(100, time.Second))
+	m.Receive(at(10*time.Second), lb2, advert(100, time.Second))
+	got := m.Tick(at(11 * time.Second))
+	wantActions(t, "preempt", got, "SendAdvert 200", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
+	if !strings.HasSuffix(got[3].Reason, "after preempt_delay 10s") {
+		t.Errorf("reason %q", got[3].Reason)
+	}
+	// A higher-priority master in between resets the delay.
+	m2 := newTestMachine(t, 200, func(c *Config) { c.PreemptDelay = 10 * time.Second })
+	m2.Startup(t0)
+	m2.Receive(at(time.Second), lb2, advert(100, time.Second))
+	m2.Receive(at(2*time.Second), lb2, advert(250, time.Second))
+	m2.Receive(at(9*time.Second), lb2, advert(100, time.Second))
+	if want := at(9*time.Second + ms(3210)); !m2.Deadline().Equal(want) {
+		t.Errorf("delay not reset: deadline %v, want %v", m2.Deadline(), want)
+	}
+}
+
+// garp_delay and garp_refresh: a burst on becoming master, a second after garp_delay, then one
+// every garp_refresh.
+func TestGARPSchedule(t *testing.T) {
+	m := newTestMachine(t, 255, func(c *Config) { c.GARPDelay, c.GARPRefresh = 5*time.Second, 10*time.Second })
+	m.Startup(t0)
+	var announced []time.Duration
+	for now := t0; now.Before(at(30 * time.Second)); now = m.Deadline() {
+		for _, a := range m.Tick(now) {
+			if a.Kind == Announce {
+				announced = append(announced, now.Sub(t0))
+			}
+		}
+	}
+	want := []time.Duration{5 * time.Second, 15 * time.Second, 25 * time.Second}
+	if diff := cmp.Diff(want, announced); diff != "" {
+		t.Errorf("bursts (-want +got):\n%s", diff)
+	}
+	// Without a refresh there is exactly one delayed burst.
+	m2 := newTestMachine(t, 255, func(c *Config) { c.GARPDelay = 5 * time.Second })
+	m2.Startup(t0)
+	n := 0
+	for now := t0; now.Before(at(30 * time.Second)); now = m2.Deadline() {
+		for _, a := range m2.Tick(now) {
+			if a.Kind == Announce {
+				n++
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d delayed bursts, want 1", n)
+	}
+}
+
+// RFC 5798 §6.4.3: a master that shuts down sends priority 0 and gives up its VIPs;
+// §6.4.2: a backup just stops.
+func TestShutdown(t *testing.T) {
+	m := newTestMachine(t, 100)
+	becomeMasterAt(t, m)
+	got := m.Shutdown(t0)
+	wantActions(t, "master", got, "SendAdvert 0", "RemoveVIPs", "Transition MASTER->INIT")
+	if !m.Deadline().IsZero() {
+		t.Errorf("deadline %v after shutdown", m.Deadline())
+	}
+	wantActions(t, "again", m.Shutdown(t0))
+
+	b := newTestMachine(t, 100)
+	b.Startup(t0)
+	wantActions(t, "backup", b.Shutdown(t0), "Transition BACKUP->INIT")
+	wantActions(t, "advert after shutdown", b.Receive(t0, lb2, advert(0, time.Second)))
+}
+
+// A master whose effective priority changes advertises it at once.
+func TestSetPriority(t *testing.T) {
+	m := newTestMachine(t, 100)
+	now := becomeMasterAt(t, m)
+	wantActions(t, "master", m.SetPriority(now.Add(ms(200)), 80, "check nginx down"), "SendAdvert 80")
+	wantActions(t, "unchanged", m.SetPriority(now.Add(ms(300)), 80, "again"))
+	if want := now.Add(ms(1200)); !m.Deadline().Equal(want) {
+		t.Errorf("Adver_Timer %v, want %v", m.Deadline(), want)
+	}
+	// The lower priority now changes the election: a backup at 90 preempts this master.
+	b := newTestMachine(t, 90, func(c *Config) { c.Addr = lb2 })
+	b.Startup(t0)
+	b.Receive(now.Add(ms(200)), lb1, advert(80, time.Second))
+	if want := now.Add(ms(200 + 640)); !b.Deadline().Equal(want) { // Skew_Time 166*100/256 cs
+		t.Errorf("backup deadline %v, want %v", b.Deadline(), want)
+	}
+}
+
+// FAULT: a master gives up (priority 0, VIPs removed), adverts are ignored, and recovery starts
+// over as a backup.
+func TestFault(t *testing.T) {
+	m := newTestMachine(t, 100)
+	now := becomeMasterAt(t, m)
+	got := m.Fault(now, "interface eth0 is down")
+	wantActions(t, "fault", got, "SendAdvert 0", "RemoveVIPs", "Transition MASTER->FAULT")
+	if st := m.Status(); st.Reason != "interface eth0 is down" || st.Master.IsValid() {
+		t.Errorf("status %+v", st)
+	}
+	wantActions(t, "advert in FAULT", m.Receive(now, lb2, advert(0, time.Second)))
+	wantActions(t, "tick in FAULT", m.Tick(now.Add(time.Hour)))
+	if !m.Deadline().IsZero() {
+		t.Errorf("deadline %v in FAULT", m.Deadline())
+	}
+	wantActions(t, "second fault", m.Fault(now, "check nginx down"))
+	got = m.Recover(now.Add(time.Second), "interface eth0 is up")
+	wantActions(t, "recover", got, "RemoveVIPs", "Transition FAULT->BACKUP")
+	if want := now.Add(time.Second + ms(3600)); !m.Deadline().Equal(want) {
+		t.Errorf("deadline %v, want %v", m.Deadline(), want)
+	}
+	wantActions(t, "recover again", m.Recover(now, "again"))
+}
+
+// A fault known before start-up makes the instance start in FAULT.
+func TestFaultBeforeStartup(t *testing.T) {
+	m := newTestMachine(t, 100)
+	m.Fault(t0, "interface eth9 does not exist")
+	got := m.Startup(t0)
+	wantActions(t, "startup", got, "RemoveVIPs", "Transition INIT->FAULT")
+	if got[1].Reason != "interface eth9 does not exist" {
+		t.Errorf("reason %q", got[1].Reason)
+	}
+	wantActions(t, "recover", m.Recover(at(time.Second), "interface eth9 appeared"), "RemoveVIPs", "Transition FAULT->BACKUP")
+}
+
+// wire is a discrete-event simulation of routers on one LAN: every advert one sends reaches the
+// others at the same instant, unless the sender is unplugged.
+type wire struct {
+	t       *testing.T
+	now     time.Time
+	routers []*simRouter
+}
+
+type simRouter struct {
+	name      string
+	addr      netip.Addr
+	m         *Machine
+	unplugged bool
+	lastSent  time.Time
+	log       []string // transitions, "MASTER at 3.21s"
+}
+
+func (w *wire) add(name string, prio uint8, addr netip.Addr) *simRouter {
+	r := &simRouter{name: name, addr: addr, m: newTestMachine(w.t, prio, func(c *Config) { c.Addr = addr })}
+	w.routers = append(w.routers, r)
+	return r
+}
+
+func (w *wire) act(r *simRouter, as []Action) {
+	as = append([]Action(nil), as...) // the machine reuses its slice
+	for _, a := range as {
+		switch a.Kind {
+		case Transition:
+			r.log = append(r.log, a.To.String()+" at "+w.now.Sub(t0).String())
+		case SendAdvert:
+			if r.unplugged {
+				continue
+			}
+			r.lastSent = w.now
+			for _, o := range w.routers {
+				if o != r && !o.unplugged {
+					w.act(o, o.m.Receive(w.now, r.addr, advert(a.Priority, time.Second)))
+				}
+			}
+		}
+	}
+}
+
+// run advances simulated time to end, firing each machine's deadline in order.
+func (w *wire) run(end time.Time) {
+	for {
+		var next *simRouter
+		for _, r := range w.routers {
+			if d := r.m.Deadline(); !d.IsZero() && (next == nil || d.Before(next.m.Deadline())) {
+				next = r
+			}
+		}
+		if next == nil || next.m.Deadline().After(end) {
+			w.now = end
+			return
+		}
+		w.now = next.m.Deadline()
+		w.act(next, next.m.Tick(w.now))
+	}
+}
+
+// The nginx pair end to end, in simulated time: lb1 (110) and lb2 (100) start together;
+// lb1 wins after its own Master_Down_Interval. lb1 is unplugged: lb2 takes over one
+// Master_Down_Interval after lb1's last advert. lb1 returns and preempts after Skew_Time.
+// lb1 stops cleanly: lb2 takes over after Skew_Time.
+func TestPairScenario(t *testing.T) {
+	w := &wire{t: t, now: t0}
+	r1 := w.add("lb1", 110, lb1)
+	r2 := w.add("lb2", 100, lb2)
+	w.act(r1, r1.m.Startup(t0))
+	w.act(r2, r2.m.Startup(t0))
+	w.run(at(10 * time.Second))
+	// lb1: 3s + 146*100/256 cs (57cs) = 3.57s; lb2 would have waited 3.6s.
+	if diff := cmp.Diff([]string{"BACKUP at 0s", "MASTER at 3.57s"}, r1.log); diff != "" {
+		t.Errorf("lb1 (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"BACKUP at 0s"}, r2.log); diff != "" {
+		t.Errorf("lb2 (-want +got):\n%s", diff)
+	}
+
+	// Host loss: lb1's cable is pulled at 10.2s. Its last advert went out at 9.57s.
+	w.run(at(ms(10200)))
+	r1.unplugged = true
+	last := r1.lastSent
+	w.run(at(20 * time.Second))
+	if got, want := r2.log[len(r2.log)-1], "MASTER at "+last.Add(ms(3600)).Sub(t0).String(); got != want {
+		t.Errorf("lb2 after host loss: %s, want %s", got, want)
+	}
+	if r1.m.State() != Master {
+		t.Errorf("unplugged lb1 is %s: it hears nothing and stays master", r1.m.State())
+	}
+
+	// lb1 comes back: both are master until the first advert crosses; lb2 (lower) yields.
+	r1.unplugged = false
+	w.run(at(30 * time.Second))
+	if r1.m.State() != Master || r2.m.State() != Backup {
+		t.Errorf("after replug: lb1 %s, lb2 %s", r1.m.State(), r2.m.State())
+	}
+
+	// Graceful stop of lb1: lb2 takes over after its Skew_Time (600ms).
+	w.run(at(ms(30500)))
+	w.act(r1, r1.m.Shutdown(w.now))
+	w.run(at(40 * time.Second))
+	if got, want := r2.log[len(r2.log)-1], "MASTER at 31.1s"; got != want {
+		t.Errorf("lb2 after graceful stop: %s, want %s", got, want)
+	}
+
+	// lb1 restarts and preempts lb2 after its Skew_Time from lb2's next advert.
+	w.run(at(41 * time.Second))
+	w.act(r1, r1.m.Startup(w.now))
+	w.run(at(50 * time.Second))
+	if r1.m.State() != Master || r2.m.State() != Backup {
+		t.Errorf("after restart: lb1 %s, lb2 %s", r1.m.State(), r2.m.State())
+	}
+	// lb2 advertises at 41.1s (its schedule since 31.1s); lb1 preempts 570ms later.
+	if got, want := r1.log[len(r1.log)-1], "MASTER at 41.67s"; got != want {
+		t.Errorf("lb1 preempted at %s, want %s", got, want)
+	}
+}
