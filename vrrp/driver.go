@@ -1,0 +1,551 @@
+package vrrp
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// VIPs adds, removes and announces an instance's virtual addresses. Package vip implements it.
+// Add and Remove are idempotent.
+type VIPs interface {
+	Add(ifname string, vips []netip.Prefix) error
+	Remove(ifname string, vips []netip.Prefix) error
+	// Announce sends count gratuitous ARPs (IPv4) or unsolicited neighbour advertisements
+	// (IPv6) for each VIP.
+	Announce(ifname string, vips []netip.Prefix, count int) error
+}
+
+// Event is one state change, as hooks see it.
+type Event struct {
+	Instance  string
+	Interface string
+	VRID      uint8
+	From, To  State // To == Initialize means the instance stopped
+	Priority  uint8 // effective priority
+	Reason    string
+	VIPs      []netip.Prefix
+}
+
+// Notifier runs the hooks for an event. Notify must not block: a hung hook must never delay
+// an advertisement or a VIP change.
+type Notifier interface {
+	Notify(Event)
+}
+
+// InstanceConfig is one virtual router as the driver runs it.
+type InstanceConfig struct {
+	Name       string
+	Interface  string
+	VRID       uint8
+	Machine    Config // Machine.Addr is filled from Src or the interface
+	VIPs       []netip.Prefix
+	Src        netip.Addr   // the advert source; zero: the interface's primary address
+	Peers      []netip.Addr // unicast peers; empty: multicast to 224.0.0.18 or ff02::12
+	MinTTL     int          // lowest TTL accepted; 0 means 255
+	AuthType   AuthType     // VRRPv2 only
+	AuthData   [8]byte      // VRRPv2 simple password, NUL padded
+	Checksum   ChecksumMode // IPv4 VRRPv3 only
+	GARPRepeat int          // GARPs / NAs per VIP in a burst
+}
+
+// IPv6 reports whether the instance's VIPs are IPv6.
+func (c *InstanceConfig) IPv6() bool { return len(c.VIPs) > 0 && c.VIPs[0].Addr().Is6() }
+
+// Counters are an instance's protocol counters.
+type Counters struct {
+	AdvertsSent     uint64
+	AdvertsReceived uint64
+	Drops           [NumDrops]uint64
+	Announces       uint64    // GARP/NA bursts
+	Transitions     [4]uint64 // by target State
+	SendErrors      uint64
+}
+
+// InstanceStatus is what `vrrpd status` shows of an instance.
+type InstanceStatus struct {
+	Config InstanceConfig // with Machine.Addr resolved
+	Status
+	Counters
+}
+
+// SocketStatus counts the packets a socket dropped before they could be given to an instance.
+type SocketStatus struct {
+	Interface string
+	IPv6      bool
+	Drops     [NumDrops]uint64
+}
+
+// Options are what a Driver is made of.
+type Options struct {
+	Log    *slog.Logger
+	Listen Listener         // ListenIP in the daemon
+	VIPs   VIPs             // *vip.Manager in the daemon
+	Notify Notifier         // nil: no hooks
+	Now    func() time.Time // nil: time.Now
+}
+
+// ErrStopped is returned by the Driver's methods once Run has returned.
+var ErrStopped = errors.New("driver stopped")
+
+// dropLogEvery limits how often a drop reason is logged per instance: drops are always counted,
+// but a flood of bad packets must not flood the log.
+const dropLogEvery = 10 * time.Second
+
+// recvBuf holds one received message: large enough for the largest VRRP message, 255 IPv6
+// addresses (8 + 255*16 bytes).
+const recvBuf = 4096
+
+// Driver runs virtual routers on sockets. One goroutine (Run) owns every machine and carries out
+// their actions; one goroutine per socket reads packets and hands them to it.
+type Driver struct {
+	opt   Options
+	cmds  chan func()
+	rx    chan received
+	done  chan struct{} // closed when Run returns
+	stop  chan struct{} // closed when Run starts shutting down: readers stop delivering
+	bufs  sync.Pool
+	wg    sync.WaitGroup // readers
+	adv   Advertisement  // receive scratch
+	order []*instance    // in the order added
+	byNm  map[string]*instance
+	socks map[sockKey]*sock
+}
+
+type sockKey struct {
+	ifname string
+	ipv6   bool
+}
+
+type sock struct {
+	key    sockKey
+	conn   Conn
+	byVRID [256]*instance
+	drops  [NumDrops]uint64
+	logged [NumDrops]time.Time
+}
+
+type received struct {
+	s   *sock
+	p   Packet
+	at  time.Time
+	buf *[]byte
+}
+
+type instance struct {
+	cfg    InstanceConfig
+	m      *Machine
+	s      *sock
+	rules  Rules
+	dsts   []netip.Addr
+	adv    Advertisement // the advert we send, but for its priority
+	buf    []byte
+	cnt    Counters
+	logged [NumDrops]time.Time
+	warned time.Time // last address-list mismatch logged
+}
+
+// NewDriver returns a driver; call Run to start it.
+func NewDriver(opt Options) *Driver {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	d := &Driver{
+		opt:   opt,
+		cmds:  make(chan func()),
+		rx:    make(chan received, 256),
+		done:  make(chan struct{}),
+		stop:  make(chan struct{}),
+		byNm:  map[string]*instance{},
+		socks: map[sockKey]*sock{},
+	}
+	d.bufs.New = func() any { b := make([]byte, recvBuf); return &b }
+	return d
+}
+
+// Run runs the instances until ctx is done. Then every instance stops as RFC 5798 §6.4 says
+// (a master sends priority 0 and removes its VIPs), the sockets close, and Run returns.
+func (d *Driver) Run(ctx context.Context) error {
+	defer close(d.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if next := d.deadline(); next.IsZero() {
+			timer.Stop()
+		} else {
+			timer.Reset(next.Sub(d.opt.Now()))
+		}
+		select {
+		case <-ctx.Done():
+			d.shutdown()
+			return nil
+		case r := <-d.rx:
+			d.receive(r)
+		case <-timer.C:
+			d.fire()
+		case f := <-d.cmds:
+			f()
+		}
+	}
+}
+
+// do runs f in Run's goroutine and waits for it.
+func (d *Driver) do(f func() error) error {
+	errc := make(chan error, 1)
+	select {
+	case d.cmds <- func() { errc <- f() }:
+		return <-errc
+	case <-d.done:
+		return ErrStopped
+	}
+}
+
+// Add starts an instance: it opens or shares its socket, then starts the machine.
+func (d *Driver) Add(cfg InstanceConfig) error {
+	return d.do(func() error { return d.add(cfg) })
+}
+
+// Remove stops an instance as if the daemon stopped, and forgets it.
+func (d *Driver) Remove(name string) error {
+	return d.do(func() error {
+		in := d.byNm[name]
+		if in == nil {
+			return fmt.Errorf("no instance %q", name)
+		}
+		d.act(in, in.m.Shutdown(d.opt.Now()))
+		d.forget(in)
+		return nil
+	})
+}
+
+// SetPriority sets an instance's effective priority; why is logged.
+func (d *Driver) SetPriority(name string, prio uint8, why string) error {
+	return d.with(name, func(in *instance, now time.Time) []Action {
+		if old := in.m.Priority(); old != prio {
+			d.opt.Log.Info("priority changed", "instance", name, "vrid", in.cfg.VRID, "from", old, "to", prio, "reason", why)
+		}
+		return in.m.SetPriority(now, prio, why)
+	})
+}
+
+// Fault puts an instance in FAULT; Recover takes it out.
+func (d *Driver) Fault(name, why string) error {
+	return d.with(name, func(in *instance, now time.Time) []Action { return in.m.Fault(now, why) })
+}
+
+// Recover lets an instance in FAULT take part again.
+func (d *Driver) Recover(name, why string) error {
+	return d.with(name, func(in *instance, now time.Time) []Action { return in.m.Recover(now, why) })
+}
+
+func (d *Driver) with(name string, f func(*instance, time.Time) []Action) error {
+	return d.do(func() error {
+		in := d.byNm[name]
+		if in == nil {
+			return fmt.Errorf("no instance %q", name)
+		}
+		d.act(in, f(in, d.opt.Now()))
+		return nil
+	})
+}
+
+// Status reports every instance, in the order added, and the sockets' own drop counters.
+func (d *Driver) Status() ([]InstanceStatus, []SocketStatus, error) {
+	var is []InstanceStatus
+	var ss []SocketStatus
+	err := d.do(func() error {
+		for _, in := range d.order {
+			c := in.cfg
+			c.VIPs, c.Peers = slices.Clone(c.VIPs), slices.Clone(c.Peers)
+			is = append(is, InstanceStatus{Config: c, Status: in.m.Status(), Counters: in.cnt})
+		}
+		for _, s := range d.socks {
+			ss = append(ss, SocketStatus{Interface: s.key.ifname, IPv6: s.key.ipv6, Drops: s.drops})
+		}
+		slices.SortFunc(ss, func(a, b SocketStatus) int {
+			return cmp.Or(cmp.Compare(a.Interface, b.Interface), boolInt(a.IPv6)-boolInt(b.IPv6))
+		})
+		return nil
+	})
+	return is, ss, err
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (d *Driver) add(cfg InstanceConfig) error {
+	if d.byNm[cfg.Name] != nil {
+		return fmt.Errorf("instance %q already runs", cfg.Name)
+	}
+	if len(cfg.VIPs) == 0 {
+		return fmt.Errorf("instance %q has no VIPs", cfg.Name)
+	}
+	if len(cfg.Peers) == 0 {
+		cfg.Peers = nil // nil means multicast to Rules: an empty list would accept no one
+	}
+	key := sockKey{cfg.Interface, cfg.IPv6()}
+	s := d.socks[key]
+	if s == nil {
+		conn, err := d.opt.Listen(key.ifname, key.ipv6)
+		if err != nil {
+			return fmt.Errorf("instance %q: %w", cfg.Name, err)
+		}
+		s = &sock{key: key, conn: conn}
+		d.socks[key] = s
+		d.wg.Add(1)
+		go d.read(s)
+	}
+	if other := s.byVRID[cfg.VRID]; other != nil {
+		d.release(s)
+		return fmt.Errorf("instance %q: vrid %d on %s is already used by instance %q", cfg.Name, cfg.VRID, cfg.Interface, other.cfg.Name)
+	}
+	src := cfg.Src
+	if !src.IsValid() {
+		var err error
+		if src, err = s.conn.Addr(); err != nil {
+			d.release(s)
+			return fmt.Errorf("instance %q: %w (or set unicast_src)", cfg.Name, err)
+		}
+	}
+	cfg.Src, cfg.Machine.Addr = src, src
+	m, err := NewMachine(cfg.Machine)
+	if err != nil {
+		d.release(s)
+		return fmt.Errorf("instance %q: %w", cfg.Name, err)
+	}
+	in := &instance{cfg: cfg, m: m, s: s, buf: make([]byte, 0, recvBuf)}
+	in.rules = Rules{
+		Version: cfg.Machine.Version, Interval: cfg.Machine.Interval,
+		AuthType: cfg.AuthType, AuthData: cfg.AuthData,
+		Owner: cfg.Machine.Priority == 255, Peers: cfg.Peers, MinTTL: cfg.MinTTL,
+	}
+	in.adv = Advertisement{
+		Version: cfg.Machine.Version, VRID: cfg.VRID, Interval: cfg.Machine.Interval,
+		AuthType: cfg.AuthType, AuthData: cfg.AuthData,
+	}
+	for _, p := range cfg.VIPs {
+		in.adv.Addresses = append(in.adv.Addresses, p.Addr())
+	}
+	// RFC 5798 §5.2.9: for IPv6 the link-local VIP comes first in the list.
+	slices.SortStableFunc(in.adv.Addresses, func(a, b netip.Addr) int {
+		return boolInt(b.IsLinkLocalUnicast()) - boolInt(a.IsLinkLocalUnicast())
+	})
+	in.rules.Addresses = in.adv.Addresses
+	in.dsts = cfg.Peers
+	if len(in.dsts) == 0 {
+		in.dsts = []netip.Addr{MulticastV4}
+		if key.ipv6 {
+			in.dsts = []netip.Addr{MulticastV6}
+		}
+	}
+	s.byVRID[cfg.VRID] = in
+	d.byNm[cfg.Name] = in
+	d.order = append(d.order, in)
+	d.opt.Log.Info("instance started", "instance", cfg.Name, "interface", cfg.Interface, "vrid", cfg.VRID,
+		"version", int(cfg.Machine.Version), "priority", cfg.Machine.Priority, "source", src, "vips", cfg.VIPs)
+	d.act(in, m.Startup(d.opt.Now()))
+	return nil
+}
+
+// forget removes a stopped instance and closes its socket if nobody else uses it.
+func (d *Driver) forget(in *instance) {
+	in.s.byVRID[in.cfg.VRID] = nil
+	delete(d.byNm, in.cfg.Name)
+	d.order = slices.DeleteFunc(d.order, func(o *instance) bool { return o == in })
+	d.release(in.s)
+}
+
+func (d *Driver) release(s *sock) {
+	for _, in := range s.byVRID {
+		if in != nil {
+			return
+		}
+	}
+	delete(d.socks, s.key)
+	s.conn.Close()
+}
+
+// read delivers a socket's packets to Run until the socket closes.
+func (d *Driver) read(s *sock) {
+	defer d.wg.Done()
+	for {
+		buf := d.bufs.Get().(*[]byte)
+		p, err := s.conn.Read(*buf)
+		at := d.opt.Now()
+		if err != nil {
+			d.bufs.Put(buf)
+			if closedConn(err) {
+				return
+			}
+			d.opt.Log.Warn("VRRP socket read failed", "interface", s.key.ifname, "err", err)
+			select {
+			case <-time.After(100 * time.Millisecond):
+				continue
+			case <-d.stop:
+				return
+			}
+		}
+		select {
+		case d.rx <- received{s: s, p: p, at: at, buf: buf}:
+		case <-d.stop:
+			d.bufs.Put(buf)
+			return
+		}
+	}
+}
+
+// receive validates a packet (RFC 5798 §7.1, RFC 3768 §7.1) and gives it to its instance.
+func (d *Driver) receive(r received) {
+	defer d.bufs.Put(r.buf)
+	vrid, ok := PeekVRID(r.p.Data)
+	if !ok {
+		d.dropped(r.s, nil, DropLength, r.p.Src)
+		return
+	}
+	in := r.s.byVRID[vrid]
+	if in == nil {
+		d.dropped(r.s, nil, DropVRID, r.p.Src)
+		return
+	}
+	v := in.rules.Check(r.p, &d.adv)
+	if v.Drop != DropNone {
+		d.dropped(r.s, in, v.Drop, r.p.Src)
+		return
+	}
+	in.cnt.AdvertsReceived++
+	if v.AddressMismatch && r.at.Sub(in.warned) >= dropLogEvery {
+		in.warned = r.at
+		d.opt.Log.Warn("advert lists other addresses than ours: check the peer's configuration",
+			"instance", in.cfg.Name, "vrid", in.cfg.VRID, "from", r.p.Src, "theirs", d.adv.Addresses, "ours", in.adv.Addresses)
+	}
+	d.act(in, in.m.Receive(r.at, r.p.Src, &d.adv))
+}
+
+// dropped counts a discarded packet, and logs it unless the same reason was logged recently.
+func (d *Driver) dropped(s *sock, in *instance, why Drop, src netip.Addr) {
+	now := d.opt.Now()
+	last, count := &s.logged[why], &s.drops[why]
+	attrs := []any{"interface", s.key.ifname, "reason", why.String(), "from", src}
+	if in != nil {
+		last, count = &in.logged[why], &in.cnt.Drops[why]
+		attrs = append(attrs, "instance", in.cfg.Name, "vrid", in.cfg.VRID)
+	}
+	*count++
+	if now.Sub(*last) >= dropLogEvery {
+		*last = now
+		d.opt.Log.Warn("dropped VRRP packet", append(attrs, "dropped_so_far", *count)...)
+	}
+}
+
+// fire runs the machines whose deadline has passed. Packets already read are processed first:
+// a daemon that was delayed (a busy CPU, a paused VM) must not declare a master dead whose
+// advertisement is waiting to be processed.
+func (d *Driver) fire() {
+	for {
+		select {
+		case r := <-d.rx:
+			d.receive(r)
+			continue
+		default:
+		}
+		break
+	}
+	now := d.opt.Now()
+	for _, in := range d.order {
+		if dl := in.m.Deadline(); !dl.IsZero() && !now.Before(dl) {
+			d.act(in, in.m.Tick(now))
+		}
+	}
+}
+
+func (d *Driver) deadline() time.Time {
+	var next time.Time
+	for _, in := range d.order {
+		if dl := in.m.Deadline(); !dl.IsZero() && (next.IsZero() || dl.Before(next)) {
+			next = dl
+		}
+	}
+	return next
+}
+
+// act carries out a machine's actions in order.
+func (d *Driver) act(in *instance, actions []Action) {
+	c := &in.cfg
+	for _, a := range actions {
+		switch a.Kind {
+		case SendAdvert:
+			d.send(in, a.Priority)
+		case AddVIPs:
+			if err := d.opt.VIPs.Add(c.Interface, c.VIPs); err != nil {
+				d.opt.Log.Error("adding VIPs failed", "instance", c.Name, "err", err)
+			}
+		case RemoveVIPs:
+			if err := d.opt.VIPs.Remove(c.Interface, c.VIPs); err != nil {
+				d.opt.Log.Error("removing VIPs failed", "instance", c.Name, "err", err)
+			}
+		case Announce:
+			in.cnt.Announces++
+			if err := d.opt.VIPs.Announce(c.Interface, c.VIPs, c.GARPRepeat); err != nil {
+				d.opt.Log.Error("announcing VIPs failed", "instance", c.Name, "err", err)
+			}
+		case Transition:
+			in.cnt.Transitions[a.To]++
+			d.opt.Log.Info("transition", "instance", c.Name, "vrid", c.VRID, "from", a.From.String(), "to", a.To.String(), "reason", a.Reason)
+			if d.opt.Notify != nil {
+				d.opt.Notify.Notify(Event{
+					Instance: c.Name, Interface: c.Interface, VRID: c.VRID, From: a.From, To: a.To,
+					Priority: in.m.Priority(), Reason: a.Reason, VIPs: c.VIPs,
+				})
+			}
+		}
+	}
+}
+
+// send sends an advertisement with the given priority to the multicast group or every peer.
+func (d *Driver) send(in *instance, prio uint8) {
+	in.adv.Priority = prio
+	msg, err := in.adv.AppendBinary(in.buf[:0])
+	if err != nil {
+		// The configuration was validated; this is a bug, not a network condition.
+		d.opt.Log.Error("cannot encode advertisement", "instance", in.cfg.Name, "err", err)
+		return
+	}
+	in.buf = msg
+	for _, dst := range in.dsts {
+		if in.cfg.Machine.Version == V3 && (in.s.key.ipv6 || in.cfg.Checksum == ChecksumPseudoHeader) {
+			PutChecksum(msg, in.cfg.Src, dst)
+		}
+		if err := in.s.conn.Send(in.cfg.Src, dst, msg); err != nil {
+			in.cnt.SendErrors++
+			d.opt.Log.Warn("sending advertisement failed", "instance", in.cfg.Name, "to", dst, "err", err)
+			continue
+		}
+		in.cnt.AdvertsSent++
+	}
+}
+
+// shutdown stops every instance, closes the sockets and waits for the readers.
+func (d *Driver) shutdown() {
+	close(d.stop)
+	now := d.opt.Now()
+	for _, in := range d.order {
+		d.act(in, in.m.Shutdown(now))
+	}
+	for _, s := range d.socks {
+		s.conn.Close()
+	}
+	d.wg.Wait()
+}

@@ -1,0 +1,418 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeLAN connects fake Conns: what one sends reaches every other Conn of the same family that
+// is plugged in, with TTL 255, like a switch with multicast flooding.
+type fakeLAN struct {
+	mu    sync.Mutex
+	conns []*fakeConn
+	opens atomic.Int32
+}
+
+type fakeConn struct {
+	lan       *fakeLAN
+	addr      netip.Addr
+	v6        bool
+	in        chan Packet
+	closed    chan struct{}
+	closeOnce sync.Once
+	unplugged atomic.Bool
+}
+
+// listener returns the Listener of a host whose interface has address addr.
+func (l *fakeLAN) listener(addr netip.Addr) Listener {
+	return func(ifname string, v6 bool) (Conn, error) {
+		if ifname != "eth0" {
+			return nil, fmt.Errorf("no interface %s", ifname)
+		}
+		l.opens.Add(1)
+		c := &fakeConn{lan: l, addr: addr, v6: v6, in: make(chan Packet, 4096), closed: make(chan struct{})}
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+		return c, nil
+	}
+}
+
+// inject delivers a packet to every plugged-in Conn, as a third host on the LAN would.
+func (l *fakeLAN) inject(p Packet) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		if !c.unplugged.Load() && c.v6 == p.Src.Is6() {
+			c.in <- Packet{Src: p.Src, Dst: p.Dst, TTL: p.TTL, Data: slices.Clone(p.Data)}
+		}
+	}
+}
+
+func (c *fakeConn) Read(buf []byte) (Packet, error) {
+	select {
+	case p := <-c.in:
+		n := copy(buf, p.Data)
+		p.Data = buf[:n]
+		return p, nil
+	case <-c.closed:
+		return Packet{}, fmt.Errorf("read: %w", net.ErrClosed)
+	}
+}
+
+func (c *fakeConn) Send(src, dst netip.Addr, msg []byte) error {
+	if c.unplugged.Load() {
+		return nil // the cable is out: the packet is lost
+	}
+	c.lan.mu.Lock()
+	defer c.lan.mu.Unlock()
+	for _, o := range c.lan.conns {
+		if o == c || o.v6 != c.v6 || o.unplugged.Load() {
+			continue
+		}
+		if dst.IsMulticast() || dst == o.addr {
+			select {
+			case o.in <- Packet{Src: src, Dst: dst, TTL: 255, Data: slices.Clone(msg)}:
+			default:
+			}
+		}
+	}
+	return nil
+}
+
+func (c *fakeConn) Addr() (netip.Addr, error) { return c.addr, nil }
+
+func (c *fakeConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return nil
+}
+
+// fakeVIPs records what was done to the addresses.
+type fakeVIPs struct {
+	mu        sync.Mutex
+	held      bool
+	log       []string
+	announced int
+}
+
+func (f *fakeVIPs) Add(ifname string, vips []netip.Prefix) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held = true
+	f.log = append(f.log, "add")
+	return nil
+}
+
+func (f *fakeVIPs) Remove(ifname string, vips []netip.Prefix) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.held = false
+	f.log = append(f.log, "remove")
+	return nil
+}
+
+func (f *fakeVIPs) Announce(ifname string, vips []netip.Prefix, count int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.announced += count
+	f.log = append(f.log, "announce")
+	return nil
+}
+
+func (f *fakeVIPs) holds() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.held
+}
+
+type eventLog struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+func (e *eventLog) Notify(ev Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.events = append(e.events, ev)
+}
+
+func (e *eventLog) all() []Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.events)
+}
+
+// node is one daemon on the fake LAN.
+type node struct {
+	d      *Driver
+	vips   *fakeVIPs
+	events *eventLog
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startNode(t *testing.T, lan *fakeLAN, addr netip.Addr) *node {
+	t.Helper()
+	n := &node{vips: &fakeVIPs{}, events: &eventLog{}, done: make(chan error, 1)}
+	n.d = NewDriver(Options{Listen: lan.listener(addr), VIPs: n.vips, Notify: n.events})
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	go func() { n.done <- n.d.Run(ctx) }()
+	t.Cleanup(n.stop)
+	return n
+}
+
+func (n *node) stop() {
+	n.cancel()
+	<-n.done
+	n.done <- nil // a second stop returns at once
+}
+
+func testInstance(name string, vrid, prio uint8, interval time.Duration) InstanceConfig {
+	return InstanceConfig{
+		Name: name, Interface: "eth0", VRID: vrid, GARPRepeat: 3,
+		Machine: Config{Version: V3, Priority: prio, Interval: interval, Preempt: true},
+		VIPs:    []netip.Prefix{netip.MustParsePrefix(fmt.Sprintf("10.0.0.%d/24", 100+int(vrid)%100))},
+	}
+}
+
+func (n *node) status(t *testing.T, name string) InstanceStatus {
+	t.Helper()
+	is, _, err := n.d.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range is {
+		if s.Config.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no instance %q", name)
+	return InstanceStatus{}
+}
+
+// waitFor polls until the instance's status satisfies ok; generous bounds, the test asserts that
+// it happens, not how fast.
+func (n *node) waitFor(t *testing.T, name, what string, within time.Duration, ok func(InstanceStatus) bool) InstanceStatus {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		s := n.status(t, name)
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not %s after %s: %s, master %s (%s)", name, what, within, s.State, s.Master, s.Reason)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (n *node) waitState(t *testing.T, name string, want State, within time.Duration) InstanceStatus {
+	t.Helper()
+	return n.waitFor(t, name, want.String(), within, func(s InstanceStatus) bool { return s.State == want })
+}
+
+var (
+	addrA = netip.MustParseAddr("10.0.0.1")
+	addrB = netip.MustParseAddr("10.0.0.2")
+	addrC = netip.MustParseAddr("10.0.0.3")
+)
+
+func TestDriverGracefulFailover(t *testing.T) {
+	lan := &fakeLAN{}
+	a, b := startNode(t, lan, addrA), startNode(t, lan, addrB)
+	if err := a.d.Add(testInstance("VI_1", 51, 200, 20*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.d.Add(testInstance("VI_1", 51, 100, 20*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	a.waitState(t, "VI_1", Master, 2*time.Second)
+	sb := b.waitFor(t, "VI_1", "following a", time.Second, func(s InstanceStatus) bool { return s.Master == addrA })
+	if sb.State != Backup || sb.MasterPriority != 200 {
+		t.Errorf("backup sees master %s at %d, want %s at 200", sb.Master, sb.MasterPriority, addrA)
+	}
+	if !a.vips.holds() || b.vips.holds() {
+		t.Fatalf("VIPs held: a %v, b %v", a.vips.holds(), b.vips.holds())
+	}
+
+	a.stop() // SIGTERM: priority 0, VIPs removed
+	if a.vips.holds() {
+		t.Error("a still holds the VIPs after stopping")
+	}
+	sb = b.waitState(t, "VI_1", Master, time.Second)
+	if !strings.Contains(sb.Reason, "10.0.0.1 stopped (sent priority 0)") {
+		t.Errorf("reason %q", sb.Reason)
+	}
+	if !b.vips.holds() || b.vips.announced == 0 {
+		t.Errorf("b after takeover: holds %v, announced %d", b.vips.holds(), b.vips.announced)
+	}
+	var got []string
+	for _, ev := range a.events.all() {
+		got = append(got, ev.From.String()+"->"+ev.To.String())
+	}
+	if want := []string{"INIT->BACKUP", "BACKUP->MASTER", "MASTER->INIT"}; !slices.Equal(got, want) {
+		t.Errorf("a's events %v, want %v", got, want)
+	}
+	if err := a.d.Add(testInstance("VI_2", 52, 100, time.Second)); !errors.Is(err, ErrStopped) {
+		t.Errorf("Add after stop: %v, want ErrStopped", err)
+	}
+}
+
+func TestDriverHostLoss(t *testing.T) {
+	lan := &fakeLAN{}
+	a, b := startNode(t, lan, addrA), startNode(t, lan, addrB)
+	a.d.Add(testInstance("VI_1", 51, 200, 20*time.Millisecond))
+	b.d.Add(testInstance("VI_1", 51, 100, 20*time.Millisecond))
+	a.waitState(t, "VI_1", Master, 2*time.Second)
+	b.waitFor(t, "VI_1", "following a", time.Second, func(s InstanceStatus) bool { return s.Master == addrA })
+	for _, c := range lan.conns {
+		if c.addr == addrA {
+			c.unplugged.Store(true)
+		}
+	}
+	sb := b.waitState(t, "VI_1", Master, time.Second)
+	if want := "no advertisement from 10.0.0.1 for 70ms (Master_Down_Interval)"; sb.Reason != want {
+		t.Errorf("reason %q, want %q", sb.Reason, want) // 3*20ms + 156*2/256 cs (1cs) = 70ms
+	}
+}
+
+// Malformed and crafted packets are dropped and counted; none changes the state.
+func TestDriverDropsBadPackets(t *testing.T) {
+	lan := &fakeLAN{}
+	a := startNode(t, lan, addrA)
+	a.d.Add(testInstance("VI_1", 51, 100, time.Second))
+	a.waitState(t, "VI_1", Backup, time.Second)
+
+	good := func(prio uint8) []byte {
+		adv := Advertisement{Version: V3, VRID: 51, Priority: prio, Interval: time.Second,
+			Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.151")}}
+		b, err := adv.AppendBinary(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		PutChecksum(b, addrC, MulticastV4)
+		return b
+	}
+	badSum := good(250)
+	badSum[6] ^= 0xff
+	otherVRID := good(250)
+	otherVRID[1] = 99
+	PutChecksum(otherVRID, addrC, MulticastV4)
+	v2 := good(250)
+	v2[0] = 0x21
+
+	for i := 0; i < 100; i++ {
+		lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 254, Data: good(250)})
+		lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: badSum})
+		lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: otherVRID})
+		lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: good(250)[:5]})
+		lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: good(250)[:11]})
+		lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: v2})
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		s := a.status(t, "VI_1")
+		_, socks, _ := a.d.Status()
+		d := s.Drops
+		if d[DropTTL] == 100 && d[DropChecksum] == 100 && d[DropLength] == 100 && d[DropVersion] == 100 &&
+			socks[0].Drops[DropVRID] == 100 && socks[0].Drops[DropLength] == 100 {
+			if s.State != Backup || s.Master.IsValid() || s.AdvertsReceived != 0 {
+				t.Errorf("bad packets changed the state: %+v", s.Status)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("drops %v, socket drops %v", d, socks[0].Drops)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A valid advert is still accepted afterwards.
+	lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: good(250)})
+	deadline = time.Now().Add(time.Second)
+	for a.status(t, "VI_1").Master != addrC {
+		if time.Now().After(deadline) {
+			t.Fatal("valid advert not accepted after the bad ones")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// All instances on one interface and family share one socket, demultiplexed by VRID.
+func TestDriverSharesOneSocket(t *testing.T) {
+	lan := &fakeLAN{}
+	a := startNode(t, lan, addrA)
+	for vrid := 1; vrid <= 255; vrid++ {
+		cfg := testInstance(fmt.Sprintf("VI_%d", vrid), uint8(vrid), 255, time.Second)
+		if err := a.d.Add(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := lan.opens.Load(); n != 1 {
+		t.Errorf("%d sockets opened for 255 instances, want 1", n)
+	}
+	if err := a.d.Add(testInstance("dup", 7, 100, time.Second)); err == nil || !strings.Contains(err.Error(), `vrid 7 on eth0 is already used by instance "VI_7"`) {
+		t.Errorf("duplicate VRID: %v", err)
+	}
+	is, _, _ := a.d.Status()
+	for _, s := range is {
+		if s.State != Master {
+			t.Fatalf("%s is %s, want MASTER (owner)", s.Config.Name, s.State)
+		}
+	}
+}
+
+// Remove stops one instance like a shutdown, and closes the socket with its last user.
+func TestDriverRemove(t *testing.T) {
+	lan := &fakeLAN{}
+	a := startNode(t, lan, addrA)
+	a.d.Add(testInstance("VI_1", 1, 255, time.Second))
+	a.d.Add(testInstance("VI_2", 2, 255, time.Second))
+	if err := a.d.Remove("VI_1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.d.Remove("VI_1"); err == nil {
+		t.Error("second Remove succeeded")
+	}
+	if is, _, _ := a.d.Status(); len(is) != 1 || is[0].Config.Name != "VI_2" {
+		t.Errorf("instances after Remove: %+v", is)
+	}
+	a.d.Remove("VI_2")
+	select {
+	case <-lan.conns[0].closed:
+	default:
+		t.Error("socket still open after its last instance was removed")
+	}
+}
+
+// Run leaves no goroutine behind, and stopping twice is harmless.
+func TestDriverLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	lan := &fakeLAN{}
+	n := startNode(t, lan, addrA)
+	for vrid := 1; vrid <= 10; vrid++ {
+		n.d.Add(testInstance(fmt.Sprintf("VI_%d", vrid), uint8(vrid), 255, 10*time.Millisecond))
+	}
+	time.Sleep(50 * time.Millisecond)
+	n.stop()
+	n.stop()
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
