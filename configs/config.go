@@ -1,0 +1,216 @@
+// Package configs loads vrrpd's TOML configuration (the schema in SPEC.md), applies its defaults and
+// validates it.
+//
+// Loading is strict: an unknown key, a value of the wrong type and a value out of range are all errors,
+// because a typo in a failover configuration must never pass silently. Every problem in a file is
+// reported at once, in file order, one per line, each naming where it is:
+//
+//	instance "VI_1": vrid: 300 is out of range 1-255
+//	instance "VI_1": track_checks[0].name: unknown check "ngnix" (did you mean "nginx"?)
+//
+// A Config returned without an error is complete: defaults are filled in and cross-references
+// (track_checks, sync groups) are resolved, so its users need no further checks.
+package configs
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultPath is where `vrrpd run` and `vrrpd check` look for the configuration.
+const DefaultPath = "/etc/vrrpd/vrrpd.toml"
+
+// ErrInvalid is matched (errors.Is) by every problem Parse and Load report, syntax errors included.
+// A file that cannot be read gives the os error instead.
+var ErrInvalid = errors.New("invalid configuration")
+
+// Config is one host's configuration.
+type Config struct {
+	Global     Global
+	Checks     []Check     // [[check]], in file order
+	Instances  []Instance  // [[instance]], in file order
+	SyncGroups []SyncGroup // [[sync_group]], in file order
+}
+
+// Global is the [global] table.
+type Global struct {
+	RouterID    string     // router_id: names this node in logs and status; default the hostname
+	Socket      string     // socket: absolute path of the control socket; default "/run/vrrpd/vrrpd.sock"
+	SocketGroup string     // socket_group: group that may use the socket (mode 0660); "" (default): root only (0600)
+	Metrics     string     // metrics: host:port serving Prometheus /metrics, host optional; "" (default): off
+	LogFormat   string     // log_format: "text" (default) or "json"
+	LogLevel    slog.Level // log_level: "debug", "info" (default), "warn" or "error"
+}
+
+// CheckKind says how a Check probes its target: the name of the key that set it.
+type CheckKind string
+
+const (
+	CheckProcess CheckKind = "process" // a process with this name is running
+	CheckExec    CheckKind = "exec"    // a command (argv, no shell) exits 0
+	CheckScript  CheckKind = "script"  // a shell command line exits 0
+	CheckTCP     CheckKind = "tcp"     // a TCP connect succeeds
+	CheckHTTP    CheckKind = "http"    // a GET answers 2xx
+)
+
+// Check is one [[check]]: a named health check that instances track by name. Exactly one of Process,
+// Exec, Script, TCP and HTTP is set, as Kind says.
+type Check struct {
+	Name string    // name: required, unique among checks
+	Kind CheckKind // which of the five keys below is set
+
+	// process: a process name. It matches a process whose /proc/PID/comm (which the kernel cuts to
+	// 15 bytes) or base name of argv[0] is this name.
+	Process string
+	Exec    []string // exec: argv run without a shell; argv[0] is an absolute path; exit 0 is healthy
+	Script  string   // script: command line run with /bin/sh -c; exit 0 is healthy
+	TCP     string   // tcp: host:port; healthy if a TCP connect succeeds
+	HTTP    string   // http: http:// or https:// URL; healthy on a 2xx answer
+
+	Interval time.Duration // interval: time between probes; default 2s, > 0
+	Timeout  time.Duration // timeout: a probe running longer fails; default Interval, > 0
+	Rise     int           // rise: consecutive successes before the check counts as up; default 1, >= 1
+	Fall     int           // fall: consecutive failures before the check counts as down; default 1, >= 1
+
+	// weight: priority change, -253..253. Negative: added while the check is down; positive: added
+	// while it is up; 0 (default): trackers go to FAULT while it is down. track_checks may override it.
+	Weight int
+}
+
+// Instance is one [[instance]]: a virtual router.
+type Instance struct {
+	Name      string // name: required, unique among instances
+	Interface string // interface: required; a Linux interface name, whose link is always tracked
+	VRID      uint8  // vrid: required, 1-255; unique per interface and address family
+	Priority  uint8  // priority: 1-255, default 100; 255 means this node owns the addresses
+	Version   int    // version: VRRP version, 2 (RFC 3768, IPv4 only) or 3 (RFC 5798, default)
+
+	// advert_interval: time between advertisements, default 1s. Version 2: whole seconds, 1s-255s
+	// (RFC 3768 §5.3.7). Version 3: a multiple of 10ms from 10ms to 40.95s (RFC 5798 §5.2.7).
+	AdvertInterval time.Duration
+	Preempt        bool          // preempt: take over from a lower-priority master; default true
+	PreemptDelay   time.Duration // preempt_delay: wait this long before preempting; default 0, at most 1h
+
+	// vips: required, at least one; all IPv4, or (version 3 only) all IPv6; no address twice, and no
+	// address in two instances. "10.0.4.99/24" keeps the host address with its prefix length; an
+	// address without a length is a /32 or /128.
+	VIPs []netip.Prefix
+
+	// unicast_src: the source address of advertisements, in the VIPs' family. Zero (the default):
+	// the interface's first address of that family.
+	UnicastSrc netip.Addr
+	// unicast_peers: send advertisements to these addresses, and accept them only from these,
+	// instead of multicast (224.0.0.18 or ff02::12). Same family as the VIPs, without UnicastSrc.
+	// Empty (the default): multicast.
+	UnicastPeers []netip.Addr
+	// unicast_min_ttl (an extension): the lowest TTL or hop limit accepted from peers, 1-255;
+	// default 255, as RFC 5798 §5.1.1.3 and §5.1.2.3 require. Lower it only for peers that are
+	// routed hops away. Setting it without unicast_peers is an error.
+	UnicastMinTTL int
+
+	// auth_pass: VRRPv2 simple password (RFC 3768 §5.3.6), at most 8 bytes; "" (default): none.
+	// Setting it with version 3 is an error: VRRPv3 has no authentication (RFC 5798 §9).
+	AuthPass string
+	// v3_checksum: how IPv4 VRRPv3 advertisements are checksummed: "pseudo-header" (the default,
+	// RFC 5798 §5.2.8, what keepalived and FRR send) or "message" (RFC 9568). Setting it for
+	// version 2 or IPv6 is an error.
+	V3Checksum string
+
+	GARPDelay   time.Duration // garp_delay: a second GARP/NA burst this long after becoming master; default 5s, >= 0
+	GARPRepeat  int           // garp_repeat: packets per burst, 1-100; default 5
+	GARPRefresh time.Duration // garp_refresh: while master, a burst this often; 0 (default): off; else >= 100ms
+
+	TrackInterfaces []TrackInterface // track_interfaces: more links to watch
+	TrackChecks     []TrackCheck     // track_checks: checks to watch
+	Notify          Notify           // [instance.notify]
+}
+
+// IPv6 reports whether the instance's addresses are IPv6.
+func (i *Instance) IPv6() bool { return len(i.VIPs) > 0 && i.VIPs[0].Addr().Is6() }
+
+// TrackInterface is one entry of track_interfaces.
+type TrackInterface struct {
+	Name   string // name: required, a Linux interface name
+	Weight int    // weight: added to the priority while the link is down, -253..253; 0 (default): FAULT instead
+}
+
+// TrackCheck is one entry of track_checks.
+type TrackCheck struct {
+	Name   string // name: required, a [[check]]'s name
+	Weight int    // weight: -253..253; default the check's own Weight (see Check.Weight)
+}
+
+// Notify holds the hooks run on state changes. Each hook is an argv, run without a shell; argv[0] is an
+// absolute path. A nil hook is not run.
+type Notify struct {
+	Master  []string      // master: on becoming MASTER
+	Backup  []string      // backup: on becoming BACKUP
+	Fault   []string      // fault: on entering FAULT
+	Stop    []string      // stop: when the instance stops
+	Any     []string      // any: on every change, with INSTANCE <name> <state> <priority> appended
+	Timeout time.Duration // timeout: a hook still running after this is killed; default 30s, > 0
+}
+
+// SyncGroup is one [[sync_group]]: instances that change state together.
+type SyncGroup struct {
+	Name      string   // name: required, unique among sync groups
+	Instances []string // instances: required, at least one; each an instance's name, in no other group
+	Notify    Notify   // [sync_group.notify]
+}
+
+// Load reads and parses the file at path. See Parse.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(data)
+}
+
+// Parse parses and validates a configuration. When it is invalid, the error lists every problem, one
+// per line in file order (see Problems), and each matches ErrInvalid. A syntax error stops parsing: it
+// is the only problem, and it wraps the toml.ParseError, whose ErrorWithPosition shows the line.
+func Parse(data []byte) (*Config, error) {
+	var root map[string]any
+	md, err := toml.Decode(string(data), &root)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			msg := strings.ReplaceAll(pe.Message, "\n", " ")
+			return nil, &problem{msg: fmt.Sprintf("line %d: %s", pe.Position.Line, msg), cause: pe}
+		}
+		return nil, &problem{msg: err.Error(), cause: err}
+	}
+	d := newDecoder(md)
+	cfg := d.config(d.root(root))
+	if err := d.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Problems splits an error from Load or Parse into its problems, one line each, for printing one per
+// line. It returns nil for a nil error.
+func Problems(err error) []string {
+	if err == nil {
+		return nil
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+// problem is one thing wrong with a configuration, in one line.
+type problem struct {
+	msg   string
+	cause error // the toml.ParseError of a syntax error, else nil
+}
+
+func (p *problem) Error() string        { return p.msg }
+func (p *problem) Unwrap() error        { return p.cause }
+func (p *problem) Is(target error) bool { return target == ErrInvalid }

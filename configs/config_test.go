@@ -1,0 +1,526 @@
+package configs
+
+import (
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+var cmpNet = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
+
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
+
+// defaultInstance returns an instance with the given identity and every default.
+func defaultInstance(name, ifname string, vrid uint8, vips ...string) Instance {
+	in := Instance{Name: name, Interface: ifname, VRID: vrid, Priority: 100, Version: 3,
+		AdvertInterval: time.Second, Preempt: true, UnicastMinTTL: 255, V3Checksum: "pseudo-header",
+		GARPDelay: 5 * time.Second, GARPRepeat: 5, Notify: Notify{Timeout: 30 * time.Second}}
+	for _, v := range vips {
+		in.VIPs = append(in.VIPs, pfx(v))
+	}
+	return in
+}
+
+func TestLoadFull(t *testing.T) {
+	sh := "/etc/vrrpd/notify.sh"
+	vi1 := Instance{
+		Name: "VI_1", Interface: "eth0", VRID: 51, Priority: 150, Version: 3,
+		AdvertInterval: 250 * time.Millisecond, Preempt: false, PreemptDelay: 30 * time.Second,
+		VIPs:       []netip.Prefix{pfx("10.0.4.99/24"), pfx("10.0.5.1/32")},
+		UnicastSrc: ip("10.0.4.20"), UnicastPeers: []netip.Addr{ip("10.0.4.21"), ip("10.0.4.22")}, UnicastMinTTL: 64,
+		V3Checksum: "message", GARPDelay: 2 * time.Second, GARPRepeat: 3, GARPRefresh: time.Minute,
+		TrackInterfaces: []TrackInterface{{Name: "eth1", Weight: -30}, {Name: "bond0"}},
+		TrackChecks:     []TrackCheck{{Name: "nginx", Weight: -20}, {Name: "quick", Weight: 5}},
+		Notify: Notify{Master: []string{sh, "MASTER"}, Backup: []string{sh, "BACKUP"}, Fault: []string{sh, "FAULT"},
+			Stop: []string{sh, "STOP"}, Any: []string{sh}, Timeout: 10 * time.Second},
+	}
+	vi6 := defaultInstance("VI_6", "eth0", 51, "2001:db8::99/64", "fe80::99/128")
+	vi6.UnicastPeers = []netip.Addr{ip("fe80::2")}
+	legacy := defaultInstance("legacy", "eth0.100", 7, "192.0.2.1/32")
+	legacy.Priority, legacy.Version, legacy.AdvertInterval, legacy.Preempt, legacy.AuthPass = 255, 2, 3*time.Second, false, "secret12"
+	want := &Config{
+		Global: Global{RouterID: "lb1", Socket: "/run/vrrpd/test.sock", SocketGroup: "vrrpd",
+			Metrics: "127.0.0.1:9650", LogFormat: "json", LogLevel: slog.LevelDebug},
+		Checks: []Check{
+			{Name: "nginx", Kind: CheckProcess, Process: "nginx", Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 3, Fall: 2, Weight: -20},
+			{Name: "healthz", Kind: CheckExec, Exec: []string{"/usr/bin/curl", "-fsS", "http://127.0.0.1/healthz"}, Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
+			{Name: "quick", Kind: CheckScript, Script: "/etc/vrrpd/check.sh --quick", Interval: 5 * time.Second, Timeout: 5 * time.Second, Rise: 1, Fall: 1, Weight: 10},
+			{Name: "port", Kind: CheckTCP, TCP: "127.0.0.1:80", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
+			{Name: "web", Kind: CheckHTTP, HTTP: "https://[::1]:8443/healthz", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
+		},
+		Instances: []Instance{vi1, vi6, legacy},
+		SyncGroups: []SyncGroup{{Name: "G1", Instances: []string{"VI_1", "VI_6"},
+			Notify: Notify{Master: []string{"/etc/vrrpd/group.sh", "MASTER"}, Timeout: time.Minute}}},
+	}
+	got, err := Load("testdata/full.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got, cmpNet); diff != "" {
+		t.Errorf("Load(full.toml) mismatch (-want +got):\n%s", diff)
+	}
+	if got.Instances[0].IPv6() || !got.Instances[1].IPv6() {
+		t.Errorf("IPv6() = %v, %v; want false, true", got.Instances[0].IPv6(), got.Instances[1].IPv6())
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil {
+		t.Skip("no hostname, which is the default router_id:", err)
+	}
+	got, err := Parse([]byte(`
+[[check]]
+name = "nginx"
+process = "nginx"
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+vips = ["10.0.4.99/24"]
+track_interfaces = [{ name = "eth1" }]
+track_checks = [{ name = "nginx" }]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vi1 := defaultInstance("VI_1", "eth0", 51, "10.0.4.99/24")
+	vi1.TrackInterfaces = []TrackInterface{{Name: "eth1"}}
+	vi1.TrackChecks = []TrackCheck{{Name: "nginx"}}
+	want := &Config{
+		Global:    Global{RouterID: host, Socket: "/run/vrrpd/vrrpd.sock", LogFormat: "text", LogLevel: slog.LevelInfo},
+		Checks:    []Check{{Name: "nginx", Kind: CheckProcess, Process: "nginx", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1}},
+		Instances: []Instance{vi1},
+	}
+	if diff := cmp.Diff(want, got, cmpNet); diff != "" {
+		t.Errorf("defaults mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestValid covers values at the edges of what is allowed.
+func TestValid(t *testing.T) {
+	for _, tc := range []struct{ name, toml string }{
+		{"metrics on every address", `[global]
+metrics = ":9650"` + "\n" + vi1},
+		{"v3 shortest interval", vi1 + `advert_interval = "10ms"`},
+		{"v3 longest interval", vi1 + `advert_interval = "40.95s"`},
+		{"v2 longest interval", vi1 + `version = 2
+advert_interval = "255s"`},
+		{"v2 password of 8 bytes", vi1 + `version = 2
+auth_pass = "12345678"`},
+		{"v3 empty password", vi1 + `auth_pass = ""`},
+		{"v3 IPv4 pseudo-header", vi1 + `v3_checksum = "pseudo-header"`},
+		{"shortest garp_refresh", vi1 + `garp_refresh = "100ms"`},
+		{"longest preempt_delay", vi1 + `preempt_delay = "1h"`},
+		{"owner without preempt", vi1 + `priority = 255
+preempt = false`},
+		{"extreme weights", vi1 + `track_interfaces = [{ name = "eth1", weight = -253 }, { name = "eth2", weight = 253 }]`},
+		{"check after its tracker", vi1 + `track_checks = [{ name = "late" }]
+[[check]]
+name = "late"
+tcp = "[::1]:80"`},
+		{"sync group of one", vi1 + `[[sync_group]]
+name = "G1"
+instances = ["VI_1"]`},
+		{"inline array of tables", `instance = [{ name = "VI_1", interface = "eth0", vrid = 1, vips = ["10.0.4.99"] }]`},
+		{"15-byte interface", `[[instance]]
+name = "VI_1"
+interface = "abcdefghijklmno"
+vrid = 51
+vips = ["10.0.4.99/24"]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := Parse([]byte(tc.toml)); err != nil {
+				t.Errorf("Parse:\n%v", err)
+			}
+		})
+	}
+}
+
+// vi1 is a valid instance that a case can add keys to, or follow with more tables.
+const vi1 = `
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+vips = ["10.0.4.99/24"]
+`
+
+// withCheck is vi1 preceded by a check named nginx.
+const withCheck = `
+[[check]]
+name = "nginx"
+process = "nginx"
+` + vi1
+
+func TestProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		toml string
+		want []string
+	}{
+		// The file.
+		{"empty", "", []string{`instance: required (at least one [[instance]])`}},
+		{"syntax", vi1 + "priority = \n", []string{`line 7: expected value but found '\n' instead`}},
+		{"key twice", vi1 + "vrid = 52\n", []string{`line 7: Key 'instance.vrid' has already been defined.`}},
+		{"unknown top-level key", vi1 + "[instances]\n", []string{`unknown key "instances" (did you mean "instance"?)`}},
+		{"instance not an array", "[instance]\nname = \"VI_1\"\n", []string{`instance: a table is not an array of tables`}},
+		{"global not a table", "global = 1\n" + vi1, []string{`global: 1 is not a table`}},
+		{"check not a table", "check = [1]\n" + vi1, []string{`check[0]: 1 is not a table`}},
+
+		// [global]
+		{"log_level", "[global]\nlog_level = \"verbose\"\n" + vi1, []string{`global: log_level: "verbose" is not one of debug, info, warn, error`}},
+		{"log_format", "[global]\nlog_format = \"xml\"\n" + vi1, []string{`global: log_format: "xml" is not one of text, json`}},
+		{"router_id empty", "[global]\nrouter_id = \"\"\n" + vi1, []string{`global: router_id: must not be empty`}},
+		{"socket relative", "[global]\nsocket = \"vrrpd.sock\"\n" + vi1, []string{`global: socket: "vrrpd.sock" is not an absolute path`}},
+		{"socket_group type", "[global]\nsocket_group = 0\n" + vi1, []string{`global: socket_group: 0 is not a string`}},
+		{"metrics no port", "[global]\nmetrics = \"9650\"\n" + vi1, []string{`global: metrics: "9650" is not host:port`}},
+		{"metrics port 0", "[global]\nmetrics = \"127.0.0.1:0\"\n" + vi1, []string{`global: metrics: "127.0.0.1:0": port "0" is out of range 1-65535`}},
+		{"metrics port name", "[global]\nmetrics = \"localhost:http\"\n" + vi1, []string{`global: metrics: "localhost:http": port "http" is out of range 1-65535`}},
+		{"global unknown key", "[global]\nloglevel = \"debug\"\n" + vi1, []string{`global: unknown key "loglevel" (did you mean "log_level"?)`}},
+
+		// [[check]]
+		{"check name", "[[check]]\nprocess = \"nginx\"\n" + vi1, []string{`check #1: name: required`}},
+		{"check name space", "[[check]]\nname = \"my check\"\nprocess = \"x\"\n" + vi1, []string{`check #1: name: "my check" contains a space or a control character`}},
+		{"check name twice", withCheck + "[[check]]\nname = \"nginx\"\ntcp = \"127.0.0.1:80\"\n", []string{`check #2: name: "nginx" is already used by check #1`}},
+		{"check without kind", "[[check]]\nname = \"nginx\"\n" + vi1, []string{`check "nginx": needs one of process, exec, script, tcp, http`}},
+		{"check with two kinds", "[[check]]\nname = \"nginx\"\nprocess = \"nginx\"\nhttp = \"http://127.0.0.1/\"\n" + vi1,
+			[]string{`check "nginx": http: cannot be combined with process: a check has exactly one of process, exec, script, tcp, http`}},
+		{"process empty", "[[check]]\nname = \"c\"\nprocess = \"\"\n" + vi1, []string{`check "c": process: must not be empty`}},
+		{"exec relative", "[[check]]\nname = \"c\"\nexec = [\"curl\", \"-f\"]\n" + vi1, []string{`check "c": exec: "curl" is not an absolute path`}},
+		{"exec empty", "[[check]]\nname = \"c\"\nexec = []\n" + vi1, []string{`check "c": exec: must not be empty`}},
+		{"exec a string", "[[check]]\nname = \"c\"\nexec = \"/bin/true\"\n" + vi1, []string{`check "c": exec: "/bin/true" is not an array of strings`}},
+		{"exec with a number", "[[check]]\nname = \"c\"\nexec = [\"/bin/sleep\", 1]\n" + vi1, []string{`check "c": exec: 1 is not a string`}},
+		{"script empty", "[[check]]\nname = \"c\"\nscript = \"\"\n" + vi1, []string{`check "c": script: must not be empty`}},
+		{"tcp no host", "[[check]]\nname = \"c\"\ntcp = \":80\"\n" + vi1, []string{`check "c": tcp: ":80" is not host:port`}},
+		{"tcp port", "[[check]]\nname = \"c\"\ntcp = \"127.0.0.1:65536\"\n" + vi1, []string{`check "c": tcp: "127.0.0.1:65536": port "65536" is out of range 1-65535`}},
+		{"http scheme", "[[check]]\nname = \"c\"\nhttp = \"ftp://127.0.0.1/\"\n" + vi1, []string{`check "c": http: "ftp://127.0.0.1/" is not an http:// or https:// URL`}},
+		{"http no host", "[[check]]\nname = \"c\"\nhttp = \"http:///healthz\"\n" + vi1, []string{`check "c": http: "http:///healthz" is not an http:// or https:// URL`}},
+		{"interval zero", "[[check]]\nname = \"c\"\nprocess = \"x\"\ninterval = \"0s\"\n" + vi1, []string{`check "c": interval: 0s is not positive`}},
+		{"interval integer", "[[check]]\nname = \"c\"\nprocess = \"x\"\ninterval = 2\n" + vi1, []string{`check "c": interval: 2 is not a duration like "1s" or "100ms"`}},
+		{"timeout negative", "[[check]]\nname = \"c\"\nprocess = \"x\"\ntimeout = \"-1s\"\n" + vi1, []string{`check "c": timeout: -1s is not positive`}},
+		{"rise zero", "[[check]]\nname = \"c\"\nprocess = \"x\"\nrise = 0\n" + vi1, []string{`check "c": rise: 0 is less than 1`}},
+		{"fall float", "[[check]]\nname = \"c\"\nprocess = \"x\"\nfall = 2.0\n" + vi1, []string{`check "c": fall: 2.0 is not an integer`}},
+		{"check weight", "[[check]]\nname = \"c\"\nprocess = \"x\"\nweight = -254\n" + vi1, []string{`check "c": weight: -254 is out of range -253 to 253`}},
+
+		// [[instance]]: each key.
+		{"instance name", vi1 + "[[instance]]\ninterface = \"eth1\"\nvrid = 1\nvips = [\"10.0.5.1\"]\n", []string{`instance #2: name: required`}},
+		{"instance name twice", vi1 + "[[instance]]\nname = \"VI_1\"\ninterface = \"eth1\"\nvrid = 1\nvips = [\"10.0.5.1\"]\n",
+			[]string{`instance #2: name: "VI_1" is already used by instance #1`}},
+		{"required keys", "[[instance]]\nname = \"VI_1\"\n", []string{`instance "VI_1": interface: required`, `instance "VI_1": vrid: required`, `instance "VI_1": vips: required`}},
+		{"interface slash", strings.Replace(vi1, `"eth0"`, `"eth0/1"`, 1), []string{`instance "VI_1": interface: "eth0/1" is not a valid interface name`}},
+		{"interface alias", strings.Replace(vi1, `"eth0"`, `"eth0:1"`, 1), []string{`instance "VI_1": interface: "eth0:1" is not a valid interface name`}},
+		{"interface 16 bytes", strings.Replace(vi1, `"eth0"`, `"abcdefghijklmnop"`, 1), []string{`instance "VI_1": interface: "abcdefghijklmnop" is not a valid interface name`}},
+		{"interface dotdot", strings.Replace(vi1, `"eth0"`, `".."`, 1), []string{`instance "VI_1": interface: ".." is not a valid interface name`}},
+		{"vrid", strings.Replace(vi1, "51", "300", 1), []string{`instance "VI_1": vrid: 300 is out of range 1-255`}},
+		{"vrid string", strings.Replace(vi1, "51", `"51"`, 1), []string{`instance "VI_1": vrid: "51" is not an integer`}},
+		{"priority 0", vi1 + "priority = 0\n", []string{`instance "VI_1": priority: 0 is out of range 1-255`}},
+		{"version", vi1 + "version = 4\n", []string{`instance "VI_1": version: 4 is not 2 or 3`}},
+		{"interval not a duration", vi1 + "advert_interval = \"1\"\n", []string{`instance "VI_1": advert_interval: "1" is not a duration like "1s" or "100ms"`}},
+		{"v3 interval step", vi1 + "advert_interval = \"15ms\"\n", []string{`instance "VI_1": advert_interval: 15ms is not a multiple of 10ms from 10ms to 40.95s (VRRPv3)`}},
+		{"v3 interval too long", vi1 + "advert_interval = \"40.96s\"\n", []string{`instance "VI_1": advert_interval: 40.96s is not a multiple of 10ms from 10ms to 40.95s (VRRPv3)`}},
+		{"v2 interval fraction", vi1 + "version = 2\nadvert_interval = \"1500ms\"\n", []string{`instance "VI_1": advert_interval: 1.5s is not a whole number of seconds from 1s to 255s (VRRPv2)`}},
+		{"v2 interval too long", vi1 + "version = 2\nadvert_interval = \"256s\"\n", []string{`instance "VI_1": advert_interval: 4m16s is not a whole number of seconds from 1s to 255s (VRRPv2)`}},
+		{"interval with a bad version", vi1 + "version = 4\nadvert_interval = \"15ms\"\n", []string{`instance "VI_1": version: 4 is not 2 or 3`}},
+		{"preempt string", vi1 + "preempt = \"yes\"\n", []string{`instance "VI_1": preempt: "yes" is not true or false`}},
+		{"preempt_delay long", vi1 + "preempt_delay = \"2h\"\n", []string{`instance "VI_1": preempt_delay: 2h is more than 1h`}},
+		{"preempt_delay negative", vi1 + "preempt_delay = \"-1s\"\n", []string{`instance "VI_1": preempt_delay: -1s is negative`}},
+
+		// vips and unicast
+		{"vips empty", strings.Replace(vi1, `["10.0.4.99/24"]`, `[]`, 1), []string{`instance "VI_1": vips: must not be empty`}},
+		{"vips bad", strings.Replace(vi1, `["10.0.4.99/24"]`, `["10.0.4.999/24", "10.0.4.1/33", "eth0", "fe80::1%eth0"]`, 1), []string{
+			`instance "VI_1": vips: "10.0.4.999/24" is not an IP address or prefix`,
+			`instance "VI_1": vips: "10.0.4.1/33" is not an IP address or prefix`,
+			`instance "VI_1": vips: "eth0" is not an IP address or prefix`,
+			`instance "VI_1": vips: "fe80::1%eth0" is not an IP address or prefix`}},
+		{"vips not unicast", strings.Replace(vi1, `["10.0.4.99/24"]`, `["224.0.0.18", "0.0.0.0/0", "::ffff:10.0.4.99"]`, 1), []string{
+			`instance "VI_1": vips: 224.0.0.18 is not a unicast address`,
+			`instance "VI_1": vips: 0.0.0.0 is not a unicast address`,
+			`instance "VI_1": vips: ::ffff:10.0.4.99 is an IPv4-mapped IPv6 address: write it as IPv4`}},
+		{"vips mixed", strings.Replace(vi1, `["10.0.4.99/24"]`, `["10.0.4.99/24", "2001:db8::1"]`, 1),
+			[]string{`instance "VI_1": vips: 2001:db8::1 is IPv6 but 10.0.4.99 is IPv4: one address family per instance`}},
+		{"vips twice", strings.Replace(vi1, `["10.0.4.99/24"]`, `["10.0.4.99/24", "10.0.4.99"]`, 1), []string{`instance "VI_1": vips: 10.0.4.99 is listed twice`}},
+		{"v2 IPv6", strings.Replace(vi1, `["10.0.4.99/24"]`, `["2001:db8::1"]`, 1) + "version = 2\n",
+			[]string{`instance "VI_1": version: VRRPv2 is IPv4 only (RFC 3768): IPv6 needs version 3`}},
+		{"unicast_src", vi1 + "unicast_src = \"10.0.4\"\n", []string{`instance "VI_1": unicast_src: "10.0.4" is not an IP address`}},
+		{"unicast_src family", vi1 + "unicast_src = \"2001:db8::1\"\n", []string{`instance "VI_1": unicast_src: 2001:db8::1 is IPv6 but the VIPs are IPv4`}},
+		{"unicast_peers", vi1 + "unicast_src = \"10.0.4.20\"\nunicast_peers = [\"10.0.4.21\", \"fe80::1\", \"10.0.4.21\", \"10.0.4.20\", \"ff02::12\"]\n", []string{
+			`instance "VI_1": unicast_peers: fe80::1 is IPv6 but the VIPs are IPv4`,
+			`instance "VI_1": unicast_peers: 10.0.4.21 is listed twice`,
+			`instance "VI_1": unicast_peers: 10.0.4.20 is unicast_src, this node itself`,
+			`instance "VI_1": unicast_peers: ff02::12 is not a unicast address`}},
+		{"unicast_min_ttl alone", vi1 + "unicast_min_ttl = 64\n", []string{`instance "VI_1": unicast_min_ttl: only applies with unicast_peers`}},
+		{"unicast_min_ttl 0", vi1 + "unicast_peers = [\"10.0.4.21\"]\nunicast_min_ttl = 0\n", []string{`instance "VI_1": unicast_min_ttl: 0 is out of range 1-255`}},
+
+		// auth, checksum, GARP
+		{"v3 auth_pass", vi1 + "auth_pass = \"secret\"\n", []string{`instance "VI_1": auth_pass: VRRPv3 has no authentication (RFC 5798 §9)`}},
+		{"auth_pass long", vi1 + "version = 2\nauth_pass = \"123456789\"\n", []string{`instance "VI_1": auth_pass: 9 bytes is more than 8`}},
+		{"v3_checksum value", vi1 + "v3_checksum = \"rfc9568\"\n", []string{`instance "VI_1": v3_checksum: "rfc9568" is not one of pseudo-header, message`}},
+		{"v3_checksum v2", vi1 + "version = 2\nv3_checksum = \"pseudo-header\"\n", []string{`instance "VI_1": v3_checksum: only applies to version 3`}},
+		{"v3_checksum IPv6", strings.Replace(vi1, `["10.0.4.99/24"]`, `["2001:db8::1"]`, 1) + "v3_checksum = \"message\"\n",
+			[]string{`instance "VI_1": v3_checksum: only applies to IPv4: over IPv6 the checksum always covers the pseudo-header (RFC 5798 §5.2.8)`}},
+		{"garp_delay", vi1 + "garp_delay = \"-5s\"\n", []string{`instance "VI_1": garp_delay: -5s is negative`}},
+		{"garp_repeat", vi1 + "garp_repeat = 101\n", []string{`instance "VI_1": garp_repeat: 101 is out of range 1-100`}},
+		{"garp_refresh", vi1 + "garp_refresh = \"50ms\"\n", []string{`instance "VI_1": garp_refresh: 50ms is less than 100ms ("0s" turns it off)`}},
+
+		// trackers
+		{"track_interfaces", vi1 + `track_interfaces = [{ weight = -10 }, { name = "eth 1" }, { name = "eth1", weight = 300 }, { name = "eth2" }, { name = "eth2" }]`, []string{
+			`instance "VI_1": track_interfaces[0].name: required`,
+			`instance "VI_1": track_interfaces[1].name: "eth 1" is not a valid interface name`,
+			`instance "VI_1": track_interfaces[2].weight: 300 is out of range -253 to 253`,
+			`instance "VI_1": track_interfaces[4].name: "eth2" is listed twice`}},
+		{"track_checks unknown", withCheck + `track_checks = [{ name = "ngnix" }]`,
+			[]string{`instance "VI_1": track_checks[0].name: unknown check "ngnix" (did you mean "nginx"?)`}},
+		{"track_checks far off", withCheck + `track_checks = [{ name = "apache" }]`, []string{`instance "VI_1": track_checks[0].name: unknown check "apache"`}},
+		{"track_checks twice", withCheck + `track_checks = [{ name = "nginx" }, { name = "nginx", weight = -5 }]`,
+			[]string{`instance "VI_1": track_checks[1].name: "nginx" is listed twice`}},
+		{"track_checks strings", withCheck + `track_checks = ["nginx"]`, []string{`instance "VI_1": track_checks[0]: "nginx" is not a table`}},
+		{"track_checks string", withCheck + `track_checks = "nginx"`, []string{`instance "VI_1": track_checks: "nginx" is not an array of tables`}},
+		{"track_checks unknown key", withCheck + `track_checks = [{ name = "nginx", wieght = -5 }]`,
+			[]string{`instance "VI_1": track_checks[0]: unknown key "wieght" (did you mean "weight"?)`}},
+
+		// notify
+		{"notify relative", vi1 + "[instance.notify]\nmaster = [\"notify.sh\", \"MASTER\"]\n", []string{`instance "VI_1": notify.master: "notify.sh" is not an absolute path`}},
+		{"notify string", vi1 + "[instance.notify]\nany = \"/etc/vrrpd/notify.sh\"\n", []string{`instance "VI_1": notify.any: "/etc/vrrpd/notify.sh" is not an array of strings`}},
+		{"notify timeout", vi1 + "[instance.notify]\ntimeout = \"0s\"\n", []string{`instance "VI_1": notify.timeout: 0s is not positive`}},
+		{"notify unknown key", vi1 + "[instance.notify]\nmastr = [\"/bin/true\"]\n", []string{`instance "VI_1": notify: unknown key "mastr" (did you mean "master"?)`}},
+		{"notify not a table", vi1 + "notify = \"/bin/true\"\n", []string{`instance "VI_1": notify: "/bin/true" is not a table`}},
+		{"instance unknown key", vi1 + "prioriy = 100\nPriority = 100\nvid = 1\nfoo = 1\n", []string{
+			`instance "VI_1": unknown key "prioriy" (did you mean "priority"?)`,
+			`instance "VI_1": unknown key "Priority" (did you mean "priority"?)`,
+			`instance "VI_1": unknown key "vid" (did you mean "vrid"?)`,
+			`instance "VI_1": unknown key "foo"`}},
+
+		// Across instances.
+		{"vrid reused", vi1 + "[[instance]]\nname = \"B\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.4.98\"]\n",
+			[]string{`instance "B": vrid: 51 on eth0 (IPv4) is already used by instance "VI_1"`}},
+		{"vrid reused on another link", vi1 + "[[instance]]\nname = \"B\"\ninterface = \"eth1\"\nvrid = 51\nvips = [\"10.0.4.98\"]\n", nil},
+		{"VIP reused", vi1 + "[[instance]]\nname = \"B\"\ninterface = \"eth1\"\nvrid = 52\nvips = [\"10.0.4.99/32\"]\n",
+			[]string{`instance "B": vips: 10.0.4.99 is already used by instance "VI_1"`}},
+
+		// [[sync_group]]
+		{"sync_group unknown instance", vi1 + "[[instance]]\nname = \"VI_2\"\ninterface = \"eth0\"\nvrid = 52\nvips = [\"10.0.4.98\"]\n" +
+			"[[sync_group]]\nname = \"G1\"\ninstances = [\"VI_1\", \"VI_9\"]\n", []string{`sync_group "G1": instances: unknown instance "VI_9"`}},
+		{"sync_group suggestion", vi1 + "[[sync_group]]\nname = \"G1\"\ninstances = [\"VI-1\"]\n", []string{`sync_group "G1": instances: unknown instance "VI-1" (did you mean "VI_1"?)`}},
+		{"sync_group twice", vi1 + "[[sync_group]]\nname = \"G1\"\ninstances = [\"VI_1\", \"VI_1\"]\n[[sync_group]]\nname = \"G2\"\ninstances = [\"VI_1\"]\n", []string{
+			`sync_group "G1": instances: "VI_1" is listed twice`,
+			`sync_group "G2": instances: "VI_1" is already in sync_group "G1"`}},
+		{"sync_group name twice", vi1 + "[[sync_group]]\nname = \"G1\"\ninstances = [\"VI_1\"]\n[[sync_group]]\nname = \"G1\"\ninstances = []\n", []string{
+			`sync_group #2: name: "G1" is already used by sync_group #1`,
+			`sync_group #2: instances: must not be empty`}},
+		{"sync_group required", vi1 + "[[sync_group]]\n", []string{`sync_group #1: name: required`, `sync_group #1: instances: required`}},
+		{"sync_group notify", vi1 + "[[sync_group]]\nname = \"G1\"\ninstances = [\"VI_1\"]\nnotify = { backup = [] }\n",
+			[]string{`sync_group "G1": notify.backup: must not be empty`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.toml))
+			if diff := cmp.Diff(tc.want, Problems(err)); diff != "" {
+				t.Errorf("problems mismatch (-want +got):\n%s", diff)
+			}
+			if tc.want != nil && !errors.Is(err, ErrInvalid) {
+				t.Errorf("errors.Is(err, ErrInvalid) = false for %v", err)
+			}
+		})
+	}
+}
+
+// TestManyProblems checks that every problem is reported, in file order, wherever it was found:
+// the walk visits checks before instances and resolves references afterwards.
+func TestManyProblems(t *testing.T) {
+	_, err := Parse([]byte(`
+[[instance]]
+name = "A"
+interface = "eth0"
+vrid = 0
+vips = ["10.0.4.99/24"]
+track_checks = [{ name = "ngnix" }]
+preempt = 1
+
+[[check]]
+name = "nginx"
+tcp = "localhost"
+wieght = -20
+
+[global]
+log_level = "verbose"
+
+[[instance]]
+interface = "eth0"
+vrid = 51
+vips = ["10.0.4.99"]
+
+[instance.notify]
+master = ["notify.sh"]
+
+[[instance]]
+name = "B"
+vrid = 51
+priority = 0
+vips = ["10.0.4.98"]
+interface = "eth0"
+
+[[sync_group]]
+name = "G1"
+instances = ["A", "C"]
+`))
+	want := []string{
+		`instance "A": vrid: 0 is out of range 1-255`,
+		`instance "A": track_checks[0].name: unknown check "ngnix" (did you mean "nginx"?)`,
+		`instance "A": preempt: 1 is not true or false`,
+		`check "nginx": tcp: "localhost" is not host:port`,
+		`check "nginx": unknown key "wieght" (did you mean "weight"?)`,
+		`global: log_level: "verbose" is not one of debug, info, warn, error`,
+		`instance #2: name: required`,
+		`instance #2: vips: 10.0.4.99 is already used by instance "A"`,
+		`instance #2: notify.master: "notify.sh" is not an absolute path`,
+		`instance "B": vrid: 51 on eth0 (IPv4) is already used by instance #2`,
+		`instance "B": priority: 0 is out of range 1-255`,
+		`sync_group "G1": instances: unknown instance "C"`,
+	}
+	if diff := cmp.Diff(want, Problems(err)); diff != "" {
+		t.Errorf("problems mismatch (-want +got):\n%s", diff)
+	}
+	if got := strings.Join(Problems(err), "\n"); got != err.Error() {
+		t.Errorf("Problems are not the error's lines:\n%s", err)
+	}
+}
+
+func TestSyntaxError(t *testing.T) {
+	_, err := Parse([]byte("[global]\nlog_level = \"info\"\nrouter_id = \"lb1\n"))
+	if got, want := Problems(err), []string{`line 3: strings cannot contain newlines`}; !slices.Equal(got, want) {
+		t.Errorf("Problems = %q, want %q", got, want)
+	}
+	var pe toml.ParseError
+	if !errors.As(err, &pe) || pe.Position.Line != 3 {
+		t.Errorf("errors.As(%v, toml.ParseError) = false or the wrong line (%d)", err, pe.Position.Line)
+	}
+	if !errors.Is(err, ErrInvalid) {
+		t.Errorf("errors.Is(%v, ErrInvalid) = false", err)
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	_, err := Load("testdata/missing.toml")
+	if !errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrInvalid) {
+		t.Errorf("Load(missing) = %v, want fs.ErrNotExist and not ErrInvalid", err)
+	}
+	if Problems(nil) != nil {
+		t.Errorf("Problems(nil) = %q, want nil", Problems(nil))
+	}
+}
+
+// TestSpecExample loads SPEC.md's schema block as it is. It names a second instance, VI_2, in its
+// sync group without defining one, and that is its only problem; with VI_2 added it is valid.
+func TestSpecExample(t *testing.T) {
+	_, err := Load("testdata/spec-example.toml")
+	want := []string{`sync_group "G1": instances: unknown instance "VI_2" (did you mean "VI_1"?)`}
+	if diff := cmp.Diff(want, Problems(err)); diff != "" {
+		t.Errorf("problems mismatch (-want +got):\n%s", diff)
+	}
+	data, err := os.ReadFile("testdata/spec-example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse(append(data, "\n[[instance]]\nname = \"VI_2\"\ninterface = \"eth0\"\nvrid = 52\nvips = [\"10.0.4.98/24\"]\n"...))
+	if err != nil {
+		t.Fatalf("with VI_2 added:\n%v", err)
+	}
+	want1 := defaultInstance("VI_1", "eth0", 51, "10.0.4.99/24")
+	want1.UnicastSrc, want1.UnicastPeers = ip("10.0.4.20"), []netip.Addr{ip("10.0.4.21")}
+	want1.TrackInterfaces = []TrackInterface{{Name: "eth1"}}
+	want1.TrackChecks = []TrackCheck{{Name: "nginx", Weight: -20}}
+	sh := "/etc/vrrpd/notify.sh"
+	want1.Notify = Notify{Master: []string{sh, "MASTER"}, Backup: []string{sh, "BACKUP"}, Fault: []string{sh, "FAULT"},
+		Stop: []string{sh, "STOP"}, Any: []string{sh}, Timeout: 30 * time.Second}
+	if diff := cmp.Diff(want1, cfg.Instances[0], cmpNet); diff != "" {
+		t.Errorf("VI_1 mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestExamples checks the nginx pair in configs/: both valid, the same but for router_id and
+// priority, and a dead nginx on lb1 (the master) drops it below lb2.
+func TestExamples(t *testing.T) {
+	lb1, err := Load("lb1.toml")
+	if err != nil {
+		t.Fatalf("lb1.toml:\n%v", err)
+	}
+	lb2, err := Load("lb2.toml")
+	if err != nil {
+		t.Fatalf("lb2.toml:\n%v", err)
+	}
+	if lb1.Global.RouterID != "lb1" || lb2.Global.RouterID != "lb2" {
+		t.Errorf("router_id = %q, %q; want lb1, lb2", lb1.Global.RouterID, lb2.Global.RouterID)
+	}
+	p1, p2 := lb1.Instances[0].Priority, lb2.Instances[0].Priority
+	if w := lb1.Instances[0].TrackChecks[0].Weight; p1 <= p2 || int(p1)+w >= int(p2) {
+		t.Errorf("lb1 priority %d, lb2 %d, weight %d: want lb1 higher, and lower than lb2 with nginx down", p1, p2, w)
+	}
+	lb2.Global.RouterID, lb2.Instances[0].Priority = lb1.Global.RouterID, p1
+	if diff := cmp.Diff(lb1, lb2, cmpNet); diff != "" {
+		t.Errorf("lb1 and lb2 differ in more than router_id and priority (-lb1 +lb2):\n%s", diff)
+	}
+
+	// The files themselves differ only in those lines and the commented-out unicast addresses.
+	f1, _ := os.ReadFile("lb1.toml")
+	f2, _ := os.ReadFile("lb2.toml")
+	l1, l2 := strings.Split(string(f1), "\n"), strings.Split(string(f2), "\n")
+	if len(l1) != len(l2) {
+		t.Fatalf("lb1.toml has %d lines, lb2.toml %d", len(l1), len(l2))
+	}
+	for i := range l1 {
+		if l1[i] == l2[i] {
+			continue
+		}
+		key, _, _ := strings.Cut(strings.TrimPrefix(l1[i], "# "), " =")
+		if !slices.Contains([]string{"router_id", "priority", "unicast_src", "unicast_peers"}, key) {
+			t.Errorf("line %d differs:\nlb1: %s\nlb2: %s", i+1, l1[i], l2[i])
+		}
+	}
+
+	// The commented-out unicast lines work when uncommented, each file pointing at the other node.
+	for _, f := range []struct {
+		name, src, peer string
+		data            []byte
+	}{{"lb1", "10.0.4.20", "10.0.4.21", f1}, {"lb2", "10.0.4.21", "10.0.4.20", f2}} {
+		data := strings.NewReplacer("# unicast_src", "unicast_src", "# unicast_peers", "unicast_peers").Replace(string(f.data))
+		cfg, err := Parse([]byte(data))
+		if err != nil {
+			t.Errorf("%s.toml with unicast:\n%v", f.name, err)
+			continue
+		}
+		in := cfg.Instances[0]
+		if in.UnicastSrc != ip(f.src) || !slices.Equal(in.UnicastPeers, []netip.Addr{ip(f.peer)}) {
+			t.Errorf("%s.toml: unicast_src %v, peers %v; want %s, [%s]", f.name, in.UnicastSrc, in.UnicastPeers, f.src, f.peer)
+		}
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	for _, tc := range []struct {
+		word       string
+		candidates []string
+		want       string
+	}{
+		{"ngnix", []string{"nginx", "apache"}, ` (did you mean "nginx"?)`}, // a swap is one edit
+		{"prioity", []string{"priority", "preempt"}, ` (did you mean "priority"?)`},
+		{"VI_9", []string{"VI_1", "VI_2"}, ``}, // as close to both: no guess
+		{"garp", []string{"garp_delay"}, ``},   // six edits
+		{"x", nil, ``},
+	} {
+		if got := suggest(tc.word, tc.candidates); got != tc.want {
+			t.Errorf("suggest(%q, %q) = %q, want %q", tc.word, tc.candidates, got, tc.want)
+		}
+	}
+}
