@@ -66,9 +66,9 @@ type Config struct {
 	GARPRefresh  time.Duration // then a burst this often while master; 0: never
 }
 
-// answerGap limits how often a master answers a lower-priority advertisement with a GARP/NA
-// burst. Two masters mean a healed split brain: the burst turns the clients that followed the
-// loser back to us, and one per second is plenty for that.
+// answerGap limits how often a master answers another master's advert with a GARP/NA burst.
+// Two masters mean a healed split brain: the burst turns the clients that followed the loser
+// back to us, and one per second is plenty for that.
 const answerGap = time.Second
 
 // cs is a centisecond, the unit in which RFC 5798 §6.1 computes the timers.
@@ -95,7 +95,7 @@ type Machine struct {
 
 	advertAt   time.Time // Master: Adver_Timer
 	garpAt     time.Time // Master: the next GARP/NA burst (the delayed second one, then refreshes)
-	lastAnswer time.Time // Master: the last burst sent in answer to a lower-priority advert
+	lastAnswer time.Time // Master: the last burst sent, on becoming master or in answer to another master
 	downAt     time.Time // Backup: Master_Down_Timer
 	downReason string    // Backup: why we will take over when downAt passes
 	preemptAt  time.Time // Backup: when the lower-priority master we hear may be preempted
@@ -346,11 +346,17 @@ func (m *Machine) backupReceive(now time.Time, src netip.Addr, adv *Advertisemen
 }
 
 // masterReceive is RFC 5798 §6.4.3, "If an ADVERTISEMENT is received".
+//
+// Two masters at once mean a split brain that is healing, and clients may have followed the
+// other one. vrrpd makes sure the winner learns of it and re-announces the VIPs: the loser
+// yields with a priority-0 advert (as a stopping master does), and a master that hears priority
+// 0 or a lower priority answers with an advert and a GARP/NA burst, at most once per answerGap.
 func (m *Machine) masterReceive(now time.Time, src netip.Addr, adv *Advertisement) {
 	if adv.Priority == 0 {
-		// Another master is stopping: advertise at once, so its backups see us.
+		// Another master is stopping or yielding: advertise at once, so its backups see us.
 		m.do(Action{Kind: SendAdvert, Priority: m.prio})
 		m.advertAt = now.Add(m.cfg.Interval)
+		m.answer(now)
 		return
 	}
 	higher := adv.Priority > m.prio
@@ -367,15 +373,21 @@ func (m *Machine) masterReceive(now time.Time, src netip.Addr, adv *Advertisemen
 		if !higher {
 			why = fmt.Sprintf("equal priority %d from higher address %s", adv.Priority, src)
 		}
+		m.do(Action{Kind: SendAdvert, Priority: 0})
 		m.do(Action{Kind: RemoveVIPs})
 		m.enter(now, Backup, why)
 		return
 	}
 	// RFC 9568 §6.4.3: discard it, and advertise at once to assert our state to the sender
-	// and to learning bridges. Two masters also mean clients may have followed the other one
-	// (a healed split brain), so re-announce the VIPs too, at most once per answerGap.
+	// and to learning bridges.
 	m.do(Action{Kind: SendAdvert, Priority: m.prio})
-	if m.lastAnswer.IsZero() || now.Sub(m.lastAnswer) >= answerGap {
+	m.answer(now)
+}
+
+// answer re-announces the VIPs to clients that may have followed another master, at most once
+// per answerGap; becoming master counts as one.
+func (m *Machine) answer(now time.Time) {
+	if now.Sub(m.lastAnswer) >= answerGap {
 		m.lastAnswer = now
 		m.do(Action{Kind: Announce})
 	}
@@ -397,7 +409,7 @@ func (m *Machine) becomeMaster(now time.Time, why string) {
 	default:
 		m.garpAt = time.Time{}
 	}
-	m.lastAnswer = time.Time{}
+	m.lastAnswer = now
 	m.master, m.masterPriority, m.masterInterval = m.cfg.Addr, m.prio, m.cfg.Interval
 	m.enter(now, Master, why)
 }

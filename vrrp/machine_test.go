@@ -226,6 +226,8 @@ func TestMasterAdvertSchedule(t *testing.T) {
 }
 
 // RFC 5798 §6.4.3: a master that receives priority 0 advertises at once and resets Adver_Timer.
+// Another master was stopping or yielding, so clients may point at it: vrrpd also re-announces,
+// unless it announced within the last second (here: on becoming master at t0).
 func TestMasterAnswersPriorityZero(t *testing.T) {
 	m := newTestMachine(t, 255)
 	m.Startup(t0)
@@ -233,6 +235,7 @@ func TestMasterAnswersPriorityZero(t *testing.T) {
 	if want := at(ms(1400)); !m.Deadline().Equal(want) {
 		t.Errorf("Adver_Timer %v, want %v", m.Deadline(), want)
 	}
+	wantActions(t, "priority 0 later", m.Receive(at(ms(5000)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce")
 }
 
 // becomeMasterAt makes a machine master at t0 through Master_Down_Interval expiry.
@@ -251,8 +254,8 @@ func TestMasterYieldsToHigherPriority(t *testing.T) {
 	m := newTestMachine(t, 100)
 	now := becomeMasterAt(t, m).Add(ms(300))
 	got := m.Receive(now, lb2, advert(120, ms(500)))
-	wantActions(t, "higher", got, "RemoveVIPs", "Transition MASTER->BACKUP")
-	if want := "higher priority 120 from 10.0.4.21"; got[1].Reason != want {
+	wantActions(t, "higher", got, "SendAdvert 0", "RemoveVIPs", "Transition MASTER->BACKUP")
+	if want := "higher priority 120 from 10.0.4.21"; got[2].Reason != want {
 		t.Errorf("reason %q, want %q", got[1].Reason, want)
 	}
 	// The new Master_Down_Interval uses the learned 500ms: 1.5s + 156*50/256 cs (30cs).
@@ -277,11 +280,11 @@ func TestMasterTieBreak(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newTestMachine(t, 100, func(c *Config) { c.Addr = tt.ours })
-			now := becomeMasterAt(t, m).Add(ms(100))
+			now := becomeMasterAt(t, m).Add(ms(1100))
 			got := m.Receive(now, tt.theirs, advert(100, time.Second))
 			if tt.yields {
-				wantActions(t, "tie", got, "RemoveVIPs", "Transition MASTER->BACKUP")
-				if want := "equal priority 100 from higher address " + tt.theirs.String(); got[1].Reason != want {
+				wantActions(t, "tie", got, "SendAdvert 0", "RemoveVIPs", "Transition MASTER->BACKUP")
+				if want := "equal priority 100 from higher address " + tt.theirs.String(); got[2].Reason != want {
 					t.Errorf("reason %q, want %q", got[1].Reason, want)
 				}
 			} else {
@@ -292,13 +295,15 @@ func TestMasterTieBreak(t *testing.T) {
 }
 
 // RFC 9568 §6.4.3: a master discards a lower-priority advert and advertises at once. vrrpd also
-// re-announces the VIPs, at most once per second, so clients of a healed split brain come back.
+// re-announces the VIPs, at most once per second (becoming master counts), so clients of a
+// healed split brain come back.
 func TestMasterAssertsAgainstLowerPriority(t *testing.T) {
 	m := newTestMachine(t, 100)
 	now := becomeMasterAt(t, m)
-	wantActions(t, "first", m.Receive(now.Add(ms(100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
-	wantActions(t, "within 1s", m.Receive(now.Add(ms(600)), lb2, advert(50, time.Second)), "SendAdvert 100")
-	wantActions(t, "after 1s", m.Receive(now.Add(ms(1100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
+	wantActions(t, "just became master", m.Receive(now.Add(ms(100)), lb2, advert(50, time.Second)), "SendAdvert 100")
+	wantActions(t, "first answer", m.Receive(now.Add(ms(1100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
+	wantActions(t, "within 1s", m.Receive(now.Add(ms(1600)), lb2, advert(50, time.Second)), "SendAdvert 100")
+	wantActions(t, "after 1s", m.Receive(now.Add(ms(2100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
 	if m.State() != Master {
 		t.Errorf("state %s", m.State())
 	}
@@ -488,7 +493,8 @@ type simRouter struct {
 	m         *Machine
 	unplugged bool
 	lastSent  time.Time
-	log       []string // transitions, "MASTER at 3.21s"
+	log       []string    // transitions, "MASTER at 3.21s"
+	announced []time.Time // GARP/NA bursts
 }
 
 func (w *wire) add(name string, prio uint8, addr netip.Addr) *simRouter {
@@ -503,6 +509,8 @@ func (w *wire) act(r *simRouter, as []Action) {
 		switch a.Kind {
 		case Transition:
 			r.log = append(r.log, a.To.String()+" at "+w.now.Sub(t0).String())
+		case Announce:
+			r.announced = append(r.announced, w.now)
 		case SendAdvert:
 			if r.unplugged {
 				continue
@@ -567,10 +575,16 @@ func TestPairScenario(t *testing.T) {
 	}
 
 	// lb1 comes back: both are master until the first advert crosses; lb2 (lower) yields.
+	// lb2's advert (x.17s) crosses before lb1's (x.57s): lb1 answers with an advert and
+	// re-announces the VIP at once, so the clients that followed lb2 come back.
 	r1.unplugged = false
+	replug := w.now
 	w.run(at(30 * time.Second))
 	if r1.m.State() != Master || r2.m.State() != Backup {
 		t.Errorf("after replug: lb1 %s, lb2 %s", r1.m.State(), r2.m.State())
+	}
+	if n := len(r1.announced); n == 0 || r1.announced[n-1].Before(replug) || r1.announced[n-1].Sub(replug) > time.Second {
+		t.Errorf("lb1 did not re-announce within 1s of the replug at %s: %v", replug.Sub(t0), r1.announced)
 	}
 
 	// Graceful stop of lb1: lb2 takes over after its Skew_Time (600ms).
@@ -591,5 +605,30 @@ func TestPairScenario(t *testing.T) {
 	// lb2 advertises at 41.1s (its schedule since 31.1s); lb1 preempts 570ms later.
 	if got, want := r1.log[len(r1.log)-1], "MASTER at 41.67s"; got != want {
 		t.Errorf("lb1 preempted at %s, want %s", got, want)
+	}
+}
+
+// The other order of a healing split brain: the winner's advert reaches the loser first. The
+// loser yields with priority 0, so the winner still learns of it and re-announces the VIP.
+func TestSplitBrainHealsWhenTheWinnerSpeaksFirst(t *testing.T) {
+	w := &wire{t: t, now: t0}
+	r1 := w.add("lb1", 110, lb1)
+	r2 := w.add("lb2", 100, lb2)
+	// Partitioned: both become master, lb1 at 3.57s, lb2 at 3.6s; lb1 advertises at x.57s.
+	r1.unplugged, r2.unplugged = true, true
+	w.act(r1, r1.m.Startup(t0))
+	w.act(r2, r2.m.Startup(t0))
+	w.run(at(ms(10500)))
+	if r1.m.State() != Master || r2.m.State() != Master {
+		t.Fatalf("partitioned: lb1 %s, lb2 %s, want both MASTER", r1.m.State(), r2.m.State())
+	}
+	r1.unplugged, r2.unplugged = false, false
+	w.run(at(12 * time.Second))
+	// lb1 advertised first, at 10.57s; lb2 yielded with priority 0, and lb1 answered it.
+	if diff := cmp.Diff([]string{"BACKUP at 0s", "MASTER at 3.6s", "BACKUP at 10.57s"}, r2.log); diff != "" {
+		t.Errorf("lb2 (-want +got):\n%s", diff)
+	}
+	if n := len(r1.announced); n == 0 || !r1.announced[n-1].Equal(at(ms(10570))) {
+		t.Errorf("lb1's bursts %v, want one at 10.57s", r1.announced)
 	}
 }
