@@ -315,9 +315,9 @@ func (d *Driver) add(cfg InstanceConfig) error {
 	src := cfg.Src
 	if !src.IsValid() {
 		var err error
-		if src, err = s.conn.Addr(); err != nil {
+		if src, err = primaryAddr(s.conn, cfg.VIPs); err != nil {
 			d.release(s)
-			return fmt.Errorf("instance %q: %w (or set unicast_src)", cfg.Name, err)
+			return fmt.Errorf("instance %q: %w", cfg.Name, err)
 		}
 	}
 	cfg.Src, cfg.Machine.Addr = src, src
@@ -358,6 +358,26 @@ func (d *Driver) add(cfg InstanceConfig) error {
 		"version", int(cfg.Machine.Version), "priority", cfg.Machine.Priority, "source", src, "vips", cfg.VIPs)
 	d.act(in, m.Startup(d.opt.Now()))
 	return nil
+}
+
+// primaryAddr is the advert source when none is configured: the interface's first address of
+// the family (for IPv6, link-local) that is not one of the VIPs, which a killed predecessor may
+// have left on the interface.
+func primaryAddr(c Conn, vips []netip.Prefix) (netip.Addr, error) {
+	addrs, err := c.Addrs()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, a := range addrs {
+		if !slices.ContainsFunc(vips, func(p netip.Prefix) bool { return p.Addr() == a }) {
+			return a, nil
+		}
+	}
+	family := "IPv4 address"
+	if len(vips) > 0 && vips[0].Addr().Is6() {
+		family = "IPv6 link-local address"
+	}
+	return netip.Addr{}, fmt.Errorf("the interface has no %s of its own to send adverts from; add one, or set unicast_src", family)
 }
 
 // forget removes a stopped instance and closes its socket if nobody else uses it.

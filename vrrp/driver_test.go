@@ -90,7 +90,10 @@ func (c *fakeConn) Send(src, dst netip.Addr, msg []byte) error {
 	return nil
 }
 
-func (c *fakeConn) Addr() (netip.Addr, error) { return c.addr, nil }
+// Addrs lists a VIP before the host's own address, as a killed predecessor can leave it.
+func (c *fakeConn) Addrs() ([]netip.Addr, error) {
+	return []netip.Addr{netip.MustParseAddr("10.0.0.151"), c.addr}, nil
+}
 
 func (c *fakeConn) Close() error {
 	c.closeOnce.Do(func() { close(c.closed) })

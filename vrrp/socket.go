@@ -20,9 +20,9 @@ type Conn interface {
 	// Send sends msg, a complete VRRP message with its checksum, from src to dst with TTL or hop
 	// limit 255 (RFC 5798 §5.1.1.3, §5.1.2.3).
 	Send(src, dst netip.Addr, msg []byte) error
-	// Addr is the interface's primary address of this family: its first IPv4 address, or its
-	// IPv6 link-local address (RFC 5798 §5.1.2.1). It is the default advert source.
-	Addr() (netip.Addr, error)
+	// Addrs lists the interface's addresses that can source adverts, in the interface's order:
+	// its IPv4 addresses, or its IPv6 link-local ones (RFC 5798 §5.1.2.1).
+	Addrs() ([]netip.Addr, error)
 	Close() error
 }
 
@@ -166,15 +166,16 @@ func (c *ipConn) Send(src, dst netip.Addr, msg []byte) error {
 	return err
 }
 
-func (c *ipConn) Addr() (netip.Addr, error) {
+func (c *ipConn) Addrs() ([]netip.Addr, error) {
 	ifi, err := net.InterfaceByName(c.ifi.Name)
 	if err != nil {
-		return netip.Addr{}, err
+		return nil, err
 	}
 	addrs, err := ifi.Addrs()
 	if err != nil {
-		return netip.Addr{}, err
+		return nil, err
 	}
+	var out []netip.Addr
 	for _, a := range addrs {
 		ipn, ok := a.(*net.IPNet)
 		if !ok {
@@ -186,14 +187,10 @@ func (c *ipConn) Addr() (netip.Addr, error) {
 		}
 		ip = ip.Unmap()
 		if c.v6 && ip.Is6() && ip.IsLinkLocalUnicast() || !c.v6 && ip.Is4() {
-			return ip, nil
+			out = append(out, ip)
 		}
 	}
-	family := "IPv4"
-	if c.v6 {
-		family = "IPv6 link-local"
-	}
-	return netip.Addr{}, fmt.Errorf("interface %s has no %s address", c.ifi.Name, family)
+	return out, nil
 }
 
 func (c *ipConn) Close() error { return c.pc.Close() }
