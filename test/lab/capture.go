@@ -1,0 +1,212 @@
+package lab
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mdlayher/arp"
+	"github.com/mdlayher/ndp"
+	"github.com/mdlayher/packet"
+	"golang.org/x/sys/unix"
+)
+
+// ErrTimeout means a Capture did not see what was waited for in time.
+var ErrTimeout = errors.New("timed out")
+
+// Kind classifies a captured frame.
+type Kind uint8
+
+const (
+	Other Kind = iota // anything else
+	VRRP              // an IPv4 or IPv6 packet with protocol / next header 112
+	GARP              // an ARP packet whose sender IP equals its target IP
+	NA                // an ICMPv6 neighbour advertisement
+)
+
+func (k Kind) String() string {
+	switch k {
+	case VRRP:
+		return "VRRP"
+	case GARP:
+		return "GARP"
+	case NA:
+		return "NA"
+	}
+	return "other"
+}
+
+// Event is one captured frame, with the fields that matter for failover pulled out.
+type Event struct {
+	Time  time.Time        // when the frame was read
+	Kind  Kind             // what it is
+	Src   net.HardwareAddr // Ethernet source
+	Frame []byte           // the whole frame, from the Ethernet header
+
+	IP  netip.Addr       // VRRP: IP source; GARP: sender IP; NA: target address
+	MAC net.HardwareAddr // GARP: sender hardware address; NA: target link-layer address option
+
+	Version, VRID, Priority     uint8 // VRRP
+	Router, Solicited, Override bool  // NA flags
+}
+
+// Capture records every frame seen on a host's eth0, in both directions.
+type Capture struct {
+	conn   *packet.Conn
+	wg     sync.WaitGroup
+	closed atomic.Bool
+
+	mu     sync.Mutex
+	events []Event
+	wake   chan struct{} // closed and replaced on every frame, to wake Wait
+}
+
+// StartCapture opens an AF_PACKET socket for all protocols on h's eth0. Every frame
+// that passes eth0 after it returns is recorded.
+func StartCapture(h *Host) (*Capture, error) {
+	c := &Capture{wake: make(chan struct{})}
+	err := h.Do(func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		c.conn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: capture: %w", h.Name, err)
+	}
+	c.wg.Add(1)
+	go c.read()
+	return c, nil
+}
+
+func (c *Capture) read() {
+	defer c.wg.Done()
+	buf := make([]byte, 1<<16)
+	for {
+		n, _, err := c.conn.ReadFrom(buf)
+		now := time.Now()
+		if c.closed.Load() {
+			return
+		}
+		if err != nil {
+			continue // such as ENETDOWN, reported once when eth0 is set down
+		}
+		e := Classify(append([]byte(nil), buf[:n]...))
+		e.Time = now
+		c.mu.Lock()
+		c.events = append(c.events, e)
+		close(c.wake)
+		c.wake = make(chan struct{})
+		c.mu.Unlock()
+	}
+}
+
+// Events returns a copy of the frames recorded so far, oldest first.
+func (c *Capture) Events() []Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Event(nil), c.events...)
+}
+
+// Wait blocks until done is true of the frames recorded so far, and returns them.
+func (c *Capture) Wait(timeout time.Duration, done func([]Event) bool) ([]Event, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		events, wake := append([]Event(nil), c.events...), c.wake
+		c.mu.Unlock()
+		if done(events) {
+			return events, nil
+		}
+		select {
+		case <-wake:
+		case <-deadline.C:
+			return events, fmt.Errorf("capture: %w after %s", ErrTimeout, timeout)
+		}
+	}
+}
+
+// Close stops capturing; it can be called again. Events still works afterwards.
+func (c *Capture) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	err := c.conn.Close()
+	c.wg.Wait()
+	return err
+}
+
+// Filter returns the events of kind k.
+func Filter(events []Event, k Kind) []Event {
+	var out []Event
+	for _, e := range events {
+		if e.Kind == k {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Classify parses an Ethernet frame (untagged) into an Event. Anything it doesn't
+// recognise is Other; it never fails.
+func Classify(frame []byte) Event {
+	e := Event{Frame: frame}
+	if len(frame) < 14 {
+		return e
+	}
+	e.Src = net.HardwareAddr(frame[6:12])
+	payload := frame[14:]
+	switch binary.BigEndian.Uint16(frame[12:14]) {
+	case unix.ETH_P_ARP:
+		var p arp.Packet
+		if p.UnmarshalBinary(payload) == nil && p.SenderIP == p.TargetIP {
+			e.Kind, e.IP, e.MAC = GARP, p.SenderIP, p.SenderHardwareAddr
+		}
+	case unix.ETH_P_IP:
+		if len(payload) < 20 || payload[0]>>4 != 4 {
+			return e
+		}
+		ihl := int(payload[0]&0x0f) * 4
+		if payload[9] == 112 && len(payload) >= ihl+3 {
+			e.IP, _ = netip.AddrFromSlice(payload[12:16])
+			e.vrrp(payload[ihl:])
+		}
+	case unix.ETH_P_IPV6:
+		if len(payload) < 40 || payload[0]>>4 != 6 {
+			return e
+		}
+		src, _ := netip.AddrFromSlice(payload[8:24])
+		switch body := payload[40:]; payload[6] {
+		case 112:
+			if len(body) >= 3 {
+				e.IP = src
+				e.vrrp(body)
+			}
+		case 58:
+			m, err := ndp.ParseMessage(body)
+			if na, ok := m.(*ndp.NeighborAdvertisement); err == nil && ok {
+				e.Kind, e.IP = NA, na.TargetAddress
+				e.Router, e.Solicited, e.Override = na.Router, na.Solicited, na.Override
+				for _, o := range na.Options {
+					if lla, ok := o.(*ndp.LinkLayerAddress); ok && lla.Direction == ndp.Target {
+						e.MAC = lla.Addr
+					}
+				}
+			}
+		}
+	}
+	return e
+}
+
+// vrrp fills the VRRP fields from the first bytes of a VRRP message (RFC 5798 §5.1).
+func (e *Event) vrrp(msg []byte) {
+	e.Kind, e.Version, e.VRID, e.Priority = VRRP, msg[0]>>4, msg[1], msg[2]
+}
