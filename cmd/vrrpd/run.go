@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/vrrpd/vrrpd/configs"
+	"github.com/vrrpd/vrrpd/vip"
+	"github.com/vrrpd/vrrpd/vrrp"
+)
+
+// cmdRun is `vrrpd run`: the daemon, in the foreground, logging to stderr.
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", configs.DefaultPath, "configuration file")
+	socket := fs.String("socket", "", "control socket (overrides global.socket)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := configs.Load(*path)
+	if err != nil {
+		printProblems(stderr, *path, err)
+		return 1
+	}
+	if *socket != "" {
+		cfg.Global.Socket = *socket
+	}
+	log := newLogger(cfg.Global, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if err := runDaemon(ctx, cfg, log, hup); err != nil {
+		log.Error("vrrpd stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// printProblems prints every problem of an invalid configuration, one per line.
+func printProblems(w io.Writer, path string, err error) {
+	if !errors.Is(err, configs.ErrInvalid) {
+		fmt.Fprintf(w, "vrrpd: %v\n", err)
+		return
+	}
+	problems := configs.Problems(err)
+	fmt.Fprintf(w, "%s: %d problem(s):\n", path, len(problems))
+	for _, p := range problems {
+		fmt.Fprintf(w, "  %s\n", p)
+	}
+}
+
+func newLogger(g configs.Global, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: g.LogLevel}
+	if g.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// runDaemon runs the configured instances until ctx is done.
+func runDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, hup <-chan os.Signal) error {
+	started := time.Now()
+	nl, err := netlink.NewHandle()
+	if err != nil {
+		return fmt.Errorf("netlink: %w", err)
+	}
+	defer nl.Close()
+	vips := vip.New(nl, log)
+	defer vips.Close()
+
+	// The control socket comes first: if another daemon answers on it, stop before touching
+	// any address.
+	ln, err := listenControl(cfg.Global.Socket, cfg.Global.SocketGroup)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(cfg.Global.Socket)
+
+	driver := vrrp.NewDriver(vrrp.Options{Log: log, Listen: vrrp.ListenIP, VIPs: vips})
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- driver.Run(runCtx) }()
+
+	for _, in := range cfg.Instances {
+		if err := driver.Add(instanceConfig(in)); err != nil {
+			cancel()
+			<-done
+			return err
+		}
+	}
+	go serveControl(runCtx, ln, log, func(req request) response {
+		switch req.Command {
+		case "status":
+			doc, err := statusOf(driver, cfg, started)
+			if err != nil {
+				return response{Error: err.Error()}
+			}
+			return response{Status: doc}
+		}
+		return response{Error: fmt.Sprintf("unknown command %q", req.Command)}
+	})
+	log.Info("vrrpd running", "version", version(), "router_id", cfg.Global.RouterID,
+		"instances", len(cfg.Instances), "socket", cfg.Global.Socket)
+
+	for {
+		select {
+		case err := <-done:
+			log.Info("vrrpd stopped")
+			return err
+		case <-hup:
+			log.Warn("SIGHUP: live reload is not available yet; restart vrrpd to apply a new configuration")
+		}
+	}
+}
+
+func statusOf(d *vrrp.Driver, cfg *configs.Config, started time.Time) (*statusDoc, error) {
+	is, ss, err := d.Status()
+	if err != nil {
+		return nil, err
+	}
+	doc := &statusDoc{
+		RouterID: cfg.Global.RouterID, Version: version(), PID: os.Getpid(),
+		Started: started.UTC().Format(time.RFC3339), Instances: []instanceDoc{}, Sockets: []socketDoc{},
+	}
+	for _, s := range is {
+		doc.Instances = append(doc.Instances, instanceDocOf(s))
+	}
+	for _, s := range ss {
+		doc.Sockets = append(doc.Sockets, socketDocOf(s))
+	}
+	return doc, nil
+}
+
+// instanceConfig turns a configured instance into what the driver runs.
+func instanceConfig(in configs.Instance) vrrp.InstanceConfig {
+	c := vrrp.InstanceConfig{
+		Name: in.Name, Interface: in.Interface, VRID: in.VRID,
+		Machine: vrrp.Config{
+			Version: vrrp.Version(in.Version), Priority: in.Priority, Interval: in.AdvertInterval,
+			Preempt: in.Preempt, PreemptDelay: in.PreemptDelay,
+			GARPDelay: in.GARPDelay, GARPRefresh: in.GARPRefresh,
+		},
+		VIPs: in.VIPs, Src: in.UnicastSrc, Peers: in.UnicastPeers, GARPRepeat: in.GARPRepeat,
+	}
+	if len(in.UnicastPeers) > 0 {
+		c.MinTTL = in.UnicastMinTTL
+	}
+	if in.AuthPass != "" {
+		c.AuthType = vrrp.AuthSimple
+		copy(c.AuthData[:], in.AuthPass)
+	}
+	if in.V3Checksum == "message" {
+		c.Checksum = vrrp.ChecksumMessage
+	}
+	return c
+}
+
+// cmdCheck is `vrrpd check`: validate like `run` does, print every problem, exit 1 if any.
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", configs.DefaultPath, "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := configs.Load(*path)
+	if err != nil {
+		printProblems(stderr, *path, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s is valid: %d instance(s), %d check(s), %d sync group(s)\n",
+		*path, len(cfg.Instances), len(cfg.Checks), len(cfg.SyncGroups))
+	return 0
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vrrpd/vrrpd/vrrp"
+)
+
+// statusDoc is `vrrpd status --json`: SPEC.md's stable contract, plus added fields.
+type statusDoc struct {
+	RouterID  string        `json:"router_id"`
+	Version   string        `json:"version"`
+	PID       int           `json:"pid"`
+	Started   string        `json:"started"`
+	Instances []instanceDoc `json:"instances"`
+	Sockets   []socketDoc   `json:"sockets"`
+}
+
+type instanceDoc struct {
+	Name                 string            `json:"name"`
+	Interface            string            `json:"interface"`
+	VRID                 int               `json:"vrid"`
+	Version              int               `json:"version"`
+	State                string            `json:"state"`
+	Priority             int               `json:"priority"`
+	EffectivePriority    int               `json:"effective_priority"`
+	Master               string            `json:"master"`
+	MasterPriority       int               `json:"master_priority"`
+	VIPs                 []string          `json:"vips"`
+	Since                string            `json:"since"`
+	Reason               string            `json:"reason"`
+	AdvertInterval       string            `json:"advert_interval"`
+	MasterAdvertInterval string            `json:"master_advert_interval"`
+	Source               string            `json:"source"`
+	UnicastPeers         []string          `json:"unicast_peers"`
+	AdvertsSent          uint64            `json:"adverts_sent"`
+	AdvertsReceived      uint64            `json:"adverts_received"`
+	SendErrors           uint64            `json:"send_errors"`
+	GARPBursts           uint64            `json:"garp_bursts"`
+	Transitions          map[string]uint64 `json:"transitions"`
+	Drops                map[string]uint64 `json:"drops"`
+	Trackers             []trackerDoc      `json:"trackers"`
+}
+
+type trackerDoc struct {
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	Up     bool   `json:"up"`
+	Weight int    `json:"weight"`
+}
+
+// socketDoc counts what a socket dropped before it could tell which instance a packet was for.
+type socketDoc struct {
+	Interface string            `json:"interface"`
+	Family    string            `json:"family"`
+	Drops     map[string]uint64 `json:"drops"`
+}
+
+func instanceDocOf(s vrrp.InstanceStatus) instanceDoc {
+	c := s.Config
+	d := instanceDoc{
+		Name: c.Name, Interface: c.Interface, VRID: int(c.VRID), Version: int(c.Machine.Version),
+		State: s.State.String(), Priority: int(c.Machine.Priority), EffectivePriority: int(s.Priority),
+		MasterPriority: int(s.MasterPriority), Since: s.Since.UTC().Format(time.RFC3339), Reason: s.Reason,
+		AdvertInterval: c.Machine.Interval.String(), MasterAdvertInterval: s.MasterInterval.String(),
+		Source: c.Src.String(), VIPs: []string{}, UnicastPeers: []string{},
+		AdvertsSent: s.AdvertsSent, AdvertsReceived: s.AdvertsReceived, SendErrors: s.SendErrors,
+		GARPBursts: s.Announces, Transitions: map[string]uint64{}, Drops: map[string]uint64{},
+		Trackers: []trackerDoc{},
+	}
+	if s.Master.IsValid() {
+		d.Master = s.Master.String()
+	}
+	if s.Since.IsZero() {
+		d.Since = ""
+	}
+	for _, p := range c.VIPs {
+		d.VIPs = append(d.VIPs, p.String())
+	}
+	for _, p := range c.Peers {
+		d.UnicastPeers = append(d.UnicastPeers, p.String())
+	}
+	for _, st := range []vrrp.State{vrrp.Backup, vrrp.Master, vrrp.Fault} {
+		d.Transitions[st.String()] = s.Transitions[st]
+	}
+	d.Transitions["STOP"] = s.Transitions[vrrp.Initialize]
+	for r := vrrp.DropNone + 1; r < vrrp.NumDrops; r++ {
+		if r != vrrp.DropVRID { // an instance never sees a foreign VRID: the socket counts those
+			d.Drops[r.String()] = s.Drops[r]
+		}
+	}
+	return d
+}
+
+func socketDocOf(s vrrp.SocketStatus) socketDoc {
+	d := socketDoc{Interface: s.Interface, Family: "ipv4", Drops: map[string]uint64{}}
+	if s.IPv6 {
+		d.Family = "ipv6"
+	}
+	for r := vrrp.DropNone + 1; r < vrrp.NumDrops; r++ {
+		d.Drops[r.String()] = s.Drops[r]
+	}
+	return d
+}
+
+// cmdStatus is `vrrpd status`.
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("socket", defaultSocket, "the daemon's control socket")
+	asJSON := fs.Bool("json", false, "print the status as JSON")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	resp, err := askDaemon(*socket, request{Command: "status"})
+	if err != nil {
+		fmt.Fprintln(stderr, "vrrpd status:", err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(resp.Status)
+		return 0
+	}
+	writeTable(stdout, resp.Status, time.Now())
+	return 0
+}
+
+// writeTable prints the status for a person: who is master, and why.
+func writeTable(w io.Writer, doc *statusDoc, now time.Time) {
+	fmt.Fprintf(w, "router %s, vrrpd %s, pid %d\n", doc.RouterID, doc.Version, doc.PID)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "INSTANCE\tINTERFACE\tVRID\tSTATE\tPRIORITY\tMASTER\tVIPS\tFOR\tREASON")
+	for _, in := range doc.Instances {
+		prio := fmt.Sprint(in.Priority)
+		if in.EffectivePriority != in.Priority {
+			prio = fmt.Sprintf("%d→%d", in.Priority, in.EffectivePriority)
+		}
+		master := in.Master
+		if master == "" {
+			master = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Interface, in.VRID, in.State, prio,
+			master, strings.Join(in.VIPs, ","), sinceString(in.Since, now), in.Reason)
+	}
+	tw.Flush()
+}
+
+// sinceString says how long ago an RFC 3339 time was, to the second.
+func sinceString(since string, now time.Time) string {
+	t, err := time.Parse(time.RFC3339, since)
+	if err != nil {
+		return "-"
+	}
+	return now.Sub(t).Truncate(time.Second).String()
+}

@@ -1,0 +1,236 @@
+// Package test holds vrrpd's end-to-end tests: real daemons in network namespaces joined by a
+// bridge, with real multicast, netlink and ARP, and a client namespace that observes.
+package test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vrrpd/vrrpd/test/lab"
+)
+
+// vrrpdBin is the daemon under test, built once by TestMain.
+var vrrpdBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "vrrpd-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	// Build only where the end-to-end tests can run; elsewhere they skip (or fail, with
+	// VRRPD_REQUIRE_E2E=1) through lab.RequireRoot.
+	if os.Geteuid() == 0 {
+		vrrpdBin = filepath.Join(dir, "vrrpd")
+		args := []string{"build", "-o", vrrpdBin}
+		if raceEnabled {
+			args = append(args, "-race") // the daemons are race-checked too
+		}
+		cmd := exec.Command("go", append(args, "../cmd/vrrpd")...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building vrrpd: %v\n%s", err, out)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// daemon is one vrrpd process in a lab host's namespace.
+type daemon struct {
+	t    *testing.T
+	name string
+	host *lab.Host
+	dir  string
+	cmd  *exec.Cmd
+	done chan error // the process's exit, once
+	err  error
+	gone bool
+}
+
+func (d *daemon) socket() string  { return filepath.Join(d.dir, "vrrpd.sock") }
+func (d *daemon) logPath() string { return filepath.Join(d.dir, "vrrpd.log") }
+
+// startDaemon writes config and runs `vrrpd run` with it in host's namespace. The daemon is
+// stopped (SIGTERM) when the test ends, and its log shown if the test failed.
+func startDaemon(t *testing.T, host *lab.Host, config string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, name: host.Name, host: host, dir: t.TempDir(), done: make(chan error, 1)}
+	conf := filepath.Join(d.dir, "vrrpd.toml")
+	if err := os.WriteFile(conf, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.start(conf)
+	t.Cleanup(func() {
+		d.stop()
+		if t.Failed() {
+			log, _ := os.ReadFile(d.logPath())
+			t.Logf("--- %s's log:\n%s", d.name, log)
+		}
+	})
+	return d
+}
+
+func (d *daemon) start(conf string) {
+	d.t.Helper()
+	log, err := os.OpenFile(d.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.cmd = d.host.Command(d.t.Context(), vrrpdBin, "run", "--config", conf, "--socket", d.socket())
+	d.cmd.Stdout, d.cmd.Stderr = log, log
+	d.cmd.Cancel = func() error { return d.cmd.Process.Signal(syscall.SIGTERM) }
+	d.cmd.WaitDelay = 10 * time.Second
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.done, d.gone = make(chan error, 1), false
+	go func() { d.done <- d.cmd.Wait(); log.Close() }()
+}
+
+// restart runs the daemon again with the same configuration, after it stopped or was killed.
+func (d *daemon) restart() {
+	d.t.Helper()
+	if !d.gone {
+		d.t.Fatalf("%s: restart of a running daemon", d.name)
+	}
+	d.start(filepath.Join(d.dir, "vrrpd.toml"))
+}
+
+// wait returns the daemon's exit, waiting up to 15s for it.
+func (d *daemon) wait() error {
+	if d.gone {
+		return d.err
+	}
+	select {
+	case d.err = <-d.done:
+	case <-time.After(15 * time.Second):
+		d.cmd.Process.Kill()
+		d.err = fmt.Errorf("%s did not exit within 15s: %w", d.name, <-d.done)
+	}
+	d.gone = true
+	return d.err
+}
+
+// stop sends SIGTERM and waits for the exit.
+func (d *daemon) stop() error {
+	if !d.gone {
+		d.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	return d.wait()
+}
+
+// kill sends SIGKILL, as an OOM kill or `docker kill` would.
+func (d *daemon) kill() {
+	if !d.gone {
+		d.cmd.Process.Kill()
+	}
+	d.wait()
+}
+
+// status is the subset of `vrrpd status --json` (SPEC.md) that the tests read.
+type status struct {
+	RouterID  string     `json:"router_id"`
+	Instances []instance `json:"instances"`
+	Sockets   []struct {
+		Interface string            `json:"interface"`
+		Family    string            `json:"family"`
+		Drops     map[string]uint64 `json:"drops"`
+	} `json:"sockets"`
+}
+
+type instance struct {
+	Name              string            `json:"name"`
+	Interface         string            `json:"interface"`
+	VRID              int               `json:"vrid"`
+	Version           int               `json:"version"`
+	State             string            `json:"state"`
+	Priority          int               `json:"priority"`
+	EffectivePriority int               `json:"effective_priority"`
+	Master            string            `json:"master"`
+	VIPs              []string          `json:"vips"`
+	Since             string            `json:"since"`
+	Reason            string            `json:"reason"`
+	AdvertInterval    string            `json:"advert_interval"`
+	MasterInterval    string            `json:"master_advert_interval"`
+	AdvertsSent       uint64            `json:"adverts_sent"`
+	AdvertsReceived   uint64            `json:"adverts_received"`
+	Drops             map[string]uint64 `json:"drops"`
+}
+
+// status runs `vrrpd status --json` against the daemon's socket, as an operator would.
+func (d *daemon) status() (status, error) {
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(vrrpdBin, "status", "--json", "--socket", d.socket())
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return status{}, fmt.Errorf("vrrpd status: %v: %s", err, strings.TrimSpace(errOut.String()))
+	}
+	var s status
+	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
+		return status{}, fmt.Errorf("vrrpd status --json: %v\n%s", err, out.Bytes())
+	}
+	return s, nil
+}
+
+func (d *daemon) instance(name string) (instance, error) {
+	s, err := d.status()
+	if err != nil {
+		return instance{}, err
+	}
+	for _, in := range s.Instances {
+		if in.Name == name {
+			return in, nil
+		}
+	}
+	return instance{}, fmt.Errorf("%s has no instance %q", d.name, name)
+}
+
+// waitFor polls the daemon's status until ok holds for the instance, within generous bounds.
+func (d *daemon) waitFor(name, what string, within time.Duration, ok func(instance) bool) instance {
+	d.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		in, err := d.instance(name)
+		if err == nil && ok(in) {
+			return in
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("%s %s: not %s within %s: %+v %v", d.name, name, what, within, in, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (d *daemon) waitState(name, state string, within time.Duration) instance {
+	d.t.Helper()
+	return d.waitFor(name, state, within, func(in instance) bool { return in.State == state })
+}
+
+// hasAddr reports whether the host's eth0 carries addr.
+func hasAddr(t *testing.T, h *lab.Host, addr netip.Addr) bool {
+	t.Helper()
+	ps, err := h.Addrs("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.Addr() == addr {
+			return true
+		}
+	}
+	return false
+}
