@@ -115,12 +115,21 @@ func runDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, hup <
 	})
 	log.Info("vrrpd running", "version", version(), "router_id", cfg.Global.RouterID,
 		"instances", len(cfg.Instances), "socket", cfg.Global.Socket)
+	// Sockets are open and every instance has settled its VIPs (stale ones removed, or taken
+	// as owner): systemd may start what depends on us.
+	if err := sdNotify("READY=1"); err != nil {
+		log.Warn("cannot notify systemd", "err", err)
+	}
 
+	stopping := ctx.Done()
 	for {
 		select {
 		case err := <-done:
 			log.Info("vrrpd stopped")
 			return err
+		case <-stopping:
+			sdNotify("STOPPING=1")
+			stopping = nil // the driver stops with ctx: wait for it
 		case <-hup:
 			log.Warn("SIGHUP: live reload is not available yet; restart vrrpd to apply a new configuration")
 		}
