@@ -1,0 +1,126 @@
+package checks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// outputGrace bounds how long a finished command's output is still read. Its process group is
+// killed when it ends, so the pipes close at once unless a process escaped the group (setsid).
+const outputGrace = 500 * time.Millisecond
+
+// maxOutput is how much of a command's output is kept to explain a failure.
+const maxOutput = 4096
+
+// Exec returns a Checker that runs argv without a shell and is healthy if it exits 0. The command
+// runs in its own process group, which is killed with SIGKILL when the command exits or ctx ends, so a
+// probe leaves nothing behind. A command that cannot be started fails with ErrCannotStart.
+func Exec(argv []string) Checker {
+	return &command{argv: append([]string(nil), argv...)}
+}
+
+// Script returns a Checker that runs cmdline with /bin/sh -c and is healthy if it exits 0, as Exec
+// does. Exit
+// status 126 and 127, the shell's "cannot execute" and "not found", mean the check cannot start.
+func Script(cmdline string) Checker {
+	return &command{argv: []string{"/bin/sh", "-c", cmdline}, shell: true}
+}
+
+// command runs a program in its own process group. When it exits, or when ctx is done, the whole
+// group is killed with SIGKILL and reaped, so a check leaves nothing behind, whatever it started.
+type command struct {
+	argv  []string
+	shell bool
+}
+
+func (c *command) Check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(c.argv) == 0 || c.argv[0] == "" {
+		return fmt.Errorf("%w: no command", ErrCannotStart)
+	}
+	cmd := exec.Command(c.argv[0], c.argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out output
+	cmd.Stdout, cmd.Stderr = &out, &out // one pipe, one goroutine writing
+	cmd.WaitDelay = outputGrace
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("%w: %w", ErrCannotStart, err)
+	}
+	pid := cmd.Process.Pid
+	killed := false
+	select {
+	case <-exited(pid):
+	case <-ctx.Done():
+		killed = true
+	}
+	// The negative pid addresses the process group the command leads (Setpgid). The command is not
+	// reaped yet, so its pid, the group's id, cannot have been reused by anything else.
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	err := cmd.Wait()
+	if killed {
+		return fmt.Errorf("%s killed: %w", c.argv[0], ctx.Err())
+	}
+	var exitErr *exec.ExitError
+	switch {
+	case errors.As(err, &exitErr):
+		msg := exitErr.ProcessState.String()
+		if line := out.lastLine(); line != "" {
+			msg += ": " + line
+		}
+		if code := exitErr.ExitCode(); c.shell && (code == 126 || code == 127) {
+			return fmt.Errorf("%w: %s", ErrCannotStart, msg)
+		}
+		return errors.New(msg)
+	case errors.Is(err, exec.ErrWaitDelay):
+		// It exited 0; a process that left its group holds the output open. Still healthy.
+		return nil
+	default:
+		return err
+	}
+}
+
+// exited returns a channel that is closed when the child pid has exited. It does not reap the child
+// (WNOWAIT), so until cmd.Wait does, the pid cannot be reused and killing its process group is safe.
+func exited(pid int) <-chan struct{} {
+	c := make(chan struct{})
+	go func() {
+		defer close(c)
+		var info unix.Siginfo
+		for unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+		}
+	}()
+	return c
+}
+
+// output keeps the first maxOutput bytes of a command's output.
+type output struct {
+	buf []byte
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	if room := maxOutput - len(o.buf); room > 0 {
+		o.buf = append(o.buf, p[:min(len(p), room)]...)
+	}
+	return len(p), nil
+}
+
+// lastLine is the last non-empty line of the output, cut to 200 bytes: usually the command's
+// conclusion, such as curl's "curl: (22) The requested URL returned error: 503".
+func (o *output) lastLine() string {
+	lines := strings.Split(string(bytes.TrimSpace(o.buf)), "\n")
+	line := strings.TrimSpace(lines[len(lines)-1])
+	if len(line) > 200 {
+		line = line[:200] + "..."
+	}
+	return line
+}

@@ -1,0 +1,134 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Spec says how to run one check.
+type Spec struct {
+	Name     string        // the check's name, for logs and the why of a report
+	Checker  Checker       // the probe
+	Interval time.Duration // time from the start of one probe to the start of the next; must be > 0
+	Timeout  time.Duration // a probe running longer fails; 0 means Interval
+	Rise     int           // consecutive successes that turn the check up; below 1 means 1
+	Fall     int           // consecutive failures that turn the check down; below 1 means 1
+}
+
+// Run probes s.Checker every s.Interval until ctx is done, and calls report with the check's state
+// on its first result and on every change after that, never otherwise. It returns when ctx is done;
+// run it in its own goroutine. report is called from Run's goroutine.
+//
+// The first result sets the state directly, so a daemon can wait for every check's first report
+// before it starts its instances, and nothing flaps at start-up. After that, Rise consecutive
+// successes turn the check up and Fall consecutive failures turn it down.
+//
+// Each probe gets a context that ends after s.Timeout; a probe still running then counts as failed.
+// Probes never overlap. The schedule is fixed-rate: a probe starts s.Interval after the previous one
+// started, or at once if that one took longer. A probe that cannot start (ErrCannotStart) fails
+// too, and is logged once as an error, not every interval, until a probe starts again.
+//
+// Run panics if s.Interval is not positive; configs rejects such a check.
+func Run(ctx context.Context, s Spec, log *slog.Logger, report func(up bool, why string)) {
+	if s.Interval <= 0 {
+		panic(fmt.Sprintf("checks.Run: check %q: interval %v is not positive", s.Name, s.Interval))
+	}
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = s.Interval
+	}
+	log = log.With("check", s.Name)
+	h := hysteresis{name: s.Name, rise: max(s.Rise, 1), fall: max(s.Fall, 1)}
+	cannotStart := false // logged already
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		start := time.Now()
+		err := probe(ctx, s.Checker, timeout)
+		if ctx.Err() != nil {
+			return // the probe was cut short by the end of Run, not by the check
+		}
+		timer.Reset(time.Until(start.Add(s.Interval)))
+
+		switch {
+		case errors.Is(err, ErrCannotStart):
+			if !cannotStart {
+				log.Error("check cannot run its probe; it counts as failing until it can", "err", err)
+				cannotStart = true
+			}
+		case err != nil:
+			cannotStart = false
+			log.Debug("check probe failed", "err", err)
+		default:
+			cannotStart = false
+		}
+		if up, why, ok := h.observe(err); ok {
+			report(up, why)
+		}
+	}
+}
+
+// probe runs c once with the timeout. A probe that outlives it fails with ErrTimeout, whatever it
+// returned.
+func probe(ctx context.Context, c Checker, timeout time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := c.Check(pctx)
+	if errors.Is(pctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		return fmt.Errorf("%w after %v", ErrTimeout, timeout)
+	}
+	return err
+}
+
+// hysteresis turns probe results into a state with rise and fall counts.
+type hysteresis struct {
+	name       string
+	rise, fall int
+
+	known     bool // a first result was seen
+	up        bool
+	successes int // consecutive
+	failures  int // consecutive
+}
+
+// observe takes one probe result. ok is true, with the state and why, for the first result and for
+// every change.
+func (h *hysteresis) observe(err error) (up bool, why string, ok bool) {
+	if err == nil {
+		h.successes++
+		h.failures = 0
+	} else {
+		h.failures++
+		h.successes = 0
+	}
+	switch {
+	case !h.known:
+		h.known, h.up = true, err == nil
+	case !h.up && h.successes >= h.rise:
+		h.up = true
+	case h.up && h.failures >= h.fall:
+		h.up = false
+	default:
+		return h.up, "", false
+	}
+	if h.up {
+		return true, fmt.Sprintf("check %s up (%s)", h.name, count(h.successes, "success", "successes")), true
+	}
+	return false, fmt.Sprintf("check %s down: %v (%s)", h.name, err, count(h.failures, "failure", "failures")), true
+}
+
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}

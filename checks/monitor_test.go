@@ -1,0 +1,307 @@
+package checks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// step is one probe of a fakeChecker.
+type step func(ctx context.Context) error
+
+var (
+	pass step = func(context.Context) error { return nil }
+	fail step = func(context.Context) error { return errors.New("backend down") }
+	// hang returns only when its probe's context ends.
+	hang step = func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+	// broken cannot start.
+	broken step = func(context.Context) error {
+		return fmt.Errorf("%w: fork/exec /nonexistent: no such file", ErrCannotStart)
+	}
+)
+
+// fakeChecker runs its steps in order, one per probe. After the last it ends the Monitor's
+// context, so Run returns having seen exactly the steps.
+type fakeChecker struct {
+	steps  []step
+	stop   context.CancelFunc
+	n      int
+	active atomic.Int32 // probes running now
+	most   atomic.Int32 // the most probes ever running at once
+	starts []time.Time
+}
+
+func (f *fakeChecker) Check(ctx context.Context) error {
+	if n := f.active.Add(1); n > f.most.Load() {
+		f.most.Store(n)
+	}
+	defer f.active.Add(-1)
+	f.starts = append(f.starts, time.Now())
+	if f.n == len(f.steps) {
+		f.stop()
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	f.n++
+	return f.steps[f.n-1](ctx)
+}
+
+type report struct {
+	Up  bool
+	Why string
+}
+
+// run runs a Monitor over steps and returns its reports and the number of error log lines.
+func run(t *testing.T, s Spec, steps ...step) (*fakeChecker, []report, int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &fakeChecker{steps: steps, stop: cancel}
+	s.Checker = f
+	log := &countHandler{}
+	var reports []report
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		Run(ctx, s, slog.New(log), func(up bool, why string) { reports = append(reports, report{up, why}) })
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if f.n != len(steps) {
+		t.Fatalf("Run returned after %d probes, want %d", f.n, len(steps))
+	}
+	return f, reports, log.errors()
+}
+
+// countHandler counts error records.
+type countHandler struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (h *countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.mu.Lock()
+		h.n++
+		h.mu.Unlock()
+	}
+	return nil
+}
+func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countHandler) WithGroup(string) slog.Handler      { return h }
+func (h *countHandler) errors() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
+func TestMonitorRiseFall(t *testing.T) {
+	leakCheck(t)
+	const (
+		up1   = "check web up (1 success)"
+		down1 = "check web down: backend down (1 failure)"
+	)
+	tests := []struct {
+		name       string
+		rise, fall int
+		steps      []step
+		want       []report
+	}{
+		{
+			name: "first result up, reported once", rise: 3, fall: 3,
+			steps: []step{pass, pass, pass, pass},
+			want:  []report{{true, up1}},
+		},
+		{
+			name: "first result down, set at once despite fall", rise: 3, fall: 3,
+			steps: []step{fail, fail},
+			want:  []report{{false, down1}},
+		},
+		{
+			name: "rise 2 fall 2", rise: 2, fall: 2,
+			steps: []step{pass, fail, pass, fail, fail, fail, pass, fail, pass, pass, pass},
+			want: []report{
+				{true, up1},
+				{false, "check web down: backend down (2 failures)"},
+				{true, "check web up (2 successes)"},
+			},
+		},
+		{
+			name: "rise 1 fall 1 reports every change", rise: 1, fall: 1,
+			steps: []step{fail, pass, pass, fail, pass},
+			want:  []report{{false, down1}, {true, up1}, {false, down1}, {true, up1}},
+		},
+		{
+			name: "fall 3 from up", rise: 1, fall: 3,
+			steps: []step{pass, fail, fail, pass, fail, fail, fail, fail},
+			want:  []report{{true, up1}, {false, "check web down: backend down (3 failures)"}},
+		},
+		{
+			name: "rise 3 from down", rise: 3, fall: 1,
+			steps: []step{fail, pass, pass, fail, pass, pass, pass},
+			want:  []report{{false, down1}, {true, "check web up (3 successes)"}},
+		},
+		{
+			name: "zero rise and fall mean 1", rise: 0, fall: 0,
+			steps: []step{pass, fail, pass},
+			want:  []report{{true, up1}, {false, down1}, {true, up1}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, got, _ := run(t, Spec{Name: "web", Interval: time.Millisecond, Rise: tt.rise, Fall: tt.fall}, tt.steps...)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("reports (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestMonitorTimeoutFails(t *testing.T) {
+	leakCheck(t)
+	_, got, _ := run(t, Spec{Name: "slow", Interval: time.Millisecond, Timeout: 20 * time.Millisecond, Fall: 2},
+		pass, hang, pass, hang, hang)
+	want := []report{
+		{true, "check slow up (1 success)"},
+		{false, "check slow down: timed out after 20ms (2 failures)"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("reports (-want +got):\n%s", diff)
+	}
+}
+
+func TestMonitorCannotStartLoggedOnce(t *testing.T) {
+	leakCheck(t)
+	_, got, errs := run(t, Spec{Name: "x", Interval: time.Millisecond},
+		broken, broken, broken, broken, pass, broken, broken, fail, broken)
+	want := []report{
+		{false, "check x down: cannot start check: fork/exec /nonexistent: no such file (1 failure)"},
+		{true, "check x up (1 success)"},
+		{false, "check x down: cannot start check: fork/exec /nonexistent: no such file (1 failure)"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("reports (-want +got):\n%s", diff)
+	}
+	// Once for the first run of broken probes, once for the second, once for the third.
+	if errs != 3 {
+		t.Errorf("%d error lines logged, want 3: one per run of probes that cannot start", errs)
+	}
+}
+
+func TestMonitorSchedule(t *testing.T) {
+	leakCheck(t)
+	const interval = 200 * time.Millisecond
+	slow := func(context.Context) error { time.Sleep(150 * time.Millisecond); return nil }
+	f, _, _ := run(t, Spec{Name: "s", Interval: interval, Timeout: time.Second}, slow, slow, slow)
+	if m := f.most.Load(); m != 1 {
+		t.Errorf("%d probes ran at once, want 1", m)
+	}
+	// Fixed rate: probes start an interval apart, the probe's own time included. A fixed delay
+	// would put them 350ms apart; the bound leaves room for a slow machine.
+	for i := 1; i < len(f.starts); i++ {
+		gap := f.starts[i].Sub(f.starts[i-1])
+		if gap < interval-5*time.Millisecond || gap > interval+120*time.Millisecond {
+			t.Errorf("probe %d started %v after the one before, want about %v", i, gap, interval)
+		}
+	}
+
+	// A probe longer than the interval: the next one starts at once, but never overlaps.
+	long := func(context.Context) error { time.Sleep(30 * time.Millisecond); return nil }
+	f, _, _ = run(t, Spec{Name: "l", Interval: 10 * time.Millisecond, Timeout: time.Second}, long, long, long)
+	if m := f.most.Load(); m != 1 {
+		t.Errorf("%d probes ran at once, want 1", m)
+	}
+}
+
+func TestMonitorStops(t *testing.T) {
+	leakCheck(t)
+	// A probe cut short by the end of Run is not reported: it says nothing about the check.
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	var reports []report
+	done := make(chan struct{})
+	c := checkerFunc(func(ctx context.Context) error { close(started); <-ctx.Done(); return ctx.Err() })
+	go func() {
+		defer close(done)
+		Run(ctx, Spec{Name: "h", Checker: c, Interval: time.Hour}, slog.New(&countHandler{}),
+			func(up bool, why string) { reports = append(reports, report{up, why}) })
+	}()
+	<-started
+	cancel()
+	<-done
+	if len(reports) != 0 {
+		t.Errorf("reports after cancel: %v, want none", reports)
+	}
+}
+
+type checkerFunc func(ctx context.Context) error
+
+func (f checkerFunc) Check(ctx context.Context) error { return f(ctx) }
+
+func TestEffective(t *testing.T) {
+	check := func(name string, w int, up bool) Tracker { return Tracker{KindCheck, name, w, up} }
+	iface := func(name string, w int, up bool) Tracker { return Tracker{KindInterface, name, w, up} }
+	tests := []struct {
+		name      string
+		base      uint8
+		trackers  []Tracker
+		wantPrio  uint8
+		wantFault bool
+		wantWhy   string
+	}{
+		{"none", 100, nil, 100, false, ""},
+		{"all up", 100, []Tracker{check("nginx", -20, true), iface("eth1", -10, true), iface("eth0", 0, true), check("db", 0, true)}, 100, false, ""},
+		{"negative check down", 100, []Tracker{check("nginx", -20, false)}, 80, false, "check nginx down (weight -20): priority 100 -> 80"},
+		{"positive check up", 100, []Tracker{check("db", 10, true)}, 110, false, "check db up (weight +10): priority 100 -> 110"},
+		{"positive check down", 100, []Tracker{check("db", 10, false)}, 100, false, ""},
+		{"interface negative down", 100, []Tracker{iface("eth1", -30, false)}, 70, false, "interface eth1 down (weight -30): priority 100 -> 70"},
+		{"interface positive down", 100, []Tracker{iface("eth1", 30, false)}, 130, false, "interface eth1 down (weight +30): priority 100 -> 130"},
+		{"interface weight up", 100, []Tracker{iface("eth1", 30, true)}, 100, false, ""},
+		{"interface fault", 100, []Tracker{iface("eth0", 0, false)}, 100, true, "interface eth0 down"},
+		{"check fault", 100, []Tracker{check("nginx", 0, false)}, 100, true, "check nginx down"},
+		{
+			"mixed", 100,
+			[]Tracker{check("nginx", -20, false), check("db", 15, true), iface("eth1", -10, false), check("cache", -5, true)},
+			85, false, "check nginx down (weight -20), check db up (weight +15), interface eth1 down (weight -10): priority 100 -> 85",
+		},
+		{
+			"faults and weights", 100,
+			[]Tracker{iface("eth0", 0, false), check("nginx", -20, false), check("db", 0, false)},
+			80, true, "interface eth0 down, check db down; check nginx down (weight -20): priority 100 -> 80",
+		},
+		{"clamped low", 100, []Tracker{check("a", -60, false), check("b", -60, false)}, 1, false, "check a down (weight -60), check b down (weight -60): priority 100 -> 1 (clamped from -20)"},
+		{"clamped to 1 exactly at 0", 20, []Tracker{check("a", -20, false)}, 1, false, "check a down (weight -20): priority 20 -> 1 (clamped from 0)"},
+		{"lowest unclamped", 21, []Tracker{check("a", -20, false)}, 1, false, "check a down (weight -20): priority 21 -> 1"},
+		{"clamped high", 250, []Tracker{check("a", 10, true)}, 254, false, "check a up (weight +10): priority 250 -> 254 (clamped from 260)"},
+		{"highest unclamped", 244, []Tracker{check("a", 10, true)}, 254, false, "check a up (weight +10): priority 244 -> 254"},
+		{"254 plus nothing", 254, nil, 254, false, ""},
+		{"owner keeps 255", 255, []Tracker{check("nginx", -20, false)}, 255, false, "check nginx down (weight -20): priority 255 unchanged (address owner)"},
+		{"owner faults", 255, []Tracker{iface("eth0", 0, false)}, 255, true, "interface eth0 down"},
+		{"owner nothing applies", 255, []Tracker{check("nginx", -20, true)}, 255, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := slices.Clone(tt.trackers)
+			prio, fault, why := Effective(tt.base, tt.trackers)
+			if prio != tt.wantPrio || fault != tt.wantFault || why != tt.wantWhy {
+				t.Errorf("Effective(%d, %v) = %d, %t, %q; want %d, %t, %q",
+					tt.base, tt.trackers, prio, fault, why, tt.wantPrio, tt.wantFault, tt.wantWhy)
+			}
+			if diff := cmp.Diff(in, tt.trackers); diff != "" {
+				t.Errorf("Effective changed its input:\n%s", diff)
+			}
+		})
+	}
+}
