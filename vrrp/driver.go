@@ -53,6 +53,12 @@ type InstanceConfig struct {
 	AuthData   [8]byte      // VRRPv2 simple password, NUL padded
 	Checksum   ChecksumMode // IPv4 VRRPv3 only
 	GARPRepeat int          // GARPs / NAs per VIP in a burst
+	Group      string       // sync group: its members stay with one host (see Machine.Hold)
+
+	// What the trackers say at start-up, so that the instance starts right and does not flap:
+	// the effective priority (0: Machine.Priority), and why it must start in FAULT ("": it need not).
+	InitialPriority uint8
+	InitialFault    string
 }
 
 // IPv6 reports whether the instance's VIPs are IPv6.
@@ -125,7 +131,8 @@ type sockKey struct {
 
 type sock struct {
 	key    sockKey
-	conn   Conn
+	conn   Conn // nil while the interface is missing
+	index  int  // the interface index conn is bound to
 	byVRID [256]*instance
 	drops  [NumDrops]uint64
 	logged [NumDrops]time.Time
@@ -149,6 +156,10 @@ type instance struct {
 	cnt    Counters
 	logged [NumDrops]time.Time
 	warned time.Time // last address-list mismatch logged
+
+	fault      string // why it is in FAULT by its own trackers or interface; "" if it is not
+	groupFault string // why its sync group puts it in FAULT: another member is; "" if not
+	held       string // why its sync group holds it back from being master; "" if it does not
 }
 
 // NewDriver returns a driver; call Run to start it.
@@ -229,33 +240,56 @@ func (d *Driver) Remove(name string) error {
 
 // SetPriority sets an instance's effective priority; why is logged.
 func (d *Driver) SetPriority(name string, prio uint8, why string) error {
-	return d.with(name, func(in *instance, now time.Time) []Action {
+	return d.with(name, func(in *instance) {
 		if old := in.m.Priority(); old != prio {
 			d.opt.Log.Info("priority changed", "instance", name, "vrid", in.cfg.VRID, "from", old, "to", prio, "reason", why)
 		}
-		return in.m.SetPriority(now, prio, why)
+		d.act(in, in.m.SetPriority(d.opt.Now(), prio, why))
 	})
 }
 
-// Fault puts an instance in FAULT; Recover takes it out.
+// Fault puts an instance in FAULT, and with it the rest of its sync group.
 func (d *Driver) Fault(name, why string) error {
-	return d.with(name, func(in *instance, now time.Time) []Action { return in.m.Fault(now, why) })
+	return d.with(name, func(in *instance) {
+		in.fault = why
+		d.apply(in, "")
+	})
 }
 
-// Recover lets an instance in FAULT take part again.
+// Recover lets an instance in FAULT take part again, once its socket and source address are
+// ready (until then it stays in FAULT, saying why) and no other member of its sync group is in
+// FAULT.
 func (d *Driver) Recover(name, why string) error {
-	return d.with(name, func(in *instance, now time.Time) []Action { return in.m.Recover(now, why) })
+	return d.with(name, func(in *instance) {
+		in.fault = ""
+		if err := d.ready(in); err != nil {
+			in.fault = err.Error()
+		}
+		d.apply(in, why)
+	})
 }
 
-func (d *Driver) with(name string, f func(*instance, time.Time) []Action) error {
+func (d *Driver) with(name string, f func(*instance)) error {
 	return d.do(func() error {
 		in := d.byNm[name]
 		if in == nil {
 			return fmt.Errorf("no instance %q", name)
 		}
-		d.act(in, f(in, d.opt.Now()))
+		f(in)
+		d.settle(in)
 		return nil
 	})
+}
+
+// apply puts the machine in FAULT while the instance or its sync group has a fault, and lets it
+// take part again, for the reason why, when neither has.
+func (d *Driver) apply(in *instance, why string) {
+	now := d.opt.Now()
+	if f := cmp.Or(in.fault, in.groupFault); f != "" {
+		d.act(in, in.m.Fault(now, f))
+	} else if in.m.State() == Fault {
+		d.act(in, in.m.Recover(now, why))
+	}
 }
 
 // Status reports every instance, in the order added, and the sockets' own drop counters.
@@ -298,33 +332,17 @@ func (d *Driver) add(cfg InstanceConfig) error {
 	}
 	key := sockKey{cfg.Interface, cfg.IPv6()}
 	s := d.socks[key]
-	if s == nil {
-		conn, err := d.opt.Listen(key.ifname, key.ipv6)
-		if err != nil {
-			return fmt.Errorf("instance %q: %w", cfg.Name, err)
-		}
-		s = &sock{key: key, conn: conn}
-		d.socks[key] = s
-		d.wg.Add(1)
-		go d.read(s)
-	}
-	if other := s.byVRID[cfg.VRID]; other != nil {
-		d.release(s)
+	if other := s.get(cfg.VRID); other != nil {
 		return fmt.Errorf("instance %q: vrid %d on %s is already used by instance %q", cfg.Name, cfg.VRID, cfg.Interface, other.cfg.Name)
 	}
-	src := cfg.Src
-	if !src.IsValid() {
-		var err error
-		if src, err = primaryAddr(s.conn, cfg.VIPs); err != nil {
-			d.release(s)
-			return fmt.Errorf("instance %q: %w", cfg.Name, err)
-		}
-	}
-	cfg.Src, cfg.Machine.Addr = src, src
+	cfg.Machine.Addr = cfg.Src
 	m, err := NewMachine(cfg.Machine)
 	if err != nil {
-		d.release(s)
 		return fmt.Errorf("instance %q: %w", cfg.Name, err)
+	}
+	if s == nil {
+		s = &sock{key: key}
+		d.socks[key] = s
 	}
 	in := &instance{cfg: cfg, m: m, s: s, buf: make([]byte, 0, recvBuf)}
 	in.rules = Rules{
@@ -354,30 +372,102 @@ func (d *Driver) add(cfg InstanceConfig) error {
 	s.byVRID[cfg.VRID] = in
 	d.byNm[cfg.Name] = in
 	d.order = append(d.order, in)
+
+	now := d.opt.Now()
+	if p := cfg.InitialPriority; p != 0 {
+		m.SetPriority(now, p, "trackers at start-up")
+	}
+	in.fault = cfg.InitialFault
+	if err := d.ready(in); err != nil && in.fault == "" {
+		in.fault = err.Error()
+	}
+	if in.fault != "" {
+		m.Fault(now, in.fault)
+	}
 	d.opt.Log.Info("instance started", "instance", cfg.Name, "interface", cfg.Interface, "vrid", cfg.VRID,
-		"version", int(cfg.Machine.Version), "priority", cfg.Machine.Priority, "source", src, "vips", cfg.VIPs)
-	d.act(in, m.Startup(d.opt.Now()))
+		"version", int(cfg.Machine.Version), "priority", cfg.Machine.Priority, "source", in.cfg.Src, "vips", cfg.VIPs)
+	d.act(in, m.Startup(now))
+	d.settle(in)
 	return nil
 }
 
+// get returns the instance with this VRID on the socket, if any; s may be nil.
+func (s *sock) get(vrid uint8) *instance {
+	if s == nil {
+		return nil
+	}
+	return s.byVRID[vrid]
+}
+
+// ready makes sure an instance can take part: its socket open and its source address known.
+// Both can be missing while the interface is (it may appear later, or come back re-created).
+func (d *Driver) ready(in *instance) error {
+	s := in.s
+	if s.conn == nil {
+		conn, err := d.opt.Listen(s.key.ifname, s.key.ipv6)
+		if err != nil {
+			return fmt.Errorf("cannot open a VRRP socket on %s: %w", s.key.ifname, err)
+		}
+		s.conn, s.index = conn, conn.Index()
+		d.wg.Add(1)
+		go d.read(s, conn)
+	}
+	if !in.cfg.Src.IsValid() {
+		src, err := primaryAddr(s.conn, d.isVIP, in.cfg.IPv6())
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.key.ifname, err)
+		}
+		in.cfg.Src = src
+		in.m.SetAddr(src)
+	}
+	return nil
+}
+
+// SetLink tells the driver an interface's index: 0 when it is gone. A socket stays bound to the
+// index it was opened on, so when the interface is deleted and re-created, its sockets are
+// opened again. Instances on a missing interface are in FAULT through their trackers.
+func (d *Driver) SetLink(ifname string, index int) error {
+	return d.do(func() error {
+		for _, s := range d.socks {
+			if s.key.ifname != ifname || s.conn == nil || s.index == index {
+				continue
+			}
+			d.opt.Log.Info("interface changed: reopening its VRRP socket", "interface", ifname, "index", index)
+			s.conn.Close()
+			s.conn = nil
+		}
+		return nil
+	})
+}
+
 // primaryAddr is the advert source when none is configured: the interface's first address of
-// the family (for IPv6, link-local) that is not one of the VIPs, which a killed predecessor may
-// have left on the interface.
-func primaryAddr(c Conn, vips []netip.Prefix) (netip.Addr, error) {
+// the family (for IPv6, link-local) that is no instance's VIP. A VIP may be on the interface:
+// another instance's, or one a killed predecessor left behind.
+func primaryAddr(c Conn, isVIP func(netip.Addr) bool, ipv6 bool) (netip.Addr, error) {
 	addrs, err := c.Addrs()
 	if err != nil {
 		return netip.Addr{}, err
 	}
 	for _, a := range addrs {
-		if !slices.ContainsFunc(vips, func(p netip.Prefix) bool { return p.Addr() == a }) {
+		if !isVIP(a) {
 			return a, nil
 		}
 	}
 	family := "IPv4 address"
-	if len(vips) > 0 && vips[0].Addr().Is6() {
+	if ipv6 {
 		family = "IPv6 link-local address"
 	}
 	return netip.Addr{}, fmt.Errorf("the interface has no %s of its own to send adverts from; add one, or set unicast_src", family)
+}
+
+// isVIP reports whether a is a VIP of any instance.
+func (d *Driver) isVIP(a netip.Addr) bool {
+	for _, in := range d.order {
+		if slices.ContainsFunc(in.cfg.VIPs, func(p netip.Prefix) bool { return p.Addr() == a }) {
+			return true
+		}
+	}
+	return false
 }
 
 // forget removes a stopped instance and closes its socket if nobody else uses it.
@@ -395,15 +485,17 @@ func (d *Driver) release(s *sock) {
 		}
 	}
 	delete(d.socks, s.key)
-	s.conn.Close()
+	if s.conn != nil {
+		s.conn.Close()
+	}
 }
 
-// read delivers a socket's packets to Run until the socket closes.
-func (d *Driver) read(s *sock) {
+// read delivers a socket's packets to Run until conn closes.
+func (d *Driver) read(s *sock, conn Conn) {
 	defer d.wg.Done()
 	for {
 		buf := d.bufs.Get().(*[]byte)
-		p, err := s.conn.Read(*buf)
+		p, err := conn.Read(*buf)
 		at := d.opt.Now()
 		if err != nil {
 			d.bufs.Put(buf)
@@ -452,6 +544,7 @@ func (d *Driver) receive(r received) {
 			"instance", in.cfg.Name, "vrid", in.cfg.VRID, "from", r.p.Src, "theirs", d.adv.Addresses, "ours", in.adv.Addresses)
 	}
 	d.act(in, in.m.Receive(r.at, r.p.Src, &d.adv))
+	d.settle(in)
 }
 
 // dropped counts a discarded packet, and logs it unless the same reason was logged recently.
@@ -487,6 +580,52 @@ func (d *Driver) fire() {
 	for _, in := range d.order {
 		if dl := in.m.Deadline(); !dl.IsZero() && !now.Before(dl) {
 			d.act(in, in.m.Tick(now))
+			d.settle(in)
+		}
+	}
+}
+
+// settle applies in's sync group after one of its members changed (keepalived's
+// vrrp_sync_group; not part of the RFCs), so that the group stays with one host:
+//   - while a member is in FAULT, the others are in FAULT too;
+//   - while a member yields to a better master, the others are held back from being master.
+//
+// It converges: neither a group fault nor a hold can make a member faulted or yielding.
+func (d *Driver) settle(in *instance) {
+	g := in.cfg.Group
+	if g == "" {
+		return
+	}
+	var members []*instance
+	for _, o := range d.order {
+		if o.cfg.Group == g {
+			members = append(members, o)
+		}
+	}
+	for range members {
+		changed := false
+		for _, x := range members {
+			fault, held := "", ""
+			for _, y := range members {
+				switch {
+				case y == x:
+				case y.fault != "" && fault == "":
+					fault = fmt.Sprintf("sync group %s: %s is in FAULT (%s)", g, y.cfg.Name, y.fault)
+				case y.m.Yielding() && held == "":
+					held = fmt.Sprintf("sync group %s: %s follows master %s", g, y.cfg.Name, y.m.Status().Master)
+				}
+			}
+			if fault != x.groupFault {
+				x.groupFault, changed = fault, true
+				d.apply(x, fmt.Sprintf("sync group %s has no member in FAULT", g))
+			}
+			if held != x.held {
+				x.held, changed = held, true
+				d.act(x, x.m.Hold(d.opt.Now(), held))
+			}
+		}
+		if !changed {
+			return
 		}
 	}
 }
@@ -536,6 +675,10 @@ func (d *Driver) act(in *instance, actions []Action) {
 
 // send sends an advertisement with the given priority to the multicast group or every peer.
 func (d *Driver) send(in *instance, prio uint8) {
+	if in.s.conn == nil {
+		in.cnt.SendErrors++
+		return
+	}
 	in.adv.Priority = prio
 	msg, err := in.adv.AppendBinary(in.buf[:0])
 	if err != nil {
@@ -565,7 +708,9 @@ func (d *Driver) shutdown() {
 		d.act(in, in.m.Shutdown(now))
 	}
 	for _, s := range d.socks {
-		s.conn.Close()
+		if s.conn != nil {
+			s.conn.Close()
+		}
 	}
 	d.wg.Wait()
 }

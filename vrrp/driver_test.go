@@ -18,9 +18,10 @@ import (
 // fakeLAN connects fake Conns: what one sends reaches every other Conn of the same family that
 // is plugged in, with TTL 255, like a switch with multicast flooding.
 type fakeLAN struct {
-	mu    sync.Mutex
-	conns []*fakeConn
-	opens atomic.Int32
+	mu      sync.Mutex
+	conns   []*fakeConn
+	opens   atomic.Int32
+	missing map[string]bool // interfaces besides eth0 that do not exist (yet)
 }
 
 type fakeConn struct {
@@ -36,7 +37,10 @@ type fakeConn struct {
 // listener returns the Listener of a host whose interface has address addr.
 func (l *fakeLAN) listener(addr netip.Addr) Listener {
 	return func(ifname string, v6 bool) (Conn, error) {
-		if ifname != "eth0" {
+		l.mu.Lock()
+		missing := ifname != "eth0" && (l.missing == nil || l.missing[ifname])
+		l.mu.Unlock()
+		if missing {
 			return nil, fmt.Errorf("no interface %s", ifname)
 		}
 		l.opens.Add(1)
@@ -94,6 +98,8 @@ func (c *fakeConn) Send(src, dst netip.Addr, msg []byte) error {
 func (c *fakeConn) Addrs() ([]netip.Addr, error) {
 	return []netip.Addr{netip.MustParseAddr("10.0.0.151"), c.addr}, nil
 }
+
+func (c *fakeConn) Index() int { return 1 }
 
 func (c *fakeConn) Close() error {
 	c.closeOnce.Do(func() { close(c.closed) })
@@ -397,6 +403,113 @@ func TestDriverRemove(t *testing.T) {
 	default:
 		t.Error("socket still open after its last instance was removed")
 	}
+}
+
+// An instance on a missing interface starts in FAULT, saying why, and takes part once the
+// interface exists. When the interface is re-created, its socket is opened again.
+func TestDriverMissingInterface(t *testing.T) {
+	lan := &fakeLAN{missing: map[string]bool{"eth1": true}}
+	a := startNode(t, lan, addrA)
+	cfg := testInstance("VI_1", 51, 100, 20*time.Millisecond)
+	cfg.Interface = "eth1"
+	if err := a.d.Add(cfg); err != nil {
+		t.Fatal(err)
+	}
+	s := a.waitState(t, "VI_1", Fault, time.Second)
+	if want := "cannot open a VRRP socket on eth1: no interface eth1"; s.Reason != want {
+		t.Errorf("reason %q, want %q", s.Reason, want)
+	}
+	a.d.Recover("VI_1", "interface eth1 is up")
+	if s := a.waitState(t, "VI_1", Fault, time.Second); s.Reason != "cannot open a VRRP socket on eth1: no interface eth1" {
+		t.Errorf("recovered without a socket: %q", s.Reason)
+	}
+
+	lan.mu.Lock()
+	lan.missing["eth1"] = false
+	lan.mu.Unlock()
+	a.d.Recover("VI_1", "interface eth1 is up")
+	a.waitState(t, "VI_1", Master, time.Second) // alone on the LAN
+	if n := lan.opens.Load(); n != 1 {
+		t.Fatalf("%d sockets opened, want 1", n)
+	}
+
+	// eth1 is deleted and re-created: it gets a new index, and the old socket hears nothing.
+	a.d.Fault("VI_1", "interface eth1 was deleted")
+	a.d.SetLink("eth1", 0)
+	a.d.SetLink("eth1", 7)
+	a.d.Recover("VI_1", "interface eth1 is up")
+	a.waitState(t, "VI_1", Master, time.Second)
+	if n := lan.opens.Load(); n != 2 {
+		t.Errorf("%d sockets opened, want 2: the re-created interface needs a new one", n)
+	}
+	select {
+	case <-lan.conns[0].closed:
+	default:
+		t.Error("the socket of the deleted interface is still open")
+	}
+}
+
+// Trackers' state at start-up is applied before the machine starts: no flap.
+func TestDriverInitialTrackers(t *testing.T) {
+	lan := &fakeLAN{}
+	a := startNode(t, lan, addrA)
+	cfg := testInstance("VI_1", 51, 100, time.Second)
+	cfg.InitialPriority, cfg.InitialFault = 80, "check nginx down"
+	a.d.Add(cfg)
+	s := a.status(t, "VI_1")
+	if s.State != Fault || s.Reason != "check nginx down" || s.Priority != 80 {
+		t.Errorf("status %+v, want FAULT at 80 for the check", s.Status)
+	}
+	if got := a.events.all(); len(got) != 1 || got[0].From != Initialize || got[0].To != Fault {
+		t.Errorf("events %+v, want one INIT->FAULT", got)
+	}
+}
+
+// A sync group stays with one host. A member in FAULT takes the others with it, and the peer
+// takes the whole group. When one member's priority drops below the peer's, nothing moves
+// until every member would move: then the group moves as one.
+func TestDriverSyncGroup(t *testing.T) {
+	lan := &fakeLAN{}
+	a, b := startNode(t, lan, addrA), startNode(t, lan, addrB)
+	for _, n := range []struct {
+		node *node
+		prio uint8
+	}{{a, 110}, {b, 100}} {
+		for _, c := range []InstanceConfig{testInstance("VI_1", 51, n.prio, 20*time.Millisecond), testInstance("VI_2", 52, n.prio, 20*time.Millisecond)} {
+			c.Group = "G1"
+			if err := n.node.d.Add(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	both := func(n *node, want State) {
+		t.Helper()
+		n.waitState(t, "VI_1", want, 2*time.Second)
+		n.waitState(t, "VI_2", want, 2*time.Second)
+	}
+	both(a, Master)
+	b.waitFor(t, "VI_2", "following a", time.Second, func(s InstanceStatus) bool { return s.Master == addrA })
+
+	a.d.Fault("VI_2", "interface eth1 has no carrier")
+	if s := a.status(t, "VI_1"); s.State != Fault || s.Reason != "sync group G1: VI_2 is in FAULT (interface eth1 has no carrier)" {
+		t.Errorf("VI_1: %s %q", s.State, s.Reason)
+	}
+	both(b, Master)
+	a.d.Recover("VI_2", "interface eth1 is up")
+	both(a, Master)
+	both(b, Backup)
+
+	// VI_1 alone drops below the peer: its peer member would preempt, but the peer's VI_2 still
+	// follows a's better VI_2, so the group stays.
+	a.d.SetPriority("VI_1", 90, "check nginx down (weight -20): priority 110 -> 90")
+	time.Sleep(300 * time.Millisecond) // many Skew_Times at 20ms
+	if s := b.status(t, "VI_1"); s.State != Backup || !strings.Contains(s.Reason, "but sync group G1: VI_2 follows master 10.0.0.1") {
+		t.Errorf("b's VI_1: %s %q, want held BACKUP", s.State, s.Reason)
+	}
+	// VI_2 drops too: the whole group moves to b.
+	a.d.SetPriority("VI_2", 90, "check nginx down (weight -20): priority 110 -> 90")
+	both(b, Master)
+	both(a, Backup)
 }
 
 // Run leaves no goroutine behind, and stopping twice is harmless.

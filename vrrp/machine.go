@@ -99,6 +99,7 @@ type Machine struct {
 	downAt     time.Time // Backup: Master_Down_Timer
 	downReason string    // Backup: why we will take over when downAt passes
 	preemptAt  time.Time // Backup: when the lower-priority master we hear may be preempted
+	held       string    // why a sync group holds us back from being master; "" if it does not
 
 	out []Action
 }
@@ -155,6 +156,8 @@ func (m *Machine) why() string {
 		return fmt.Sprintf("master %s has equal priority %d and was master first", m.master, m.prio)
 	case !m.preempts():
 		return fmt.Sprintf("master %s has lower priority %d (ours %d), but preempt is off", m.master, m.masterPriority, m.prio)
+	case m.held != "":
+		return fmt.Sprintf("master %s has lower priority %d (ours %d), but %s", m.master, m.masterPriority, m.prio, m.held)
 	}
 	return m.downReason
 }
@@ -171,6 +174,15 @@ func (m *Machine) Deadline() time.Time {
 		return m.advertAt
 	}
 	return time.Time{}
+}
+
+// SetAddr sets the router's primary address when it was not known at creation: the interface
+// had none yet.
+func (m *Machine) SetAddr(a netip.Addr) {
+	m.cfg.Addr = a
+	if m.state == Master {
+		m.master = a
+	}
 }
 
 // Priority is the effective priority.
@@ -308,7 +320,7 @@ func (m *Machine) backupReceive(now time.Time, src netip.Addr, adv *Advertisemen
 		return
 	}
 	m.master, m.masterPriority = src, adv.Priority
-	if !m.preempts() || adv.Priority >= m.prio {
+	if !m.preempts() || adv.Priority >= m.prio || m.held != "" {
 		// Follow this master. v3 learns its interval; v2 has checked that it equals ours.
 		if m.cfg.Version == V3 {
 			m.masterInterval = adv.Interval
@@ -458,6 +470,42 @@ func (m *Machine) Recover(now time.Time, why string) []Action {
 	m.faulted = false
 	if m.state == Fault {
 		m.start(now, why)
+	}
+	return m.out
+}
+
+// Yielding reports whether the router is a backup that follows a live master because that
+// master is better: higher or equal priority, or preempt is off. Its sync group siblings are
+// then held, so the whole group stays with that master's host.
+func (m *Machine) Yielding() bool {
+	return m.state == Backup && m.master.IsValid() && (m.masterPriority >= m.prio || !m.preempts())
+}
+
+// Hold holds the router back from being master for its sync group (why says which sibling
+// yields), or releases it when why is "". A held master steps down, sending priority 0 so that
+// the other host takes over at once; a held backup does not preempt. It still takes over when
+// Master_Down_Timer fires: a dead master is never waited for. On release, a backup that hears a
+// lower-priority master preempts it after Skew_Time.
+func (m *Machine) Hold(now time.Time, why string) []Action {
+	m.out = m.out[:0]
+	if why == m.held {
+		return m.out
+	}
+	m.held = why
+	switch {
+	case why != "" && m.state == Master:
+		m.masterInterval = m.cfg.Interval
+		mdi := m.masterDownInterval()
+		m.downAt = now.Add(mdi)
+		m.downReason = fmt.Sprintf("no master heard for %s (Master_Down_Interval) after stepping down", mdi)
+		m.master, m.masterPriority = netip.Addr{}, 0
+		m.do(Action{Kind: SendAdvert, Priority: 0})
+		m.do(Action{Kind: RemoveVIPs})
+		m.enter(now, Backup, why)
+	case why == "" && m.state == Backup && m.master.IsValid() && m.masterPriority < m.prio && m.preempts():
+		skew := m.skewTime()
+		m.downAt = now.Add(skew)
+		m.downReason = fmt.Sprintf("preempted master %s, whose priority %d is lower than ours (%d), once the sync group was whole", m.master, m.masterPriority, m.prio)
 	}
 	return m.out
 }

@@ -632,3 +632,48 @@ func TestSplitBrainHealsWhenTheWinnerSpeaksFirst(t *testing.T) {
 		t.Errorf("lb1's bursts %v, want one at 10.57s", r1.announced)
 	}
 }
+
+// Sync groups: a held master steps down with priority 0; a held backup follows a lower-priority
+// master instead of preempting it; on release it preempts after Skew_Time.
+func TestHold(t *testing.T) {
+	m := newTestMachine(t, 110)
+	now := becomeMasterAt(t, m)
+	if m.Yielding() {
+		t.Error("a master is not yielding")
+	}
+	got := m.Hold(now, "sync group G1: VI_2 follows a better master")
+	wantActions(t, "hold master", got, "SendAdvert 0", "RemoveVIPs", "Transition MASTER->BACKUP")
+	if got[2].Reason != "sync group G1: VI_2 follows a better master" {
+		t.Errorf("reason %q", got[2].Reason)
+	}
+	wantActions(t, "hold again", m.Hold(now, "sync group G1: VI_2 follows a better master"))
+
+	// The other host's member takes over at priority 100: held, we follow it.
+	wantActions(t, "lower master while held", m.Receive(now.Add(ms(700)), lb2, advert(100, time.Second)))
+	if m.Yielding() {
+		t.Error("a held backup following a lower-priority master must not hold its siblings")
+	}
+	if want := "master 10.0.4.21 has lower priority 100 (ours 110), but sync group G1: VI_2 follows a better master"; m.Status().Reason != want {
+		t.Errorf("reason %q, want %q", m.Status().Reason, want)
+	}
+	if want := now.Add(ms(700 + 3570)); !m.Deadline().Equal(want) {
+		t.Errorf("deadline %v, want %v (Master_Down_Interval: a dead master is not waited for)", m.Deadline(), want)
+	}
+
+	// Released: preempt after Skew_Time (146*100/256 cs = 57cs).
+	rel := now.Add(ms(1000))
+	wantActions(t, "release", m.Hold(rel, ""))
+	if want := rel.Add(ms(570)); !m.Deadline().Equal(want) {
+		t.Errorf("deadline %v, want %v", m.Deadline(), want)
+	}
+	got = m.Tick(rel.Add(ms(570)))
+	wantActions(t, "preempt", got, "SendAdvert 110", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
+
+	// A backup that follows a higher-priority master yields.
+	b := newTestMachine(t, 100)
+	b.Startup(t0)
+	b.Receive(at(time.Second), lb2, advert(110, time.Second))
+	if !b.Yielding() {
+		t.Error("a backup following a higher-priority master yields")
+	}
+}
