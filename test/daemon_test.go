@@ -169,6 +169,7 @@ type instance struct {
 	AdvertsSent       uint64            `json:"adverts_sent"`
 	AdvertsReceived   uint64            `json:"adverts_received"`
 	Drops             map[string]uint64 `json:"drops"`
+	Trackers          []tracker         `json:"trackers"`
 }
 
 // status runs `vrrpd status --json` against the daemon's socket, as an operator would.

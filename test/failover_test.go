@@ -23,12 +23,16 @@ type vr struct {
 	src      string
 	peers    []string
 	auth     string
+	extra    string // more TOML for the instance, e.g. track_checks or an [instance.notify] table
 }
 
 // config renders a vrrpd configuration.
-func config(routerID string, vrs ...vr) string {
+func config(routerID string, vrs ...vr) string { return configWith(routerID, "", vrs...) }
+
+// configWith renders a vrrpd configuration with more top-level TOML, e.g. [[check]] tables.
+func configWith(routerID, top string, vrs ...vr) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[global]\nrouter_id = %q\n", routerID)
+	fmt.Fprintf(&b, "[global]\nrouter_id = %q\n%s\n", routerID, top)
 	for _, v := range vrs {
 		if v.version == 0 {
 			v.version = 3
@@ -44,6 +48,7 @@ func config(routerID string, vrs ...vr) string {
 		if v.auth != "" {
 			fmt.Fprintf(&b, "auth_pass = %q\n", v.auth)
 		}
+		b.WriteString(v.extra)
 	}
 	return b.String()
 }

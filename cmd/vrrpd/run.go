@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/vrrpd/vrrpd/configs"
+	"github.com/vrrpd/vrrpd/notify"
 	"github.com/vrrpd/vrrpd/vip"
 	"github.com/vrrpd/vrrpd/vrrp"
 )
@@ -89,23 +91,31 @@ func runDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, hup <
 	}
 	defer os.Remove(cfg.Global.Socket)
 
-	driver := vrrp.NewDriver(vrrp.Options{Log: log, Listen: vrrp.ListenIP, VIPs: vips})
+	runner := notify.NewRunner(log)
+	driver := vrrp.NewDriver(vrrp.Options{Log: log, Listen: vrrp.ListenIP, VIPs: vips, Notify: newHooks(cfg, runner)})
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- driver.Run(runCtx) }()
+	defer closeRunner(runner, cfg, log)
 
-	for _, in := range cfg.Instances {
-		if err := driver.Add(instanceConfig(in)); err != nil {
-			cancel()
-			<-done
-			return err
-		}
+	// Instances start once every tracker has reported, with the priority and FAULT it implies.
+	track := newTracking(cfg, driver, log)
+	track.start(runCtx, cfg, trackerWait(cfg))
+	err = track.launch(func(name string, prio uint8, fault string) error {
+		ic := instanceConfig(*findInstance(cfg, name))
+		ic.InitialPriority, ic.InitialFault, ic.Group = prio, fault, groupOf(cfg, name)
+		return driver.Add(ic)
+	})
+	if err != nil {
+		cancel()
+		<-done
+		return err
 	}
 	go serveControl(runCtx, ln, log, func(req request) response {
 		switch req.Command {
 		case "status":
-			doc, err := statusOf(driver, cfg, started)
+			doc, err := statusOf(driver, cfg, track, started)
 			if err != nil {
 				return response{Error: err.Error()}
 			}
@@ -136,7 +146,7 @@ func runDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, hup <
 	}
 }
 
-func statusOf(d *vrrp.Driver, cfg *configs.Config, started time.Time) (*statusDoc, error) {
+func statusOf(d *vrrp.Driver, cfg *configs.Config, track *tracking, started time.Time) (*statusDoc, error) {
 	is, ss, err := d.Status()
 	if err != nil {
 		return nil, err
@@ -146,12 +156,59 @@ func statusOf(d *vrrp.Driver, cfg *configs.Config, started time.Time) (*statusDo
 		Started: started.UTC().Format(time.RFC3339), Instances: []instanceDoc{}, Sockets: []socketDoc{},
 	}
 	for _, s := range is {
-		doc.Instances = append(doc.Instances, instanceDocOf(s))
+		in := instanceDocOf(s)
+		in.Trackers = track.status(in.Name)
+		doc.Instances = append(doc.Instances, in)
 	}
 	for _, s := range ss {
 		doc.Sockets = append(doc.Sockets, socketDocOf(s))
 	}
 	return doc, nil
+}
+
+func findInstance(cfg *configs.Config, name string) *configs.Instance {
+	for i := range cfg.Instances {
+		if cfg.Instances[i].Name == name {
+			return &cfg.Instances[i]
+		}
+	}
+	return nil
+}
+
+// groupOf is the sync group an instance belongs to, or "".
+func groupOf(cfg *configs.Config, name string) string {
+	for _, g := range cfg.SyncGroups {
+		if slices.Contains(g.Instances, name) {
+			return g.Name
+		}
+	}
+	return ""
+}
+
+// trackerWait bounds how long start-up waits for the checks' first results: the longest check
+// timeout, and a second more.
+func trackerWait(cfg *configs.Config) time.Duration {
+	wait := time.Duration(0)
+	for _, c := range cfg.Checks {
+		wait = max(wait, c.Timeout)
+	}
+	return wait + time.Second
+}
+
+// closeRunner lets queued hooks, the STOP hooks among them, finish within their timeout.
+func closeRunner(r *notify.Runner, cfg *configs.Config, log *slog.Logger) {
+	limit := time.Duration(0)
+	for _, in := range cfg.Instances {
+		limit = max(limit, in.Notify.Timeout)
+	}
+	for _, g := range cfg.SyncGroups {
+		limit = max(limit, g.Notify.Timeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit+time.Second)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		log.Warn("hooks still running at exit were killed", "err", err)
+	}
 }
 
 // instanceConfig turns a configured instance into what the driver runs.

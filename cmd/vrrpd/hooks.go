@@ -1,0 +1,109 @@
+package main
+
+import (
+	"sync"
+
+	"github.com/vrrpd/vrrpd/configs"
+	"github.com/vrrpd/vrrpd/notify"
+	"github.com/vrrpd/vrrpd/vrrp"
+)
+
+// hooks carries the driver's state changes to the notify runner: each instance's hooks, and its
+// sync group's when the group as a whole changes state.
+type hooks struct {
+	runner *notify.Runner
+
+	mu       sync.Mutex
+	instance map[string]notify.Hooks
+	groupOf  map[string]*group // instance name -> its sync group
+}
+
+// group is a sync group as its hooks see it: MASTER when every member is, FAULT when any member
+// is, STOP when all have stopped, BACKUP otherwise.
+type group struct {
+	name    string
+	hooks   notify.Hooks
+	members map[string]vrrp.State
+	state   string
+}
+
+func newHooks(cfg *configs.Config, runner *notify.Runner) *hooks {
+	h := &hooks{runner: runner, instance: map[string]notify.Hooks{}, groupOf: map[string]*group{}}
+	for _, in := range cfg.Instances {
+		h.instance[in.Name] = hooksOf(in.Notify)
+	}
+	for _, sg := range cfg.SyncGroups {
+		g := &group{name: sg.Name, hooks: hooksOf(sg.Notify), members: map[string]vrrp.State{}, state: notify.StateInit}
+		for _, name := range sg.Instances {
+			g.members[name] = vrrp.Initialize
+			h.groupOf[name] = g
+		}
+	}
+	return h
+}
+
+func hooksOf(n configs.Notify) notify.Hooks {
+	return notify.Hooks{Master: n.Master, Backup: n.Backup, Fault: n.Fault, Stop: n.Stop, Any: n.Any, Timeout: n.Timeout}
+}
+
+// stateName is a state as hooks name it; an instance that returns to Initialize has stopped.
+func stateName(s vrrp.State, target bool) string {
+	switch {
+	case s == vrrp.Initialize && target:
+		return notify.StateStop
+	case s == vrrp.Initialize:
+		return notify.StateInit
+	}
+	return s.String()
+}
+
+// Notify implements vrrp.Notifier. It never blocks: the runner only queues.
+func (h *hooks) Notify(ev vrrp.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	vips := make([]string, len(ev.VIPs))
+	for i, p := range ev.VIPs {
+		vips[i] = p.String()
+	}
+	ne := notify.Event{
+		Instance: ev.Instance, Interface: ev.Interface, State: stateName(ev.To, true), Previous: stateName(ev.From, false),
+		Reason: ev.Reason, VRID: int(ev.VRID), Priority: int(ev.Priority), VIPs: vips,
+	}
+	g := h.groupOf[ev.Instance]
+	if g != nil {
+		ne.Group = g.name
+	}
+	h.runner.Notify(ev.Instance, h.instance[ev.Instance], ne)
+	if g == nil {
+		return
+	}
+	g.members[ev.Instance] = ev.To
+	if s := g.combined(); s != g.state {
+		ne.Previous, ne.State, g.state = g.state, s, s
+		ne.Reason = ev.Instance + ": " + ev.Reason
+		h.runner.NotifyGroup(g.hooks, ne)
+	}
+}
+
+func (g *group) combined() string {
+	all := func(s vrrp.State) bool {
+		for _, m := range g.members {
+			if m != s {
+				return false
+			}
+		}
+		return true
+	}
+	for _, m := range g.members {
+		if m == vrrp.Fault {
+			return notify.StateFault
+		}
+	}
+	switch {
+	case all(vrrp.Master):
+		return notify.StateMaster
+	case all(vrrp.Initialize):
+		return notify.StateStop
+	}
+	return notify.StateBackup
+}
