@@ -177,13 +177,15 @@ func TestStatusJSON(t *testing.T) {
 }
 
 func TestStatusTable(t *testing.T) {
-	doc := &statusDoc{RouterID: "lb1", Version: "v1", PID: 42, Instances: []instanceDoc{instanceDocOf(testStatus())}}
+	in := instanceDocOf(testStatus())
+	in.PriorityReason = "check nginx down (weight -20): priority 100 -> 80"
+	doc := &statusDoc{RouterID: "lb1", Version: "v1", PID: 42, Instances: []instanceDoc{in}}
 	var b bytes.Buffer
 	writeTable(&b, doc, time.Date(2026, 11, 22, 4, 20, 0, 0, time.UTC))
 	want := []string{
 		"router lb1, vrrpd v1, pid 42",
 		"INSTANCE  INTERFACE  VRID  STATE   PRIORITY  MASTER     VIPS          FOR    REASON",
-		"VI_1      eth0       51    MASTER  100→80    10.0.4.20  10.0.4.99/24  2m17s  master down timer expired",
+		"VI_1      eth0       51    MASTER  100→80    10.0.4.20  10.0.4.99/24  2m17s  master down timer expired (check nginx down (weight -20): priority 100 -> 80)",
 	}
 	if diff := cmp.Diff(want, strings.Split(strings.TrimSpace(b.String()), "\n")); diff != "" {
 		t.Errorf("table (-want +got):\n%s", diff)

@@ -157,7 +157,7 @@ func statusOf(d *vrrp.Driver, cfg *configs.Config, track *tracking, started time
 	}
 	for _, s := range is {
 		in := instanceDocOf(s)
-		in.Trackers = track.status(in.Name)
+		in.Trackers, in.PriorityReason = track.status(in.Name)
 		doc.Instances = append(doc.Instances, in)
 	}
 	for _, s := range ss {

@@ -30,6 +30,7 @@ type instanceDoc struct {
 	State                string            `json:"state"`
 	Priority             int               `json:"priority"`
 	EffectivePriority    int               `json:"effective_priority"`
+	PriorityReason       string            `json:"priority_reason"` // what trackers do to the priority; "" if nothing
 	Master               string            `json:"master"`
 	MasterPriority       int               `json:"master_priority"`
 	VIPs                 []string          `json:"vips"`
@@ -147,8 +148,12 @@ func writeTable(w io.Writer, doc *statusDoc, now time.Time) {
 		if master == "" {
 			master = "-"
 		}
+		reason := in.Reason
+		if in.PriorityReason != "" && in.EffectivePriority != in.Priority && in.State != "FAULT" {
+			reason += " (" + in.PriorityReason + ")"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Interface, in.VRID, in.State, prio,
-			master, strings.Join(in.VIPs, ","), sinceString(in.Since, now), in.Reason)
+			master, strings.Join(in.VIPs, ","), sinceString(in.Since, now), reason)
 	}
 	tw.Flush()
 }

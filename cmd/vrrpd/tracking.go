@@ -194,11 +194,11 @@ func (t *tracking) decide(ti *tracked) {
 	ti.fault = strings.Join(causes, "; ")
 }
 
-// status lists an instance's trackers for `vrrpd status`.
-func (t *tracking) status(name string) []trackerDoc {
+// status lists an instance's trackers for `vrrpd status`, and what they do to its priority.
+func (t *tracking) status(name string) (docs []trackerDoc, why string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	docs := []trackerDoc{}
+	docs = []trackerDoc{}
 	for _, ti := range t.instances {
 		if ti.name != name {
 			continue
@@ -206,6 +206,7 @@ func (t *tracking) status(name string) []trackerDoc {
 		for _, tr := range ti.trackers {
 			docs = append(docs, trackerDoc{Kind: tr.Kind, Name: tr.Name, Up: tr.Up, Weight: tr.Weight})
 		}
+		why = ti.why
 	}
-	return docs
+	return docs, why
 }
