@@ -70,6 +70,7 @@ type Counters struct {
 	AdvertsReceived uint64
 	Drops           [NumDrops]uint64
 	Announces       uint64    // GARP/NA bursts
+	Announced       uint64    // GARP/NA packets sent
 	Transitions     [4]uint64 // by target State
 	SendErrors      uint64
 }
@@ -238,6 +239,69 @@ func (d *Driver) Remove(name string) error {
 	})
 }
 
+// Reconfigure changes a running instance in place, without a new election: its base priority,
+// preempt settings, VIPs, GARP settings and sync group. A master takes added VIPs at once and
+// announces them, and gives up removed ones. Anything else (interface, VRID, version, interval,
+// addresses, authentication) needs Remove and Add.
+func (d *Driver) Reconfigure(cfg InstanceConfig) error {
+	return d.do(func() error {
+		in := d.byNm[cfg.Name]
+		if in == nil {
+			return fmt.Errorf("no instance %q", cfg.Name)
+		}
+		old := in.cfg
+		if cfg.Interface != old.Interface || cfg.VRID != old.VRID || cfg.IPv6() != old.IPv6() ||
+			cfg.Machine.Version != old.Machine.Version || cfg.Machine.Interval != old.Machine.Interval {
+			return fmt.Errorf("instance %q: interface, VRID, version, family or interval changed: it needs a restart", cfg.Name)
+		}
+		added, removed := prefixDiff(cfg.VIPs, old.VIPs), prefixDiff(old.VIPs, cfg.VIPs)
+		if in.m.State() == Master && len(removed) > 0 {
+			if err := d.opt.VIPs.Remove(old.Interface, removed); err != nil {
+				d.opt.Log.Error("removing VIPs failed", "instance", cfg.Name, "err", err)
+			}
+		}
+		if in.m.State() == Master && len(added) > 0 {
+			if err := d.opt.VIPs.Add(old.Interface, added); err != nil {
+				d.opt.Log.Error("adding VIPs failed", "instance", cfg.Name, "err", err)
+			}
+			if err := d.opt.VIPs.Announce(old.Interface, added, cfg.GARPRepeat); err != nil {
+				d.opt.Log.Error("announcing VIPs failed", "instance", cfg.Name, "err", err)
+			}
+		}
+		in.cfg.VIPs, in.cfg.GARPRepeat, in.cfg.Group = cfg.VIPs, cfg.GARPRepeat, cfg.Group
+		in.cfg.Machine.Priority, in.cfg.Machine.Preempt, in.cfg.Machine.PreemptDelay = cfg.Machine.Priority, cfg.Machine.Preempt, cfg.Machine.PreemptDelay
+		in.cfg.Machine.GARPDelay, in.cfg.Machine.GARPRefresh = cfg.Machine.GARPDelay, cfg.Machine.GARPRefresh
+		in.m.Reconfigure(in.cfg.Machine)
+		in.setAddresses()
+		d.settle(in)
+		return nil
+	})
+}
+
+// prefixDiff lists the prefixes of a that are not in b.
+func prefixDiff(a, b []netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range a {
+		if !slices.Contains(b, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// setAddresses sets the addresses the instance advertises and expects in others' adverts.
+func (in *instance) setAddresses() {
+	in.adv.Addresses = in.adv.Addresses[:0]
+	for _, p := range in.cfg.VIPs {
+		in.adv.Addresses = append(in.adv.Addresses, p.Addr())
+	}
+	// RFC 5798 §5.2.9: for IPv6 the link-local VIP comes first in the list.
+	slices.SortStableFunc(in.adv.Addresses, func(a, b netip.Addr) int {
+		return boolInt(b.IsLinkLocalUnicast()) - boolInt(a.IsLinkLocalUnicast())
+	})
+	in.rules.Addresses = in.adv.Addresses
+}
+
 // SetPriority sets an instance's effective priority; why is logged.
 func (d *Driver) SetPriority(name string, prio uint8, why string) error {
 	return d.with(name, func(in *instance) {
@@ -354,14 +418,7 @@ func (d *Driver) add(cfg InstanceConfig) error {
 		Version: cfg.Machine.Version, VRID: cfg.VRID, Interval: cfg.Machine.Interval,
 		AuthType: cfg.AuthType, AuthData: cfg.AuthData,
 	}
-	for _, p := range cfg.VIPs {
-		in.adv.Addresses = append(in.adv.Addresses, p.Addr())
-	}
-	// RFC 5798 §5.2.9: for IPv6 the link-local VIP comes first in the list.
-	slices.SortStableFunc(in.adv.Addresses, func(a, b netip.Addr) int {
-		return boolInt(b.IsLinkLocalUnicast()) - boolInt(a.IsLinkLocalUnicast())
-	})
-	in.rules.Addresses = in.adv.Addresses
+	in.setAddresses()
 	in.dsts = cfg.Peers
 	if len(in.dsts) == 0 {
 		in.dsts = []netip.Addr{MulticastV4}
@@ -659,6 +716,8 @@ func (d *Driver) act(in *instance, actions []Action) {
 			in.cnt.Announces++
 			if err := d.opt.VIPs.Announce(c.Interface, c.VIPs, c.GARPRepeat); err != nil {
 				d.opt.Log.Error("announcing VIPs failed", "instance", c.Name, "err", err)
+			} else {
+				in.cnt.Announced += uint64(c.GARPRepeat * len(c.VIPs))
 			}
 		case Transition:
 			in.cnt.Transitions[a.To]++

@@ -512,6 +512,45 @@ func TestDriverSyncGroup(t *testing.T) {
 	both(a, Backup)
 }
 
+// Reconfigure changes a running master in place: it takes an added VIP at once and announces
+// it, gives up a removed one, and stays master since the same moment. A change of identity is
+// refused: it needs a restart.
+func TestDriverReconfigure(t *testing.T) {
+	lan := &fakeLAN{}
+	a := startNode(t, lan, addrA)
+	cfg := testInstance("VI_1", 1, 255, time.Second)
+	a.d.Add(cfg)
+	before := a.waitState(t, "VI_1", Master, time.Second)
+	a.vips.mu.Lock()
+	a.vips.log = nil
+	a.vips.mu.Unlock()
+
+	extra := netip.MustParsePrefix("10.0.0.200/24")
+	cfg.VIPs = append(cfg.VIPs, extra)
+	cfg.Machine.Preempt = false
+	if err := a.d.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.VIPs = cfg.VIPs[1:]
+	if err := a.d.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	after := a.status(t, "VI_1")
+	if after.State != Master || !after.Since.Equal(before.Since) || !slices.Equal(after.Config.VIPs, []netip.Prefix{extra}) {
+		t.Errorf("after: %s since %v with %v, want MASTER since %v with [%s]", after.State, after.Since, after.Config.VIPs, before.Since, extra)
+	}
+	a.vips.mu.Lock()
+	got := slices.Clone(a.vips.log)
+	a.vips.mu.Unlock()
+	if want := []string{"add", "announce", "remove"}; !slices.Equal(got, want) {
+		t.Errorf("VIP operations %v, want %v", got, want)
+	}
+	cfg.VRID = 2
+	if err := a.d.Reconfigure(cfg); err == nil || !strings.Contains(err.Error(), "needs a restart") {
+		t.Errorf("VRID change: %v", err)
+	}
+}
+
 // Run leaves no goroutine behind, and stopping twice is harmless.
 func TestDriverLeavesNoGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()

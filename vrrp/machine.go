@@ -176,6 +176,14 @@ func (m *Machine) Deadline() time.Time {
 	return time.Time{}
 }
 
+// Reconfigure changes the settings that need no new election: base priority, preempt,
+// preempt_delay and GARP timing. Version, interval and address stay; a change of those is a new
+// instance. The effective priority follows through SetPriority.
+func (m *Machine) Reconfigure(cfg Config) {
+	cfg.Version, cfg.Interval, cfg.Addr = m.cfg.Version, m.cfg.Interval, m.cfg.Addr
+	m.cfg = cfg
+}
+
 // SetAddr sets the router's primary address when it was not known at creation: the interface
 // had none yet.
 func (m *Machine) SetAddr(a netip.Addr) {
