@@ -29,17 +29,34 @@ type group struct {
 
 func newHooks(cfg *configs.Config, runner *notify.Runner) *hooks {
 	h := &hooks{runner: runner, instance: map[string]notify.Hooks{}, groupOf: map[string]*group{}}
+	h.reconfigure(cfg)
+	return h
+}
+
+// reconfigure takes the hooks of cfg. An instance that cfg no longer has keeps its hooks, so
+// that its STOP hook runs when it is removed. Sync groups start from their members' states.
+func (h *hooks) reconfigure(cfg *configs.Config) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	for _, in := range cfg.Instances {
 		h.instance[in.Name] = hooksOf(in.Notify)
 	}
+	old := h.groupOf
+	h.groupOf = map[string]*group{}
 	for _, sg := range cfg.SyncGroups {
-		g := &group{name: sg.Name, hooks: hooksOf(sg.Notify), members: map[string]vrrp.State{}, state: notify.StateInit}
+		g := &group{name: sg.Name, hooks: hooksOf(sg.Notify), members: map[string]vrrp.State{}}
 		for _, name := range sg.Instances {
 			g.members[name] = vrrp.Initialize
+			if og := old[name]; og != nil {
+				g.members[name] = og.members[name]
+			}
 			h.groupOf[name] = g
 		}
+		g.state = g.combined()
+		if g.state == notify.StateStop {
+			g.state = notify.StateInit
+		}
 	}
-	return h
 }
 
 func hooksOf(n configs.Notify) notify.Hooks {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -38,13 +39,16 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if *socket != "" {
 		cfg.Global.Socket = *socket
 	}
-	log := newLogger(cfg.Global, stderr)
+	level := new(slog.LevelVar)
+	level.Set(cfg.Global.LogLevel)
+	log := newLogger(cfg.Global.LogFormat, level, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	if err := runDaemon(ctx, cfg, log, hup); err != nil {
+	d := &daemon{log: log, level: level, path: *path, socketFlag: *socket, cfg: cfg}
+	if err := d.run(ctx, hup); err != nil {
 		log.Error("vrrpd stopped", "err", err)
 		return 1
 	}
@@ -64,17 +68,40 @@ func printProblems(w io.Writer, path string, err error) {
 	}
 }
 
-func newLogger(g configs.Global, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: g.LogLevel}
-	if g.LogFormat == "json" {
+func newLogger(format string, level slog.Leveler, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// runDaemon runs the configured instances until ctx is done.
-func runDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, hup <-chan os.Signal) error {
-	started := time.Now()
+// daemon is a running vrrpd: the driver with its instances, tracking, hooks, the control socket
+// and metrics. SIGHUP reloads its configuration.
+type daemon struct {
+	log        *slog.Logger
+	level      *slog.LevelVar
+	path       string // the configuration file, read again on SIGHUP
+	socketFlag string // --socket, which overrides global.socket on reload too
+	started    time.Time
+	driver     *vrrp.Driver
+	hooks      *hooks
+	track      *tracking
+
+	mu  sync.Mutex
+	cfg *configs.Config
+}
+
+func (d *daemon) config() *configs.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// run runs the configured instances until ctx is done, reloading on hup.
+func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
+	d.started = time.Now()
+	cfg, log := d.cfg, d.log
 	nl, err := netlink.NewHandle()
 	if err != nil {
 		return fmt.Errorf("netlink: %w", err)
@@ -92,37 +119,29 @@ func runDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, hup <
 	defer os.Remove(cfg.Global.Socket)
 
 	runner := notify.NewRunner(log)
-	driver := vrrp.NewDriver(vrrp.Options{Log: log, Listen: vrrp.ListenIP, VIPs: vips, Notify: newHooks(cfg, runner)})
+	d.hooks = newHooks(cfg, runner)
+	d.driver = vrrp.NewDriver(vrrp.Options{Log: log, Listen: vrrp.ListenIP, VIPs: vips, Notify: d.hooks})
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- driver.Run(runCtx) }()
-	defer closeRunner(runner, cfg, log)
+	go func() { done <- d.driver.Run(runCtx) }()
+	defer d.closeRunner(runner)
 
+	d.track = newTracking(d.driver, log)
+	if cfg.Global.Metrics != "" {
+		if err := serveMetrics(runCtx, cfg.Global.Metrics, newMetrics(d.driver, d.track), log); err != nil {
+			cancel()
+			<-done
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
 	// Instances start once every tracker has reported, with the priority and FAULT it implies.
-	track := newTracking(cfg, driver, log)
-	track.start(runCtx, cfg, trackerWait(cfg))
-	err = track.launch(func(name string, prio uint8, fault string) error {
-		ic := instanceConfig(*findInstance(cfg, name))
-		ic.InitialPriority, ic.InitialFault, ic.Group = prio, fault, groupOf(cfg, name)
-		return driver.Add(ic)
-	})
-	if err != nil {
+	if err := d.apply(runCtx, &configs.Config{}, cfg); err != nil {
 		cancel()
 		<-done
 		return err
 	}
-	go serveControl(runCtx, ln, log, func(req request) response {
-		switch req.Command {
-		case "status":
-			doc, err := statusOf(driver, cfg, track, started)
-			if err != nil {
-				return response{Error: err.Error()}
-			}
-			return response{Status: doc}
-		}
-		return response{Error: fmt.Sprintf("unknown command %q", req.Command)}
-	})
+	go serveControl(runCtx, ln, log, d.handle)
 	log.Info("vrrpd running", "version", version(), "router_id", cfg.Global.RouterID,
 		"instances", len(cfg.Instances), "socket", cfg.Global.Socket)
 	// Sockets are open and every instance has settled its VIPs (stale ones removed, or taken
@@ -141,8 +160,38 @@ func runDaemon(ctx context.Context, cfg *configs.Config, log *slog.Logger, hup <
 			sdNotify("STOPPING=1")
 			stopping = nil // the driver stops with ctx: wait for it
 		case <-hup:
-			log.Warn("SIGHUP: live reload is not available yet; restart vrrpd to apply a new configuration")
+			d.reload(runCtx)
 		}
+	}
+}
+
+// handle answers a control socket request.
+func (d *daemon) handle(req request) response {
+	switch req.Command {
+	case "status":
+		doc, err := statusOf(d.driver, d.config(), d.track, d.started)
+		if err != nil {
+			return response{Error: err.Error()}
+		}
+		return response{Status: doc}
+	}
+	return response{Error: fmt.Sprintf("unknown command %q", req.Command)}
+}
+
+// closeRunner lets queued hooks, the STOP hooks among them, finish within their timeout.
+func (d *daemon) closeRunner(r *notify.Runner) {
+	cfg := d.config()
+	limit := time.Duration(0)
+	for _, in := range cfg.Instances {
+		limit = max(limit, in.Notify.Timeout)
+	}
+	for _, g := range cfg.SyncGroups {
+		limit = max(limit, g.Notify.Timeout)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit+time.Second)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		d.log.Warn("hooks still running at exit were killed", "err", err)
 	}
 }
 
@@ -195,21 +244,6 @@ func trackerWait(cfg *configs.Config) time.Duration {
 	return wait + time.Second
 }
 
-// closeRunner lets queued hooks, the STOP hooks among them, finish within their timeout.
-func closeRunner(r *notify.Runner, cfg *configs.Config, log *slog.Logger) {
-	limit := time.Duration(0)
-	for _, in := range cfg.Instances {
-		limit = max(limit, in.Notify.Timeout)
-	}
-	for _, g := range cfg.SyncGroups {
-		limit = max(limit, g.Notify.Timeout)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), limit+time.Second)
-	defer cancel()
-	if err := r.Close(ctx); err != nil {
-		log.Warn("hooks still running at exit were killed", "err", err)
-	}
-}
 
 // instanceConfig turns a configured instance into what the driver runs.
 func instanceConfig(in configs.Instance) vrrp.InstanceConfig {

@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
+	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -26,9 +27,11 @@ type tracking struct {
 	mu        sync.Mutex
 	instances []*tracked
 	links     map[string]vip.Link
-	checks    map[string]bool   // name -> has reported at least once
-	whys      map[string]string // kind+" "+name -> the tracker's latest explanation
-	started   bool              // the driver runs the instances: changes go to it
+	checks    map[string]bool          // name -> up, once it has reported
+	whys      map[string]string        // kind+" "+name -> the tracker's latest explanation
+	running   map[string]*runningCheck // the check goroutines, by name
+	watch     *linkWatch               // the link watch goroutine
+	started   bool                     // the driver runs the instances: changes go to it
 }
 
 // tracked is one instance's trackers and what they last decided.
@@ -41,23 +44,37 @@ type tracked struct {
 	why      string // what the trackers do, e.g. "check nginx down (weight -20): priority 100 -> 80"
 }
 
-func newTracking(cfg *configs.Config, driver *vrrp.Driver, log *slog.Logger) *tracking {
-	t := &tracking{log: log, driver: driver, links: map[string]vip.Link{}, checks: map[string]bool{}, whys: map[string]string{}}
-	for _, in := range cfg.Instances {
-		ti := &tracked{name: in.Name, base: in.Priority, prio: in.Priority}
-		// The instance's own interface is always tracked: its link going down means FAULT.
-		ti.trackers = append(ti.trackers, checks.Tracker{Kind: checks.KindInterface, Name: in.Interface})
-		for _, ti2 := range in.TrackInterfaces {
-			if ti2.Name != in.Interface {
-				ti.trackers = append(ti.trackers, checks.Tracker{Kind: checks.KindInterface, Name: ti2.Name, Weight: ti2.Weight})
-			}
-		}
-		for _, tc := range in.TrackChecks {
-			ti.trackers = append(ti.trackers, checks.Tracker{Kind: checks.KindCheck, Name: tc.Name, Weight: tc.Weight})
-		}
-		t.instances = append(t.instances, ti)
+type runningCheck struct {
+	cfg    configs.Check
+	cancel context.CancelFunc
+}
+
+type linkWatch struct {
+	names  []string
+	cancel context.CancelFunc
+}
+
+func newTracking(driver *vrrp.Driver, log *slog.Logger) *tracking {
+	return &tracking{
+		log: log, driver: driver, links: map[string]vip.Link{}, checks: map[string]bool{},
+		whys: map[string]string{}, running: map[string]*runningCheck{},
 	}
-	return t
+}
+
+// trackedOf lists an instance's trackers: its own interface always (its link going down means
+// FAULT), then its track_interfaces and track_checks.
+func trackedOf(in configs.Instance) *tracked {
+	ti := &tracked{name: in.Name, base: in.Priority, prio: in.Priority}
+	ti.trackers = append(ti.trackers, checks.Tracker{Kind: checks.KindInterface, Name: in.Interface})
+	for _, tr := range in.TrackInterfaces {
+		if tr.Name != in.Interface {
+			ti.trackers = append(ti.trackers, checks.Tracker{Kind: checks.KindInterface, Name: tr.Name, Weight: tr.Weight})
+		}
+	}
+	for _, tc := range in.TrackChecks {
+		ti.trackers = append(ti.trackers, checks.Tracker{Kind: checks.KindCheck, Name: tc.Name, Weight: tc.Weight})
+	}
+	return ti
 }
 
 // names lists the tracked names of one kind.
@@ -70,32 +87,96 @@ func (t *tracking) names(kind string) []string {
 			}
 		}
 	}
+	slices.Sort(out)
 	return out
 }
 
-// start watches the links and runs the tracked checks until ctx is done. It returns once every
-// link and check has reported its first state, or after wait, so that instances start with
-// the right priority instead of flapping.
-func (t *tracking) start(ctx context.Context, cfg *configs.Config, wait time.Duration) {
-	links, tracked := t.names(checks.KindInterface), t.names(checks.KindCheck)
-	go vip.WatchLinks(ctx, netns.None(), links, t.log, t.link)
+// reconfigure switches tracking to cfg, at start-up and on reload. Checks whose configuration
+// is unchanged keep running, and the link watch restarts only if the set of links changes, so an
+// unchanged instance sees no blip. It waits until every tracker has reported (at most wait), so
+// that instances start with the right priority instead of flapping. Then, with the lock held so
+// that no tracker change interleaves, it calls change to add, reconfigure and remove the
+// driver's instances, with initial telling what the trackers say of an instance, and brings
+// every other instance in line with its trackers.
+func (t *tracking) reconfigure(ctx context.Context, cfg *configs.Config, wait time.Duration,
+	change func(initial func(name string) (uint8, string)) error) error {
+	t.mu.Lock()
+	t.started = false
+	t.instances = nil
+	for _, in := range cfg.Instances {
+		t.instances = append(t.instances, trackedOf(in))
+	}
+	wanted := t.names(checks.KindCheck)
+	for name, rc := range t.running {
+		i := slices.IndexFunc(cfg.Checks, func(c configs.Check) bool { return c.Name == name })
+		if i < 0 || !slices.Contains(wanted, name) || !reflect.DeepEqual(cfg.Checks[i], rc.cfg) {
+			rc.cancel()
+			delete(t.running, name)
+			delete(t.checks, name)
+		}
+	}
 	for _, c := range cfg.Checks {
-		if slices.Contains(tracked, c.Name) {
-			spec := checks.Spec{Name: c.Name, Checker: checkerOf(c), Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}
-			go checks.Run(ctx, spec, t.log, func(up bool, why string) { t.check(c.Name, up, why) })
+		if slices.Contains(wanted, c.Name) && t.running[c.Name] == nil {
+			t.startCheck(ctx, c)
 		}
 	}
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
+	if links := t.names(checks.KindInterface); t.watch == nil || !slices.Equal(links, t.watch.names) {
+		if t.watch != nil {
+			t.watch.cancel()
+		}
+		t.startWatch(ctx, links)
+	}
+	t.mu.Unlock()
+
+	t.waitReported(ctx, wait)
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, ti := range t.instances {
+		for i, tr := range ti.trackers {
+			if tr.Kind == checks.KindInterface {
+				ti.trackers[i].Up = t.links[tr.Name].Up
+			} else {
+				ti.trackers[i].Up = t.checks[tr.Name]
+			}
+		}
+		t.decide(ti)
+	}
+	err := change(func(name string) (uint8, string) {
+		if ti := t.find(name); ti != nil {
+			return ti.prio, ti.fault
+		}
+		return 0, ""
+	})
+	t.reconcile()
+	t.started = true
+	return err
+}
+
+func (t *tracking) find(name string) *tracked {
+	for _, ti := range t.instances {
+		if ti.name == name {
+			return ti
+		}
+	}
+	return nil
+}
+
+// startCheck runs a check in its own goroutine until it is stopped. t.mu is held.
+func (t *tracking) startCheck(ctx context.Context, c configs.Check) {
+	ctx, cancel := context.WithCancel(ctx)
+	rc := &runningCheck{cfg: c, cancel: cancel}
+	t.running[c.Name] = rc
+	spec := checks.Spec{Name: c.Name, Checker: checkerOf(c), Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}
+	go checks.Run(ctx, spec, t.log, func(up bool, why string) {
 		t.mu.Lock()
-		n := len(t.links) + len(t.checks)
-		t.mu.Unlock()
-		if n == len(links)+len(tracked) {
-			return
+		defer t.mu.Unlock()
+		if t.running[c.Name] != rc {
+			return // a check stopped by a reload
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.log.Warn("starting before every tracker reported", "waited", wait)
+		t.checks[c.Name] = up
+		t.update(checks.KindCheck, c.Name, up, why)
+	})
 }
 
 func checkerOf(c configs.Check) checks.Checker {
@@ -112,51 +193,71 @@ func checkerOf(c configs.Check) checks.Checker {
 	return checks.HTTP(c.HTTP)
 }
 
-// launch starts every instance with what its trackers say now, through add; from then on,
-// tracker changes go to the driver. Holding the lock throughout, no change falls in between.
-func (t *tracking) launch(add func(name string, prio uint8, fault string) error) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, ti := range t.instances {
-		t.decide(ti)
-		if err := add(ti.name, ti.prio, ti.fault); err != nil {
-			return err
+// startWatch watches the named links until it is replaced. t.mu is held.
+func (t *tracking) startWatch(ctx context.Context, names []string) {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &linkWatch{names: names, cancel: cancel}
+	t.watch = w
+	go vip.WatchLinks(ctx, netns.None(), names, t.log, func(l vip.Link) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.watch == w {
+			t.link(l)
 		}
-	}
-	t.started = true
-	return nil
+	})
 }
 
+// waitReported waits until every tracked link and check has reported, or for at most wait.
+func (t *tracking) waitReported(ctx context.Context, wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for ctx.Err() == nil {
+		t.mu.Lock()
+		missing := 0
+		for _, name := range t.names(checks.KindInterface) {
+			if _, ok := t.links[name]; !ok {
+				missing++
+			}
+		}
+		for _, name := range t.names(checks.KindCheck) {
+			if _, ok := t.checks[name]; !ok {
+				missing++
+			}
+		}
+		t.mu.Unlock()
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.log.Warn("starting before every tracker reported", "waited", wait, "missing", missing)
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// link records a link's state. t.mu is held.
 func (t *tracking) link(l vip.Link) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	old, seen := t.links[l.Name]
 	t.links[l.Name] = l
-	if seen && old.Index != l.Index && t.started {
+	if seen && old.Index != l.Index {
 		// Deleted or re-created: its sockets must be opened again.
 		t.driver.SetLink(l.Name, l.Index)
 	}
 	why := l.Why
 	if l.Up {
-		why = fmt.Sprintf("interface %s is up", l.Name)
+		why = "interface " + l.Name + " is up"
 	}
 	t.update(checks.KindInterface, l.Name, l.Up, why)
 }
 
-func (t *tracking) check(name string, up bool, why string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.checks[name] = true
-	t.update(checks.KindCheck, name, up, why)
-}
-
-// update records a tracker's state and applies what follows to every instance that tracks it.
-// t.mu is held: the driver never calls back into tracking, so waiting for it here is safe.
+// update records a tracker's state and, once the driver runs the instances, applies what
+// follows to every instance that tracks it. t.mu is held: the driver never calls back into
+// tracking, so waiting for it here is safe.
 func (t *tracking) update(kind, name string, up bool, why string) {
 	t.whys[kind+" "+name] = why
 	for _, ti := range t.instances {
 		i := slices.IndexFunc(ti.trackers, func(tr checks.Tracker) bool { return tr.Kind == kind && tr.Name == name })
-		if i < 0 || ti.trackers[i].Up == up && t.started {
+		if i < 0 || ti.trackers[i].Up == up {
 			continue
 		}
 		ti.trackers[i].Up = up
@@ -177,6 +278,30 @@ func (t *tracking) update(kind, name string, up bool, why string) {
 	}
 }
 
+// reconcile brings every running instance in line with what its trackers decided: after a
+// reload, trackers may have changed while the driver was not told. t.mu is held.
+func (t *tracking) reconcile() {
+	is, _, err := t.driver.Status()
+	if err != nil {
+		return
+	}
+	for _, s := range is {
+		ti := t.find(s.Config.Name)
+		if ti == nil {
+			continue
+		}
+		if ti.fault != "" && (s.State != vrrp.Fault || s.Reason != ti.fault) {
+			t.driver.Fault(ti.name, ti.fault)
+		}
+		if ti.prio != s.Priority {
+			t.driver.SetPriority(ti.name, ti.prio, ti.why)
+		}
+		if ti.fault == "" && s.State == vrrp.Fault {
+			t.driver.Recover(ti.name, "its trackers are up")
+		}
+	}
+}
+
 // decide computes the instance's effective priority and fault from its trackers. A fault is
 // explained in the words of the trackers that cause it, e.g. "interface eth0 has no carrier".
 func (t *tracking) decide(ti *tracked) {
@@ -188,10 +313,21 @@ func (t *tracking) decide(ti *tracked) {
 	var causes []string
 	for _, tr := range ti.trackers {
 		if !tr.Up && tr.Weight == 0 {
-			causes = append(causes, t.whys[tr.Kind+" "+tr.Name])
+			why, ok := t.whys[tr.Kind+" "+tr.Name]
+			if !ok {
+				why = tr.Kind + " " + tr.Name + " has not reported yet"
+			}
+			causes = append(causes, why)
 		}
 	}
 	ti.fault = strings.Join(causes, "; ")
+}
+
+// checkStates reports whether each check that has reported is up.
+func (t *tracking) checkStates() map[string]bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.checks)
 }
 
 // status lists an instance's trackers for `vrrpd status`, and what they do to its priority.
@@ -199,10 +335,7 @@ func (t *tracking) status(name string) (docs []trackerDoc, why string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	docs = []trackerDoc{}
-	for _, ti := range t.instances {
-		if ti.name != name {
-			continue
-		}
+	if ti := t.find(name); ti != nil {
 		for _, tr := range ti.trackers {
 			docs = append(docs, trackerDoc{Kind: tr.Kind, Name: tr.Name, Up: tr.Up, Weight: tr.Weight})
 		}
