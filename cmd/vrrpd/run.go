@@ -244,7 +244,6 @@ func trackerWait(cfg *configs.Config) time.Duration {
 	return wait + time.Second
 }
 
-
 // instanceConfig turns a configured instance into what the driver runs.
 func instanceConfig(in configs.Instance) vrrp.InstanceConfig {
 	c := vrrp.InstanceConfig{
