@@ -620,18 +620,19 @@ func (d *Driver) dropped(s *sock, in *instance, why Drop, src netip.Addr) {
 	}
 }
 
-// fire runs the machines whose deadline has passed. Packets already read are processed first:
-// a daemon that was delayed (a busy CPU, a paused VM) must not declare a master dead whose
-// advertisement is waiting to be processed.
+// fire runs the machines whose deadline has passed. A timer can fire late: a busy CPU, a paused
+// VM or SIGSTOP delay the daemon while the master keeps advertising. Before a backup declares
+// its master dead, every advert that has already arrived is processed: those queued for Run,
+// and those still waiting in a socket for a reader that has not run yet.
 func (d *Driver) fire() {
-	for {
+	d.drain()
+	for tries := 0; tries < 10 && d.takeoverWaits(); tries++ {
 		select {
 		case r := <-d.rx:
 			d.receive(r)
-			continue
-		default:
+			d.drain()
+		case <-time.After(5 * time.Millisecond):
 		}
-		break
 	}
 	now := d.opt.Now()
 	for _, in := range d.order {
@@ -640,6 +641,31 @@ func (d *Driver) fire() {
 			d.settle(in)
 		}
 	}
+}
+
+// drain processes every packet the readers have queued.
+func (d *Driver) drain() {
+	for {
+		select {
+		case r := <-d.rx:
+			d.receive(r)
+		default:
+			return
+		}
+	}
+}
+
+// takeoverWaits reports whether a backup's Master_Down_Timer has expired while its socket
+// still holds a packet that no reader has read.
+func (d *Driver) takeoverWaits() bool {
+	now := d.opt.Now()
+	for _, in := range d.order {
+		dl := in.m.Deadline()
+		if in.m.State() == Backup && !dl.IsZero() && !now.Before(dl) && in.s.conn != nil && in.s.conn.Pending() {
+			return true
+		}
+	}
+	return false
 }
 
 // settle applies in's sync group after one of its members changed (keepalived's

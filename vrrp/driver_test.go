@@ -101,6 +101,8 @@ func (c *fakeConn) Addrs() ([]netip.Addr, error) {
 
 func (c *fakeConn) Index() int { return 1 }
 
+func (c *fakeConn) Pending() bool { return len(c.in) > 0 }
+
 func (c *fakeConn) Close() error {
 	c.closeOnce.Do(func() { close(c.closed) })
 	return nil

@@ -25,6 +25,8 @@ type Conn interface {
 	Addrs() ([]netip.Addr, error)
 	// Index is the index of the interface the socket is bound to.
 	Index() int
+	// Pending reports whether a packet waits in the socket, not yet Read.
+	Pending() bool
 	Close() error
 }
 
@@ -196,6 +198,16 @@ func (c *ipConn) Addrs() ([]netip.Addr, error) {
 }
 
 func (c *ipConn) Index() int { return c.ifi.Index }
+
+func (c *ipConn) Pending() bool {
+	rc, err := c.pc.(*net.IPConn).SyscallConn()
+	if err != nil {
+		return false
+	}
+	n := 0
+	rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
+	return n > 0
+}
 
 func (c *ipConn) Close() error { return c.pc.Close() }
 
