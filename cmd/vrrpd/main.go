@@ -16,6 +16,7 @@ Usage:
   vrrpd run [--config PATH] [--socket PATH]   run the daemon in the foreground
   vrrpd status [--socket PATH] [--json]        show what the running daemon's instances are doing
   vrrpd check [--config PATH]                  validate a configuration
+  vrrpd convert [FILE]                         convert a keepalived.conf (FILE or stdin) to vrrpd TOML
   vrrpd demo                                   fail a VIP over between two daemons in namespaces (root)
   vrrpd version                                print the version
 `
@@ -24,10 +25,10 @@ Usage:
 const defaultSocket = "/run/vrrpd/vrrpd.sock"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -39,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdStatus(rest, stdout, stderr)
 	case "check":
 		return cmdCheck(rest, stdout, stderr)
+	case "convert":
+		return cmdConvert(rest, stdin, stdout, stderr)
 	case "demo":
 		return cmdDemo(rest, stdout, stderr)
 	case "version", "--version":

@@ -1,0 +1,616 @@
+package configs
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files of TestConvertKeepalivedFiles")
+
+// kaGlobal is the [global] a converted configuration has: router_id and every default.
+func kaGlobal(routerID string) Global {
+	return Global{RouterID: routerID, Socket: "/run/vrrpd/vrrpd.sock", LogFormat: "text", LogLevel: slog.LevelInfo}
+}
+
+// convertKA converts src and loads the result with Parse, which must accept it.
+func convertKA(t *testing.T, name string, src []byte) (*Conversion, *Config) {
+	t.Helper()
+	conv, err := ConvertKeepalived(name, src)
+	if err != nil {
+		t.Fatalf("ConvertKeepalived: %v", err)
+	}
+	cfg, err := Parse(conv.TOML)
+	if err != nil {
+		t.Fatalf("Parse(converted): %v\n%s", err, conv.TOML)
+	}
+	return conv, cfg
+}
+
+// TestConvertKeepalivedFiles converts real-world-shaped keepalived configurations, each checked
+// with keepalived 2.2.7 (`keepalived -t`). The TOML and the notes match golden files next to the
+// source (go test -update rewrites them), and the TOML loads with Parse into the configuration
+// wanted.
+func TestConvertKeepalivedFiles(t *testing.T) {
+	sh := "/etc/keepalived/notify.sh"
+	v2 := func(in Instance) Instance { in.Version = 2; return in }
+	tests := []struct {
+		file string
+		want func() *Config
+	}{
+		{"keepalived-2.2.7.conf", func() *Config { // the configuration of the golden packets
+			plain := v2(defaultInstance("V2_PLAIN", "eth0", 51, "10.77.0.250/24"))
+			pass := v2(defaultInstance("V2_PASS", "eth0", 52, "10.77.0.251/24", "10.77.0.252/24"))
+			pass.Priority, pass.AdvertInterval, pass.AuthPass = 150, 3*time.Second, "secret12"
+			v3v4 := defaultInstance("V3_V4", "eth0", 53, "10.77.0.253/24")
+			v3v4.AdvertInterval = 500 * time.Millisecond
+			v3v6 := defaultInstance("V3_V6", "eth0", 54, "fe80::77:54/64", "fd77::254/64")
+			v3v6.Priority = 200
+			v2uni := v2(defaultInstance("V2_UNICAST", "eth0", 55, "10.77.0.254/24"))
+			v2uni.Priority, v2uni.UnicastSrc, v2uni.UnicastPeers = 120, ip("10.77.0.1"), []netip.Addr{ip("10.77.0.2")}
+			v3uni := defaultInstance("V3_UNICAST", "eth0", 56, "10.77.0.249/24")
+			v3uni.Priority, v3uni.UnicastSrc, v3uni.UnicastPeers = 130, ip("10.77.0.1"), []netip.Addr{ip("10.77.0.2")}
+			return &Config{Global: kaGlobal("golden"), Instances: []Instance{plain, pass, v3v4, v3v6, v2uni, v3uni}}
+		}},
+		{"nginx-lb1.conf", func() *Config { // unicast, PASS, weighted checks, all four notify states
+			vi := v2(defaultInstance("VI_NGINX", "eth0", 51, "10.0.4.99/24"))
+			vi.Priority, vi.UnicastSrc, vi.UnicastPeers, vi.AuthPass = 110, ip("10.0.4.20"), []netip.Addr{ip("10.0.4.21")}, "n61nx"
+			vi.TrackChecks = []TrackCheck{{Name: "chk_nginx", Weight: -20}, {Name: "chk_nginx_http", Weight: -30}}
+			vi.Notify = Notify{Master: []string{sh, "MASTER"}, Backup: []string{sh, "BACKUP"}, Fault: []string{sh, "FAULT"},
+				Stop: []string{sh, "STOP"}, Any: []string{"/etc/keepalived/notify_any.sh"}, Timeout: 30 * time.Second}
+			return &Config{Global: kaGlobal("lb1"),
+				Checks: []Check{
+					{Name: "chk_nginx", Kind: CheckProcess, Process: "nginx", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 2, Weight: -20},
+					{Name: "chk_nginx_http", Kind: CheckExec, Exec: []string{"/usr/bin/curl", "-fsS", "-o", "/dev/null", "--max-time", "1", "http://127.0.0.1/health check"},
+						Interval: 3 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
+				},
+				Instances: []Instance{vi}}
+		}},
+		{"nginx-lb2.conf", func() *Config { // its peer: nopreempt, and notify lines keepalived reads as users
+			vi := v2(defaultInstance("VI_NGINX", "eth0", 51, "10.0.4.99/24"))
+			vi.Preempt, vi.UnicastSrc, vi.UnicastPeers, vi.AuthPass = false, ip("10.0.4.21"), []netip.Addr{ip("10.0.4.20")}, "n61nx"
+			vi.TrackChecks = []TrackCheck{{Name: "chk_nginx", Weight: -20}}
+			vi.Notify = Notify{Master: []string{sh}, Backup: []string{sh}, Fault: []string{sh},
+				Stop: []string{"/usr/bin/env", "systemctl", "stop", "nginx"}, Timeout: 30 * time.Second}
+			return &Config{Global: kaGlobal("lb2"),
+				Checks:    []Check{{Name: "chk_nginx", Kind: CheckProcess, Process: "nginx", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 2, Weight: -20}},
+				Instances: []Instance{vi}}
+		}},
+		{"tutorial.conf", func() *Config { // keepalived's sample: vrrp_strict, SMTP, LVS
+			vi := v2(defaultInstance("VI_1", "eth0", 51, "192.168.200.16/32", "192.168.200.17/32", "192.168.200.18/32"))
+			return &Config{Global: kaGlobal("LVS_DEVEL"), Instances: []Instance{vi}}
+		}},
+		{"sync-group.conf", func() *Config {
+			garp := func(in Instance) Instance {
+				in.Priority, in.GARPDelay, in.GARPRepeat, in.GARPRefresh = 150, 2*time.Second, 3, time.Minute
+				return in
+			}
+			out := garp(defaultInstance("VI_OUTSIDE", "eth1", 10, "203.0.113.10/24", "203.0.113.11/24"))
+			out.AdvertInterval, out.GARPDelay = 250*time.Millisecond, time.Second
+			out.TrackInterfaces = []TrackInterface{{Name: "eth0"}, {Name: "eth2"}}
+			out.TrackChecks = []TrackCheck{{Name: "chk_conntrackd"}}
+			in4 := garp(defaultInstance("VI_INSIDE", "eth0", 20, "10.20.0.1/24"))
+			in4.AdvertInterval = 250 * time.Millisecond
+			in6 := garp(defaultInstance("VI_INSIDE6", "eth0", 20, "fe80::1/64"))
+			old := garp(v2(defaultInstance("VI_OLD", "eth2", 30, "192.0.2.30/24")))
+			old.Priority, old.AdvertInterval = 50, 2*time.Second
+			fw := "/usr/local/sbin/fw-failover.sh"
+			return &Config{Global: kaGlobal("fw1"),
+				Checks: []Check{
+					{Name: "chk_conntrackd", Kind: CheckProcess, Process: "conntrackd", Interval: 5 * time.Second, Timeout: 5 * time.Second, Rise: 1, Fall: 1},
+					{Name: "chk_uplink", Kind: CheckExec, Exec: []string{"/bin/ping", "-c1", "-W1", "203.0.113.1"}, Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1, Weight: -20},
+				},
+				Instances: []Instance{out, in4, in6, old},
+				SyncGroups: []SyncGroup{{Name: "VG_FW", Instances: []string{"VI_OUTSIDE", "VI_INSIDE", "VI_INSIDE6"},
+					Notify: Notify{Master: []string{fw, "master"}, Backup: []string{fw, "backup"}, Fault: []string{fw, "fault"},
+						Any: []string{"/usr/local/sbin/fw-notify.sh", "--log", "sync group"}, Timeout: 30 * time.Second}}},
+			}
+		}},
+		{"multi/keepalived.conf", func() *Config { // include with globs, and inside a block
+			web := v2(defaultInstance("WEB", "eth0", 61, "10.61.0.10/24", "10.61.0.11/24"))
+			web.Priority, web.TrackChecks = 120, []TrackCheck{{Name: "chk_haproxy", Weight: -30}, {Name: "chk_api", Weight: 10}}
+			api := defaultInstance("API", "eth0", 62, "10.62.0.10/24")
+			api.AdvertInterval = 100 * time.Millisecond
+			api.Notify.Any, api.Notify.Master = []string{sh}, []string{sh, "--state", "MASTER NOW"}
+			return &Config{Global: kaGlobal("multi"),
+				Checks: []Check{
+					{Name: "chk_haproxy", Kind: CheckProcess, Process: "haproxy", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
+					{Name: "chk_api", Kind: CheckExec, Exec: []string{"/usr/bin/env", "curl", "-fs", "http://127.0.0.1:8080/ready"},
+						Interval: 5 * time.Second, Timeout: 5 * time.Second, Rise: 1, Fall: 1, Weight: 10},
+				},
+				Instances: []Instance{web, api}}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			path := filepath.Join("testdata/keepalived", tc.file)
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conv, cfg := convertKA(t, path, src)
+			base := strings.TrimSuffix(path, ".conf")
+			golden(t, base+".toml", string(conv.TOML))
+			golden(t, base+".notes", strings.Join(append(conv.Notes, ""), "\n"))
+			if diff := cmp.Diff(tc.want(), cfg, cmpNet); diff != "" {
+				t.Errorf("converted configuration mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s mismatch (-want +got):\n%s", path, diff)
+	}
+}
+
+// TestConvertKeepalived covers the mappings and notes one at a time: each case converts one
+// instance (or group), which must load with Parse, and lists every note exactly.
+func TestConvertKeepalived(t *testing.T) {
+	tests := []struct {
+		name  string
+		src   string
+		want  func(Instance) Instance // applied to defaultInstance("VI_1", "eth0", 51, "10.0.0.1/24") with version 2
+		notes []string
+	}{
+		{
+			name: "state MASTER without priority makes the owner, which ignores nopreempt and preempt_delay",
+			src: `vrrp_instance VI_1 {
+				state MASTER
+				nopreempt
+				preempt_delay 10
+				interface eth0
+				virtual_router_id 51
+				virtual_ipaddress {
+					10.0.0.1/24
+				}
+			}`,
+			want: func(in Instance) Instance { in.Priority = 255; return in },
+			notes: []string{
+				"stdin:2: " + kaMaster,
+				"stdin:2: warning: state MASTER without a priority: keepalived makes this node the address owner, priority 255; carried over as priority = 255: set 1-254 unless this node really owns the VIPs",
+				"stdin:3: warning: nopreempt: keepalived ignores it with state MASTER, so this node did preempt: left out. To keep the VIPs where they are after a failover, set preempt = false on every node of vrid 51",
+				"stdin:4: not carried over: preempt_delay: keepalived ignores it with state MASTER",
+			},
+		},
+		{
+			name: "nopreempt and preempt_delay with state BACKUP, mcast_src_ip",
+			src: `vrrp_instance VI_1 {
+				state BACKUP
+				interface eth0
+				virtual_router_id 51
+				priority 90
+				nopreempt
+				preempt_delay 2.5
+				mcast_src_ip 10.0.0.2
+				virtual_ipaddress {
+					10.0.0.1/24
+				}
+			}`,
+			want: func(in Instance) Instance {
+				in.Priority, in.Preempt, in.UnicastSrc = 90, false, ip("10.0.0.2")
+				return in
+			},
+			notes: []string{
+				"stdin:6: warning: nopreempt: carried over as preempt = false. It only keeps a node from taking the VIPs back from a lower-priority master, so it acts on the highest-priority node of vrid 51 and does nothing on one with a lower priority (this one has 90): set preempt = false on every node of vrid 51. keepalived honours it only with state BACKUP; vrrpd has no state",
+				"stdin:7: not carried over: preempt_delay: keepalived ignores it with nopreempt",
+			},
+		},
+		{
+			name: "strict mode: a non-owner's state MASTER does not count, so nopreempt does; no preempt_delay, no password",
+			src: `global_defs {
+				vrrp_strict
+			}
+			vrrp_instance VI_1 {
+				state MASTER
+				nopreempt
+				preempt_delay 5
+				interface eth0
+				virtual_router_id 51
+				priority 100
+				authentication {
+					auth_type PASS
+					auth_pass 1111
+				}
+				virtual_ipaddress {
+					10.0.0.1/24
+				}
+			}`,
+			want: func(in Instance) Instance { in.Preempt = false; return in },
+			notes: []string{
+				"stdin:2: " + fmt.Sprintf(kaStrict, "vrrp_strict"),
+				"stdin:5: " + kaMaster,
+				"stdin:6: " + fmt.Sprintf(kaNopreempt, "100", "51"),
+				"stdin:7: not carried over: preempt_delay: keepalived ignores it with strict mode",
+				"stdin:12: not carried over: authentication: keepalived ignores it in strict mode, so this node sent none",
+			},
+		},
+		{
+			name: "unicast peers with options, a password without auth_type",
+			src: `vrrp_instance VI_1 {
+				interface eth0
+				virtual_router_id 51
+				unicast_peer {
+					10.0.0.3 min_ttl 250
+					10.0.0.4
+				}
+				authentication {
+					auth_pass secret
+				}
+				virtual_ipaddress {
+					10.0.0.1/24
+				}
+			}`,
+			want: func(in Instance) Instance { in.UnicastPeers = []netip.Addr{ip("10.0.0.3"), ip("10.0.0.4")}; return in },
+			notes: []string{
+				"stdin:5: not carried over: min_ttl 250: vrrpd has no per-peer settings; unicast_min_ttl sets the lowest TTL accepted from all peers",
+				"stdin:9: not carried over: authentication: it needs auth_type PASS and an auth_pass; keepalived sends no password either",
+			},
+		},
+		{
+			name: "preempt_delay, long password, garp and positive interface weight",
+			src: `vrrp_instance VI_1 {
+				interface eth0
+				virtual_router_id 51
+				preempt_delay 2.5
+				garp_master_delay 1
+				garp_master_repeat 2
+				garp_master_refresh 30
+				garp_master_refresh_repeat 2
+				authentication {
+					auth_type PASS
+					auth_pass "longer than 8"
+				}
+				track_interface {
+					eth1 weight 20
+					eth2 weight -10 reverse
+				}
+				virtual_ipaddress {
+					10.0.0.1/24
+				}
+			}`,
+			want: func(in Instance) Instance {
+				in.PreemptDelay, in.AuthPass = 2500*time.Millisecond, "longer t"
+				in.GARPDelay, in.GARPRepeat, in.GARPRefresh = time.Second, 2, 30*time.Second
+				in.TrackInterfaces = []TrackInterface{{Name: "eth1", Weight: -20}, {Name: "eth2", Weight: -10}}
+				return in
+			},
+			notes: []string{
+				"stdin:8: not carried over: garp_master_refresh_repeat 2: vrrpd sends garp_repeat packets per refresh",
+				"stdin:11: warning: auth_pass: keepalived sends its first 8 characters only; carried over as those 8",
+				"stdin:14: warning: weight 20 of eth1: keepalived adds a positive weight while the link is up, vrrpd adds weights while it is down: carried over as weight = -20, so add 20 to priority to keep the same priorities",
+				"stdin:15: not carried over: reverse of eth2: vrrpd has no reversed trackers: invert what it tracks instead",
+			},
+		},
+		{
+			name: "VRRPv3 has no authentication; IPv6 defaults to version 3",
+			src: `vrrp_instance VI_1 {
+				interface eth0
+				virtual_router_id 51
+				advert_int 0.05
+				authentication {
+					auth_type PASS
+					auth_pass secret
+				}
+				virtual_ipaddress {
+					2001:db8::1/64
+				}
+			}`,
+			want: func(in Instance) Instance {
+				in.Version, in.VIPs, in.AdvertInterval = 3, []netip.Prefix{pfx("2001:db8::1/64")}, 50*time.Millisecond
+				return in
+			},
+			notes: []string{"stdin:6: not carried over: authentication: VRRPv3 has no authentication (RFC 5798 §9); keepalived ignores it too"},
+		},
+		{
+			name: "global vrrp_version and GARP defaults, and what the instance overrides",
+			src: `global_defs {
+				vrrp_version 3
+				vrrp_garp_master_repeat 1
+				vrrp_garp_master_delay 0
+			}
+			vrrp_instance VI_1 {
+				interface eth0
+				virtual_router_id 51
+				garp_master_repeat 4
+				virtual_ipaddress { 10.0.0.1/24 }
+			}`,
+			want: func(in Instance) Instance {
+				in.Version, in.GARPRepeat, in.GARPDelay = 3, 4, 0
+				return in
+			},
+		},
+		{
+			name: "notify command lines: quotes, escapes, a user, and a command found on $PATH",
+			src: `vrrp_instance VI_1 {
+				interface eth0
+				virtual_router_id 51
+				virtual_ipaddress {
+					10.0.0.1/24
+				}
+				notify_master "/usr/local/bin/vip up \"VI 1\""
+				notify_backup "logger -t vrrp 'became backup'" nobody nogroup
+				notify_fault '/usr/local/bin/vip' fault\x21
+				notify_stop /usr/local/bin/vip\ down
+			}`,
+			want: func(in Instance) Instance {
+				in.Notify.Master = []string{"/usr/local/bin/vip", "up", "VI 1"}
+				in.Notify.Backup = []string{"/usr/bin/env", "logger", "-t", "vrrp", "became backup"}
+				in.Notify.Fault = []string{"/usr/local/bin/vip"}
+				in.Notify.Stop = []string{"/usr/local/bin/vip", "down"}
+				return in
+			},
+			notes: []string{
+				`stdin:8: not carried over: notify_backup: keepalived reads "nobody nogroup" after the script as the user to run it as (and skips the hook if there is no such user; quote the whole command line to pass arguments); vrrpd runs hooks as its own user, so this is carried over as ["/usr/bin/env", "logger", "-t", "vrrp", "became backup"]`,
+				`stdin:9: not carried over: notify_fault: keepalived reads "fault!" after the script as the user to run it as (and skips the hook if there is no such user; quote the whole command line to pass arguments); vrrpd runs hooks as its own user, so this is carried over as ["/usr/local/bin/vip"]`,
+			},
+		},
+		{
+			name: "track_script: weights, a missing script, and sync_group_tracking_weight",
+			src: `vrrp_script chk_a {
+				script "/usr/local/bin/chk a"
+				weight -5
+			}
+			vrrp_script chk_b {
+				script "/usr/local/bin/chk b"
+			}
+			vrrp_script chk_empty {
+				interval 2
+			}
+			vrrp_instance VI_1 {
+				interface eth0
+				virtual_router_id 51
+				virtual_ipaddress {
+					10.0.0.1/24
+				}
+				track_script {
+					chk_a
+					chk_b weight 7
+					chk_empty
+				}
+			}
+			vrrp_sync_group G1 {
+				group {
+					VI_1
+				}
+				sync_group_tracking_weight
+			}`,
+			want: func(in Instance) Instance {
+				in.TrackChecks = []TrackCheck{{Name: "chk_a", Weight: -5}, {Name: "chk_b", Weight: 7}}
+				return in
+			},
+			notes: []string{
+				"stdin:8: not carried over: vrrp_script chk_empty: it has no script (keepalived ignores it too)",
+				"stdin:20: not carried over: track_script chk_empty: there is no vrrp_script chk_empty with a script (keepalived ignores it too)",
+			},
+		},
+		{
+			name: "duplicates, malformed sections and unknown keywords",
+			src: `vrrp_instance VI_1 {
+				interface eth0
+				virtual_router_id 51
+				virtual_ipaddress {
+					10.0.0.1/24
+				}
+				lvs_sync_daemon_interface eth0
+				priority high
+				advert_int
+				track_script chk
+			}
+			vrrp_instance VI_1 {
+				interface eth1
+			}
+			vrrp_instance {
+			}
+			linkbeat_use_polling`,
+			want: func(in Instance) Instance { return in },
+			notes: []string{
+				"stdin:7: not carried over: lvs_sync_daemon_interface eth0: vrrpd has no equivalent: check whether you rely on it",
+				"stdin:8: not carried over: priority high: not a whole number",
+				"stdin:9: not carried over: advert_int: it needs a value",
+				"stdin:10: not carried over: track_script chk: a { } block must follow it",
+				"stdin:12: not carried over: vrrp_instance VI_1: already defined at stdin:1; keepalived skips the second one too",
+				"stdin:15: not carried over: vrrp_instance: keepalived expects vrrp_instance NAME { ... } and skips it too",
+				"stdin:17: not carried over: linkbeat_use_polling: vrrpd has no equivalent: check whether you rely on it",
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			conv, cfg := convertKA(t, "stdin", []byte(tc.src))
+			base := defaultInstance("VI_1", "eth0", 51, "10.0.0.1/24")
+			base.Version = 2
+			if diff := cmp.Diff([]Instance{tc.want(base)}, cfg.Instances, cmpNet); diff != "" {
+				t.Errorf("instance mismatch (-want +got):\n%s\n%s", diff, conv.TOML)
+			}
+			if diff := cmp.Diff(tc.notes, conv.Notes); diff != "" {
+				t.Errorf("notes mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestConvertKeepalivedErrors feeds broken configurations: each gives one error, naming the file
+// and line, which matches ErrKeepalivedSyntax.
+func TestConvertKeepalivedErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	write("self.conf", "include self.conf\n")
+	write("broken.conf", "vrrp_instance VI_2 {\n  interface eth0\n  notify \"/x.sh\n}\n")
+	tests := []struct {
+		name, file, src string
+		want            string
+		notExist        bool // the error also matches fs.ErrNotExist
+	}{
+		{name: "missing '}'", src: "vrrp_instance VI_1 {\n  interface eth0\n  virtual_ipaddress {\n    10.0.0.1\n}\n",
+			want: "stdin:1: the block of vrrp_instance VI_1 is never closed: a '}' is missing"},
+		{name: "extra '}'", src: "global_defs {\n  router_id lb1\n}\n}\n", want: "stdin:4: '}' without a block to close"},
+		{name: "'{' alone", src: "# nothing first\n{\n}\n", want: "stdin:2: '{' without a keyword before it"},
+		{name: "'{' twice", src: "vrrp_instance VI_1 { {\n}\n}\n", want: "stdin:1: '{' without a keyword before it"},
+		{name: "unterminated quote", src: "vrrp_instance VI_1 {\n  notify_master \"/x.sh MASTER\n}\n",
+			want: `stdin:2: unterminated quote: a '"' is missing`},
+		{name: "include of a missing file", file: filepath.Join(dir, "main.conf"), src: "# main\ninclude missing.conf\n",
+			want: filepath.Join(dir, "main.conf") + ":2: include: open " + filepath.Join(dir, "missing.conf") + ": no such file or directory", notExist: true},
+		{name: "error in an included file", file: filepath.Join(dir, "main.conf"), src: "include b*.conf\n",
+			want: filepath.Join(dir, "broken.conf") + `:3: unterminated quote: a '"' is missing`},
+		{name: "include loop", file: filepath.Join(dir, "main.conf"), src: "include self.conf\n",
+			want: filepath.Join(dir, "self.conf") + ":1: include self.conf: includes nested more than 16 deep (does a file include itself?)"},
+		{name: "include without a file", src: "include\n", want: "stdin:1: include takes one file name or glob pattern"},
+		{name: "bad glob", src: "include [.conf\n", want: "stdin:1: include [.conf: syntax error in pattern"},
+		{name: "definition", src: "$VIP=10.0.0.1\n", want: "stdin:1: keepalived's preprocessor ($VIP=...) is not supported: expand it by hand for this host first"},
+		{name: "per-host line", src: "@lb1 priority 110\n", want: "stdin:1: keepalived's preprocessor (@...) is not supported: expand it by hand for this host first"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			name := tc.file
+			if name == "" {
+				name = "stdin"
+			}
+			conv, err := ConvertKeepalived(name, []byte(tc.src))
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("ConvertKeepalived = %v, %v; want error %q", conv, err, tc.want)
+			}
+			if !errors.Is(err, ErrKeepalivedSyntax) || errors.Is(err, fs.ErrNotExist) != tc.notExist {
+				t.Errorf("errors.Is(%v, ErrKeepalivedSyntax) = false, or fs.ErrNotExist is not %v", err, tc.notExist)
+			}
+		})
+	}
+}
+
+// TestConvertKeepalivedIncludeNoMatch: a glob that matches nothing is not an error, in keepalived
+// either, but it is noted.
+func TestConvertKeepalivedIncludeNoMatch(t *testing.T) {
+	conv, err := ConvertKeepalived("stdin", []byte("include /nonexistent/*.conf\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"stdin:1: warning: include /nonexistent/*.conf matched no file"}, conv.Notes); diff != "" {
+		t.Errorf("notes mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestKeepalivedWords(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want []string
+		err  bool
+	}{
+		{line: `virtual_router_id 51`, want: []string{"virtual_router_id", "51"}},
+		{line: "a\t b  c", want: []string{"a", "b", "c"}},
+		{line: `script "killall -0 nginx"`, want: []string{"script", "killall -0 nginx"}},
+		{line: `a"b c"d`, want: []string{"a", "b c", "d"}},
+		{line: `x ""`, want: []string{"x", ""}},
+		{line: `x "y`, err: true},
+	} {
+		got, err := kaWords(tc.line)
+		if !slices.Equal(got, tc.want) || (err != nil) != tc.err {
+			t.Errorf("kaWords(%q) = %q, %v; want %q", tc.line, got, err, tc.want)
+		}
+	}
+}
+
+func TestKeepalivedDecomment(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"  priority 100  ", "priority 100"},
+		{"priority 100 # the master", "priority 100"},
+		{"priority 100! the master", "priority 100"},
+		{"! a comment line", ""},
+		{`auth_pass "a#b!c" # both kept`, `auth_pass "a#b!c"`},
+		{`auth_pass a\#b\!c`, "auth_pass a#b!c"},
+		{`script "x \"#\" y" # quoted quote`, `script "x \"#\" y"`},
+	} {
+		if got, err := kaDecomment(tc.line); got != tc.want || err != nil {
+			t.Errorf("kaDecomment(%q) = %q, %v; want %q", tc.line, got, err, tc.want)
+		}
+	}
+	if _, err := kaDecomment(`script "/x.sh`); err == nil {
+		t.Errorf("kaDecomment(unterminated quote) = nil error")
+	}
+}
+
+func TestKeepalivedSplitCommand(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		want []string
+		err  bool
+	}{
+		{line: `/etc/keepalived/notify.sh MASTER`, want: []string{"/etc/keepalived/notify.sh", "MASTER"}},
+		{line: `notify_master "/x.sh MASTER" root`, want: []string{"notify_master", "/x.sh MASTER", "root"}},
+		{line: `'a b' "c d"`, want: []string{"a b", "c d"}},
+		{line: `a"b c"'d e'f`, want: []string{"ab cd ef"}},
+		{line: `"" x`, want: []string{"", "x"}},
+		{line: `a\ b \"c\" \'`, want: []string{"a b", `"c"`, "'"}},
+		{line: `\x41\102\cA\t\n\E\q`, want: []string{"AB\x01\t\n\x1bq"}},
+		{line: `'\x41'`, want: []string{"A"}},
+		{line: "  "},
+		{line: `'abc`, err: true},
+		{line: `abc\`, err: true},
+	} {
+		got, err := kaSplitCommand(tc.line)
+		if !slices.Equal(got, tc.want) || (err != nil) != tc.err {
+			t.Errorf("kaSplitCommand(%q) = %q, %v; want %q", tc.line, got, err, tc.want)
+		}
+	}
+}
+
+func TestKeepalivedSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want time.Duration // -1: not valid
+	}{
+		{"1", time.Second},
+		{"0.5", 500 * time.Millisecond},
+		{".25", 250 * time.Millisecond},
+		{"3.", 3 * time.Second},
+		{"0.000000001", 1},
+		{"4294967295", 4294967295 * time.Second},
+		{"", -1}, {".", -1}, {"-1", -1}, {"+1", -1}, {"1e3", -1}, {"1.2.3", -1}, {"0.1234567891", -1}, {"4294967296", -1},
+	} {
+		got, ok := kaSeconds(tc.s)
+		if tc.want < 0 && ok || tc.want >= 0 && (!ok || got != tc.want) {
+			t.Errorf("kaSeconds(%q) = %v, %v; want %v", tc.s, got, ok, tc.want)
+		}
+	}
+}
+
+func TestTOMLString(t *testing.T) {
+	for s, want := range map[string]string{
+		`plain`:         `"plain"`,
+		`a "quoted" \`:  `"a \"quoted\" \\"`,
+		"tab\tnl\n\x7f": `"tab\u0009nl\u000A\u007F"`,
+		"ünïcode":       `"ünïcode"`,
+	} {
+		if got := tomlString(s); got != want {
+			t.Errorf("tomlString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
