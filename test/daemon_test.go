@@ -170,6 +170,10 @@ type instance struct {
 	AdvertsReceived   uint64            `json:"adverts_received"`
 	Drops             map[string]uint64 `json:"drops"`
 	Trackers          []tracker         `json:"trackers"`
+	Duplicates        []struct {
+		VIP string `json:"vip"`
+		MAC string `json:"mac"`
+	} `json:"duplicates"`
 }
 
 // status runs `vrrpd status --json` against the daemon's socket, as an operator would.

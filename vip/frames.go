@@ -24,7 +24,18 @@ var broadcast = ethernet.Broadcast
 // MAC we announce is the interface's own. The frame is 42 bytes: ethernet.Frame would
 // pad it to 60, which the NIC does anyway, so the header is written here.
 func garpFrame(mac net.HardwareAddr, ip netip.Addr) ([]byte, error) {
-	p, err := arp.NewPacket(arp.OperationRequest, mac, ip, broadcast, ip)
+	return arpFrame(mac, ip, broadcast, ip)
+}
+
+// probeFrame is an ARP probe for ip from mac (RFC 5227 §2.1.1): a broadcast request with sender
+// IP 0.0.0.0 and an empty target hardware address, so that no host's cache changes.
+func probeFrame(mac net.HardwareAddr, ip netip.Addr) ([]byte, error) {
+	return arpFrame(mac, netip.IPv4Unspecified(), net.HardwareAddr{0, 0, 0, 0, 0, 0}, ip)
+}
+
+// arpFrame is a broadcast Ethernet frame carrying an ARP request from mac.
+func arpFrame(mac net.HardwareAddr, senderIP netip.Addr, targetMAC net.HardwareAddr, targetIP netip.Addr) ([]byte, error) {
+	p, err := arp.NewPacket(arp.OperationRequest, mac, senderIP, targetMAC, targetIP)
 	if err != nil {
 		return nil, err
 	}

@@ -71,6 +71,7 @@ type Counters struct {
 	Drops           [NumDrops]uint64
 	Announces       uint64    // GARP/NA bursts
 	Announced       uint64    // GARP/NA packets sent
+	Duplicates      []Duplicate // other hosts answering for the VIPs, at the last probe
 	Transitions     [4]uint64 // by target State
 	SendErrors      uint64
 }
@@ -89,6 +90,13 @@ type SocketStatus struct {
 	Drops     [NumDrops]uint64
 }
 
+// Duplicate is another host that answers for one of our VIPs while we are master: typically
+// one whose daemon was killed and left the VIP on its interface.
+type Duplicate struct {
+	VIP netip.Addr
+	MAC string
+}
+
 // Options are what a Driver is made of.
 type Options struct {
 	Log    *slog.Logger
@@ -96,7 +104,14 @@ type Options struct {
 	VIPs   VIPs             // *vip.Manager in the daemon
 	Notify Notifier         // nil: no hooks
 	Now    func() time.Time // nil: time.Now
+	// Probe asks who else answers for the VIPs (ARP), listening for a moment. The driver
+	// probes after each GARP/NA burst of a master, and again every probeAgain while another
+	// host answers. nil: no probing.
+	Probe func(ifname string, vips []netip.Prefix) []Duplicate
 }
+
+// probeAgain is how often a master probes again while another host answers for its VIPs.
+const probeAgain = 10 * time.Second
 
 // ErrStopped is returned by the Driver's methods once Run has returned.
 var ErrStopped = errors.New("driver stopped")
@@ -161,6 +176,7 @@ type instance struct {
 	fault      string // why it is in FAULT by its own trackers or interface; "" if it is not
 	groupFault string // why its sync group puts it in FAULT: another member is; "" if not
 	held       string // why its sync group holds it back from being master; "" if it does not
+	probing    bool   // a probe for duplicates runs
 }
 
 // NewDriver returns a driver; call Run to start it.
@@ -216,7 +232,7 @@ func (d *Driver) do(f func() error) error {
 	select {
 	case d.cmds <- func() { errc <- f() }:
 		return <-errc
-	case <-d.done:
+	case <-d.stop:
 		return ErrStopped
 	}
 }
@@ -745,8 +761,12 @@ func (d *Driver) act(in *instance, actions []Action) {
 			} else {
 				in.cnt.Announced += uint64(c.GARPRepeat * len(c.VIPs))
 			}
+			d.probe(in)
 		case Transition:
 			in.cnt.Transitions[a.To]++
+			if a.To != Master {
+				in.cnt.Duplicates = nil
+			}
 			d.opt.Log.Info("transition", "instance", c.Name, "vrid", c.VRID, "from", a.From.String(), "to", a.To.String(), "reason", a.Reason)
 			if d.opt.Notify != nil {
 				d.opt.Notify.Notify(Event{
@@ -783,6 +803,55 @@ func (d *Driver) send(in *instance, prio uint8) {
 		}
 		in.cnt.AdvertsSent++
 	}
+}
+
+// probe looks, in the background, for other hosts answering for a master's VIPs.
+func (d *Driver) probe(in *instance) {
+	if d.opt.Probe == nil || in.probing || in.m.State() != Master {
+		return
+	}
+	in.probing = true
+	ifname, vips := in.cfg.Interface, slices.Clone(in.cfg.VIPs)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for {
+			dups := d.opt.Probe(ifname, vips)
+			again := false
+			if d.do(func() error { again = d.probed(in, dups); return nil }) != nil {
+				return
+			}
+			if !again {
+				return
+			}
+			select {
+			case <-d.stop:
+				return
+			case <-time.After(probeAgain):
+			}
+		}
+	}()
+}
+
+// probed records what a probe found, and reports whether to probe again: while the instance is
+// master and another host still answers.
+func (d *Driver) probed(in *instance, dups []Duplicate) bool {
+	if d.byNm[in.cfg.Name] != in || in.m.State() != Master {
+		in.probing = false
+		return false
+	}
+	for _, dup := range dups {
+		if !slices.Contains(in.cnt.Duplicates, dup) {
+			d.opt.Log.Warn(fmt.Sprintf("duplicate VIP %s answered by %s: another host still holds it", dup.VIP, dup.MAC),
+				"instance", in.cfg.Name, "vrid", in.cfg.VRID)
+		}
+	}
+	if len(dups) == 0 && len(in.cnt.Duplicates) > 0 {
+		d.opt.Log.Info("no other host answers for the VIPs any more", "instance", in.cfg.Name, "vrid", in.cfg.VRID)
+	}
+	in.cnt.Duplicates = dups
+	in.probing = len(dups) > 0
+	return in.probing
 }
 
 // shutdown stops every instance, closes the sockets and waits for the readers.

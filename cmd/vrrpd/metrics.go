@@ -25,6 +25,7 @@ type metrics struct {
 	state, prio, effPrio, since                *prometheus.Desc
 	sent, received, drops, sockDrops, trans    *prometheus.Desc
 	garpBursts, garpPackets, sendErrors, check *prometheus.Desc
+	duplicate                                  *prometheus.Desc
 }
 
 func newMetrics(driver *vrrp.Driver, track *tracking) *metrics {
@@ -47,6 +48,7 @@ func newMetrics(driver *vrrp.Driver, track *tracking) *metrics {
 		garpPackets: d("garp_packets_total", "Gratuitous ARP / unsolicited NA packets sent.", inst...),
 		sendErrors:  d("send_errors_total", "Advertisements that could not be sent.", inst...),
 		check:       d("check_up", "1 while a health check counts as up.", "check"),
+		duplicate:   d("duplicate_vip", "1 for each other host that answered ARP for a VIP of this master at the last probe.", append(inst, "vip", "mac")...),
 	}
 }
 
@@ -82,6 +84,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.garpBursts, counter, float64(s.Announces), l...)
 		ch <- prometheus.MustNewConstMetric(m.garpPackets, counter, float64(s.Announced), l...)
 		ch <- prometheus.MustNewConstMetric(m.sendErrors, counter, float64(s.SendErrors), l...)
+		for _, dup := range s.Duplicates {
+			ch <- prometheus.MustNewConstMetric(m.duplicate, gauge, 1, append(l, dup.VIP.String(), dup.MAC)...)
+		}
 	}
 	for _, s := range ss {
 		doc := socketDocOf(s)

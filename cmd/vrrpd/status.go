@@ -47,6 +47,13 @@ type instanceDoc struct {
 	Transitions          map[string]uint64 `json:"transitions"`
 	Drops                map[string]uint64 `json:"drops"`
 	Trackers             []trackerDoc      `json:"trackers"`
+	Duplicates           []duplicateDoc    `json:"duplicates"` // other hosts answering for the VIPs
+}
+
+// duplicateDoc is another host that answers ARP for one of a master's VIPs.
+type duplicateDoc struct {
+	VIP string `json:"vip"`
+	MAC string `json:"mac"`
 }
 
 type trackerDoc struct {
@@ -73,7 +80,10 @@ func instanceDocOf(s vrrp.InstanceStatus) instanceDoc {
 		Source: c.Src.String(), VIPs: []string{}, UnicastPeers: []string{},
 		AdvertsSent: s.AdvertsSent, AdvertsReceived: s.AdvertsReceived, SendErrors: s.SendErrors,
 		GARPBursts: s.Announces, Transitions: map[string]uint64{}, Drops: map[string]uint64{},
-		Trackers: []trackerDoc{},
+		Trackers: []trackerDoc{}, Duplicates: []duplicateDoc{},
+	}
+	for _, dup := range s.Duplicates {
+		d.Duplicates = append(d.Duplicates, duplicateDoc{VIP: dup.VIP.String(), MAC: dup.MAC})
 	}
 	if s.Master.IsValid() {
 		d.Master = s.Master.String()
@@ -151,6 +161,9 @@ func writeTable(w io.Writer, doc *statusDoc, now time.Time) {
 		reason := in.Reason
 		if in.PriorityReason != "" && in.EffectivePriority != in.Priority && in.State != "FAULT" {
 			reason += " (" + in.PriorityReason + ")"
+		}
+		for _, dup := range in.Duplicates {
+			reason += fmt.Sprintf("; duplicate VIP %s answered by %s", dup.VIP, dup.MAC)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Interface, in.VRID, in.State, prio,
 			master, strings.Join(in.VIPs, ","), sinceString(in.Since, now), reason)
