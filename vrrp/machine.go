@@ -95,7 +95,7 @@ type Machine struct {
 
 	advertAt   time.Time // Master: Adver_Timer
 	garpAt     time.Time // Master: the next GARP/NA burst (the delayed second one, then refreshes)
-	lastAnswer time.Time // Master: the last burst sent, on becoming master or in answer to another master
+	lastAnswer time.Time // Master: the last burst sent in answer to another master
 	downAt     time.Time // Backup: Master_Down_Timer
 	downReason string    // Backup: why we will take over when downAt passes
 	preemptAt  time.Time // Backup: when the lower-priority master we hear may be preempted
@@ -405,9 +405,10 @@ func (m *Machine) masterReceive(now time.Time, src netip.Addr, adv *Advertisemen
 }
 
 // answer re-announces the VIPs to clients that may have followed another master, at most once
-// per answerGap; becoming master counts as one.
+// per answerGap. The burst sent on becoming master does not count: the other master may have
+// announced after it, as when a split brain heals within a second.
 func (m *Machine) answer(now time.Time) {
-	if now.Sub(m.lastAnswer) >= answerGap {
+	if m.lastAnswer.IsZero() || now.Sub(m.lastAnswer) >= answerGap {
 		m.lastAnswer = now
 		m.do(Action{Kind: Announce})
 	}
@@ -429,7 +430,7 @@ func (m *Machine) becomeMaster(now time.Time, why string) {
 	default:
 		m.garpAt = time.Time{}
 	}
-	m.lastAnswer = now
+	m.lastAnswer = time.Time{}
 	m.master, m.masterPriority, m.masterInterval = m.cfg.Addr, m.prio, m.cfg.Interval
 	m.enter(now, Master, why)
 }

@@ -227,15 +227,17 @@ func TestMasterAdvertSchedule(t *testing.T) {
 
 // RFC 5798 §6.4.3: a master that receives priority 0 advertises at once and resets Adver_Timer.
 // Another master was stopping or yielding, so clients may point at it: vrrpd also re-announces,
-// unless it announced within the last second (here: on becoming master at t0).
+// at most once a second. Its own burst on becoming master does not count: the other master may
+// have announced after it.
 func TestMasterAnswersPriorityZero(t *testing.T) {
 	m := newTestMachine(t, 255)
 	m.Startup(t0)
-	wantActions(t, "priority 0", m.Receive(at(ms(400)), lb2, advert(0, time.Second)), "SendAdvert 255")
+	wantActions(t, "priority 0", m.Receive(at(ms(400)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce")
 	if want := at(ms(1400)); !m.Deadline().Equal(want) {
 		t.Errorf("Adver_Timer %v, want %v", m.Deadline(), want)
 	}
-	wantActions(t, "priority 0 later", m.Receive(at(ms(5000)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce")
+	wantActions(t, "again within 1s", m.Receive(at(ms(900)), lb2, advert(0, time.Second)), "SendAdvert 255")
+	wantActions(t, "later", m.Receive(at(ms(5000)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce")
 }
 
 // becomeMasterAt makes a machine master at t0 through Master_Down_Interval expiry.
@@ -280,7 +282,7 @@ func TestMasterTieBreak(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newTestMachine(t, 100, func(c *Config) { c.Addr = tt.ours })
-			now := becomeMasterAt(t, m).Add(ms(1100))
+			now := becomeMasterAt(t, m).Add(ms(100))
 			got := m.Receive(now, tt.theirs, advert(100, time.Second))
 			if tt.yields {
 				wantActions(t, "tie", got, "SendAdvert 0", "RemoveVIPs", "Transition MASTER->BACKUP")
@@ -295,15 +297,14 @@ func TestMasterTieBreak(t *testing.T) {
 }
 
 // RFC 9568 §6.4.3: a master discards a lower-priority advert and advertises at once. vrrpd also
-// re-announces the VIPs, at most once per second (becoming master counts), so clients of a
-// healed split brain come back.
+// re-announces the VIPs, at most once per second, so clients of a healed split brain come back,
+// even right after becoming master.
 func TestMasterAssertsAgainstLowerPriority(t *testing.T) {
 	m := newTestMachine(t, 100)
 	now := becomeMasterAt(t, m)
-	wantActions(t, "just became master", m.Receive(now.Add(ms(100)), lb2, advert(50, time.Second)), "SendAdvert 100")
-	wantActions(t, "first answer", m.Receive(now.Add(ms(1100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
-	wantActions(t, "within 1s", m.Receive(now.Add(ms(1600)), lb2, advert(50, time.Second)), "SendAdvert 100")
-	wantActions(t, "after 1s", m.Receive(now.Add(ms(2100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
+	wantActions(t, "just became master", m.Receive(now.Add(ms(100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
+	wantActions(t, "within 1s", m.Receive(now.Add(ms(600)), lb2, advert(50, time.Second)), "SendAdvert 100")
+	wantActions(t, "after 1s", m.Receive(now.Add(ms(1100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
 	if m.State() != Master {
 		t.Errorf("state %s", m.State())
 	}
@@ -630,6 +631,27 @@ func TestSplitBrainHealsWhenTheWinnerSpeaksFirst(t *testing.T) {
 	}
 	if n := len(r1.announced); n == 0 || !r1.announced[n-1].Equal(at(ms(10570))) {
 		t.Errorf("lb1's bursts %v, want one at 10.57s", r1.announced)
+	}
+}
+
+// A split brain shorter than a second heals too: lb1 became master at 3.57s, lb2 at 3.6s (its
+// GARP turned the clients), and the partition ends at 3.65s. lb1's next advert at 4.57s makes
+// lb2 yield, and lb1 re-announces then, although it announced less than a second before.
+func TestShortSplitBrainHeals(t *testing.T) {
+	w := &wire{t: t, now: t0}
+	r1 := w.add("lb1", 110, lb1)
+	r2 := w.add("lb2", 100, lb2)
+	r1.unplugged, r2.unplugged = true, true
+	w.act(r1, r1.m.Startup(t0))
+	w.act(r2, r2.m.Startup(t0))
+	w.run(at(ms(3650)))
+	r1.unplugged, r2.unplugged = false, false
+	w.run(at(5 * time.Second))
+	if r2.m.State() != Backup {
+		t.Fatalf("lb2 is %s", r2.m.State())
+	}
+	if n := len(r1.announced); n < 2 || !r1.announced[n-1].Equal(at(ms(4570))) {
+		t.Errorf("lb1's bursts %v, want the last at 4.57s", r1.announced)
 	}
 }
 
