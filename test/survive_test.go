@@ -1,9 +1,11 @@
 package test
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -89,4 +91,177 @@ func TestKilledDaemon(t *testing.T) {
 	// lb2 probes again while a duplicate remains, and clears it once lb1 has let go.
 	d2.waitFor("VI_1", "no duplicate", 15*time.Second, func(in instance) bool { return len(in.Duplicates) == 0 })
 	d2.logged("no other host answers for the VIPs any more", time.Second)
+}
+
+// startPair starts lb1 (110) and lb2 (100) sharing 10.0.4.99 at the given interval, and waits until
+// lb1 is master and lb2 follows it.
+func startPair(t *testing.T, n *lan, interval string) (d1, d2 *daemon) {
+	t.Helper()
+	inst := func(prio int) vr {
+		return vr{name: "VI_1", vrid: 51, prio: prio, interval: interval, vips: []string{"10.0.4.99/24"}}
+	}
+	d1 = startDaemon(t, n.lb1, config("lb1", inst(110)))
+	d2 = startDaemon(t, n.lb2, config("lb2", inst(100)))
+	d1.waitState("VI_1", "MASTER", 10*time.Second)
+	d2.waitFor("VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	return d1, d2
+}
+
+// Someone deletes the VIP by hand while we are master: it is put back, and that is logged.
+func TestVIPRemovedByHand(t *testing.T) {
+	t.Parallel()
+	n := newLAN(t, false)
+	vip := netip.MustParseAddr("10.0.4.99")
+	d1, _ := startPair(t, n, "200ms")
+	if out, err := n.lb1.Command(t.Context(), "ip", "addr", "del", "10.0.4.99/24", "dev", "eth0").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	d1.logged("a VIP was removed from the interface while master: putting it back", 5*time.Second)
+	if !hasAddr(t, n.lb1, vip) {
+		t.Error("the VIP is not back")
+	}
+	if in, _ := d1.instance("VI_1"); in.State != "MASTER" {
+		t.Errorf("lb1 is %s", in.State)
+	}
+}
+
+// The interface is deleted and re-created, as a restarted container's veth is: the instance goes
+// to FAULT, then takes part again on a new socket, without a daemon restart.
+func TestInterfaceRecreated(t *testing.T) {
+	t.Parallel()
+	n := newLAN(t, false)
+	d1, d2 := startPair(t, n, "200ms")
+	if err := n.lb1.Recreate(netip.MustParsePrefix("10.0.4.20/24")); err != nil {
+		t.Fatal(err)
+	}
+	d2.waitState("VI_1", "MASTER", 5*time.Second)
+	// lb1 must hear lb2 on the new interface to preempt it, and lb2 must hear lb1 to yield.
+	d1.waitState("VI_1", "MASTER", 10*time.Second)
+	d2.waitFor("VI_1", "following lb1 again", 5*time.Second, func(in instance) bool { return in.State == "BACKUP" && in.Master == "10.0.4.20" })
+	d1.logged("interface changed: reopening its VRRP socket", time.Second)
+	log, _ := os.ReadFile(d1.logPath())
+	if !strings.Contains(string(log), "to=FAULT reason=\"interface eth0 was deleted\"") && !strings.Contains(string(log), "to=FAULT reason=\"interface eth0 does not exist\"") &&
+		!strings.Contains(string(log), "to=FAULT reason=\"interface eth0 is administratively down\"") {
+		t.Errorf("lb1 did not go to FAULT when eth0 went away:\n%s", log)
+	}
+}
+
+// A split brain: VRRP between the hosts is blocked, so both become master, and the client
+// follows whichever announced last. When it heals, the loser yields and the winner re-announces
+// at once, so the client comes back within a second instead of when its ARP entry expires.
+func TestSplitBrainHeals(t *testing.T) {
+	t.Parallel()
+	n := newLAN(t, false)
+	vip := netip.MustParseAddr("10.0.4.99")
+	d1, d2 := startPair(t, n, "200ms")
+	n.watch(t, vip)
+	if err := n.lab.NFT("add", "rule", "bridge", "lab", "labforward", "ip", "protocol", "112", "drop"); err != nil {
+		t.Fatal(err)
+	}
+	d2.waitState("VI_1", "MASTER", 5*time.Second)
+	clientFollows(t, n.client, vip, n.lb2.MAC) // lb2's GARP turned the client
+	if in, _ := d1.instance("VI_1"); in.State != "MASTER" {
+		t.Fatalf("lb1 is %s during the split brain, want MASTER", in.State)
+	}
+
+	healed := time.Now()
+	if err := n.lab.NFT("flush", "chain", "bridge", "lab", "labforward"); err != nil {
+		t.Fatal(err)
+	}
+	d2.waitState("VI_1", "BACKUP", 5*time.Second)
+	clientFollows(t, n.client, vip, n.lb1.MAC)
+	back := time.Since(healed)
+	t.Logf("client back on lb1 %s after the heal", back)
+	if back > time.Second {
+		t.Errorf("the client came back %s after the heal, want within a second", back)
+	}
+}
+
+// At 5% random loss of VRRP packets, a pair at 1s adverts keeps one master for a minute.
+func TestPacketLoss(t *testing.T) {
+	t.Parallel()
+	n := newLAN(t, false)
+	d1, d2 := startPair(t, n, "1s")
+	before1, before2 := d1.transitions(), d2.transitions()
+	err := n.lab.NFT("add", "rule", "bridge", "lab", "labforward", "ip", "protocol", "112", "numgen", "random", "mod", "100", "<", "5", "drop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Minute)
+	in1, _ := d1.instance("VI_1")
+	in2, _ := d2.instance("VI_1")
+	if d1.transitions() != before1 || d2.transitions() != before2 || in1.State != "MASTER" || in2.State != "BACKUP" {
+		t.Errorf("after a minute at 5%% loss: lb1 %s (%d transitions, had %d), lb2 %s (%d, had %d)",
+			in1.State, d1.transitions(), before1, in2.State, d2.transitions(), before2)
+	}
+	t.Logf("lb2 received %d adverts in the minute's run", in2.AdvertsReceived)
+}
+
+// processGroups lists the process groups of the processes whose command line contains marker:
+// a probe is one group (the shell and what it runs).
+func processGroups(marker string) []string {
+	var groups []string
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		b, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		if err != nil || !strings.Contains(string(b), marker) {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:])); err == nil && len(fields) > 2 {
+			if pgrp := fields[2]; !slices.Contains(groups, pgrp) {
+				groups = append(groups, pgrp)
+			}
+		}
+	}
+	return groups
+}
+
+// A check that never returns counts as failed at its timeout, and the VIP moves. Each hung
+// probe is killed with its children, and none is left behind when the daemon stops.
+func TestHungCheck(t *testing.T) {
+	t.Parallel()
+	n := newLAN(t, false)
+	marker := fmt.Sprintf("4242.%d", time.Now().UnixNano()%1e9) // a sleep argument unique to this test
+	check := fmt.Sprintf("\n[[check]]\nname = \"hang\"\nscript = \"sleep %s\"\ninterval = \"500ms\"\ntimeout = \"300ms\"\n", marker)
+	inst := func(prio int, extra string) vr {
+		return vr{name: "VI_1", vrid: 51, prio: prio, interval: "200ms", vips: []string{"10.0.4.99/24"}, extra: extra}
+	}
+	d2 := startDaemon(t, n.lb2, config("lb2", inst(100, "")))
+	d1 := startDaemon(t, n.lb1, configWith("lb1", check, inst(110, "track_checks = [{ name = \"hang\" }]\n")))
+	in := d1.waitState("VI_1", "FAULT", 5*time.Second)
+	if !strings.Contains(in.Reason, "check hang down") || !strings.Contains(in.Reason, "timed out after 300ms") {
+		t.Errorf("lb1's reason %q", in.Reason)
+	}
+	d2.waitState("VI_1", "MASTER", 5*time.Second)
+	time.Sleep(time.Second) // a few more probes, each killed at its timeout
+	if groups := processGroups(marker); len(groups) > 1 {
+		t.Errorf("%d hung probes alive at once (process groups %v)", len(groups), groups)
+	}
+	if err := d1.stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if groups := processGroups(marker); len(groups) > 0 {
+		t.Errorf("probes left behind after the daemon stopped (process groups %v)", groups)
+	}
+}
+
+// SIGTERM in the middle of a reload still ends with the VIP removed, a priority-0 advert sent
+// (the peer takes over after Skew_Time) and exit status 0.
+func TestStopDuringReload(t *testing.T) {
+	t.Parallel()
+	n := newLAN(t, false)
+	d1, d2 := startPair(t, n, "1s")
+	d1.cmd.Process.Signal(syscall.SIGHUP)
+	if err := d1.stop(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if hasAddr(t, n.lb1, netip.MustParseAddr("10.0.4.99")) {
+		t.Error("lb1 kept the VIP")
+	}
+	in := d2.waitState("VI_1", "MASTER", 3*time.Second) // Master_Down_Interval would be 3.6s
+	if !strings.Contains(in.Reason, "stopped (sent priority 0)") {
+		t.Errorf("lb2's reason %q", in.Reason)
+	}
 }

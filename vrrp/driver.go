@@ -294,6 +294,23 @@ func (d *Driver) Reconfigure(cfg InstanceConfig) error {
 	})
 }
 
+// VIPRemoved tells the driver that an address was removed from an interface. If it is the VIP of
+// a master there, someone removed it by hand: it is put back and announced, and that is logged.
+// The driver's own removals come when the instance is no longer master, and change nothing.
+func (d *Driver) VIPRemoved(ifname string, p netip.Prefix) error {
+	return d.do(func() error {
+		for _, in := range d.order {
+			if in.cfg.Interface != ifname || in.m.State() != Master || !slices.Contains(in.cfg.VIPs, p) {
+				continue
+			}
+			d.opt.Log.Warn("a VIP was removed from the interface while master: putting it back",
+				"instance", in.cfg.Name, "vrid", in.cfg.VRID, "vip", p, "interface", ifname)
+			d.act(in, []Action{{Kind: AddVIPs}, {Kind: Announce}})
+		}
+		return nil
+	})
+}
+
 // prefixDiff lists the prefixes of a that are not in b.
 func prefixDiff(a, b []netip.Prefix) []netip.Prefix {
 	var out []netip.Prefix

@@ -553,6 +553,27 @@ func TestDriverReconfigure(t *testing.T) {
 	}
 }
 
+// A VIP removed by hand from a master's interface is put back and announced; a VIP of a backup,
+// or an address that is no VIP, is left alone.
+func TestDriverVIPRemoved(t *testing.T) {
+	lan := &fakeLAN{}
+	a := startNode(t, lan, addrA)
+	a.d.Add(testInstance("VI_1", 1, 255, time.Second))
+	a.waitState(t, "VI_1", Master, time.Second)
+	a.vips.mu.Lock()
+	a.vips.log, a.vips.held = nil, false
+	a.vips.mu.Unlock()
+	a.d.VIPRemoved("eth0", netip.MustParsePrefix("10.0.0.1/24"))  // not a VIP
+	a.d.VIPRemoved("eth1", netip.MustParsePrefix("10.0.0.101/24")) // another interface
+	a.d.VIPRemoved("eth0", netip.MustParsePrefix("10.0.0.101/24"))
+	a.vips.mu.Lock()
+	got := slices.Clone(a.vips.log)
+	a.vips.mu.Unlock()
+	if want := []string{"add", "announce"}; !slices.Equal(got, want) || !a.vips.holds() {
+		t.Errorf("VIP operations %v, want %v", got, want)
+	}
+}
+
 // Run leaves no goroutine behind, and stopping twice is harmless.
 func TestDriverLeavesNoGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 
 	"github.com/vrrpd/vrrpd/configs"
 	"github.com/vrrpd/vrrpd/notify"
@@ -142,6 +143,7 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 		<-done
 		return err
 	}
+	go vip.WatchRemovals(runCtx, netns.None(), log, func(ifname string, p netip.Prefix) { d.driver.VIPRemoved(ifname, p) })
 	go serveControl(runCtx, ln, log, d.handle)
 	log.Info("vrrpd running", "version", version(), "router_id", cfg.Global.RouterID,
 		"instances", len(cfg.Instances), "socket", cfg.Global.Socket)

@@ -120,36 +120,53 @@ func (l *Lab) AddHost(name string, addrs ...netip.Prefix) (*Host, error) {
 		"net/ipv6/conf/all/accept_dad":     "0",
 		"net/ipv6/conf/default/accept_dad": "0",
 	}
-	host := []string{"link set lo up"}
-	for _, a := range addrs {
-		line := "addr add " + a.String() + " dev eth0"
-		if a.Addr().Is6() {
-			line += " nodad"
-		}
-		host = append(host, line)
-	}
-	host = append(host, "link set eth0 up")
-
 	err := l.addNS(h.NS)
 	if err == nil {
 		err = sysctl(h.NS, noDAD) // before eth0 exists, so it inherits the default
 	}
 	if err == nil {
-		err = ipBatch(l.BridgeNS,
-			fmt.Sprintf("link add name %s type veth peer name eth0 address %s netns %s", name, h.MAC, h.NS),
-			fmt.Sprintf("link set dev %s master br0 up", name),
-		)
+		err = ipBatch(h.NS, "link set lo up")
 	}
 	if err == nil {
-		err = sysctl(h.NS, map[string]string{"net/ipv6/conf/eth0/accept_dad": "0"})
-	}
-	if err == nil {
-		err = ipBatch(h.NS, host...)
+		err = h.cable(addrs)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("lab %s: host %s: %w", l.Prefix, name, err)
 	}
 	return h, nil
+}
+
+// cable creates the host's eth0 (and its switch port) with addrs and brings it up.
+func (h *Host) cable(addrs []netip.Prefix) error {
+	var lines []string
+	for _, a := range addrs {
+		line := "addr add " + a.String() + " dev eth0"
+		if a.Addr().Is6() {
+			line += " nodad"
+		}
+		lines = append(lines, line)
+	}
+	lines = append(lines, "link set eth0 up")
+	err := ipBatch(h.lab.BridgeNS,
+		fmt.Sprintf("link add name %s type veth peer name eth0 address %s netns %s", h.Name, h.MAC, h.NS),
+		fmt.Sprintf("link set dev %s master br0 up", h.Name),
+	)
+	if err == nil {
+		err = sysctl(h.NS, map[string]string{"net/ipv6/conf/eth0/accept_dad": "0"})
+	}
+	if err == nil {
+		err = ipBatch(h.NS, lines...)
+	}
+	return err
+}
+
+// Recreate deletes the host's eth0 and creates it again with addrs, as when a container's veth is
+// replaced: same name and MAC, a new interface index.
+func (h *Host) Recreate(addrs ...netip.Prefix) error {
+	if err := ipBatch(h.lab.BridgeNS, "link del "+h.Name); err != nil {
+		return err
+	}
+	return h.cable(addrs)
 }
 
 // Close deletes every namespace the lab created, hosts first. It can be called again.

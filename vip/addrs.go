@@ -1,0 +1,78 @@
+package vip
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// WatchRemovals calls removed for every address deleted from an interface, from netlink address
+// messages (RTM_DELADDR), until ctx is done. ns is the network namespace to watch; netns.None()
+// means the current one.
+func WatchRemovals(ctx context.Context, ns netns.NsHandle, log *slog.Logger, removed func(ifname string, p netip.Prefix)) {
+	for ctx.Err() == nil {
+		err := watchRemovals(ctx, ns, removed)
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("address watch restarting", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func watchRemovals(ctx context.Context, ns netns.NsHandle, removed func(string, netip.Prefix)) error {
+	updates := make(chan netlink.AddrUpdate, 256)
+	done := make(chan struct{})
+	defer close(done)
+	errc := make(chan error, 1)
+	opts := netlink.AddrSubscribeOptions{ErrorCallback: func(err error) {
+		select {
+		case errc <- err:
+		default:
+		}
+	}}
+	if ns.IsOpen() {
+		opts.Namespace = &ns
+	}
+	if err := netlink.AddrSubscribeWithOptions(updates, done, opts); err != nil {
+		return fmt.Errorf("subscribe to address updates: %w", err)
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			return err
+		case u, ok := <-updates:
+			if !ok {
+				return fmt.Errorf("address updates closed")
+			}
+			if u.NewAddr {
+				continue
+			}
+			ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
+			if !ok {
+				continue
+			}
+			ones, _ := u.LinkAddress.Mask.Size()
+			l, err := h.LinkByIndex(u.LinkIndex)
+			if err != nil {
+				continue // the interface went with it: link tracking handles that
+			}
+			removed(l.Attrs().Name, netip.PrefixFrom(ip.Unmap(), ones))
+		}
+	}
+}

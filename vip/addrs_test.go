@@ -1,0 +1,55 @@
+package vip
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"github.com/vrrpd/vrrpd/test/lab"
+)
+
+// WatchRemovals reports an address deleted from an interface, with its prefix length.
+func TestWatchRemovals(t *testing.T) {
+	l := lab.ForTest(t)
+	h := lab.MustHost(t, l, "a", "10.0.4.20/24")
+	ns, err := netns.GetFromName(h.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	type removal struct {
+		ifname string
+		p      netip.Prefix
+	}
+	got := make(chan removal, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		WatchRemovals(ctx, ns, slog.New(slog.DiscardHandler), func(ifname string, p netip.Prefix) { got <- removal{ifname, p} })
+	}()
+	defer func() { cancel(); <-done }()
+	// The subscription starts in the background: add and delete until a removal is seen.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		for _, args := range [][]string{{"addr", "add", "10.0.4.99/24", "dev", "eth0"}, {"addr", "del", "10.0.4.99/24", "dev", "eth0"}} {
+			if out, err := h.Command(t.Context(), append([]string{"ip"}, args...)...).CombinedOutput(); err != nil {
+				t.Fatalf("ip %v: %v: %s", args, err, out)
+			}
+		}
+		select {
+		case r := <-got:
+			if want := (removal{"eth0", netip.MustParsePrefix("10.0.4.99/24")}); r != want {
+				t.Errorf("got %+v, want %+v", r, want)
+			}
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no removal reported")
+		}
+	}
+}
