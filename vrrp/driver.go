@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"cmp"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -69,10 +70,10 @@ type Counters struct {
 	AdvertsSent     uint64
 	AdvertsReceived uint64
 	Drops           [NumDrops]uint64
-	Announces       uint64    // GARP/NA bursts
-	Announced       uint64    // GARP/NA packets sent
+	Announces       uint64      // GARP/NA bursts
+	Announced       uint64      // GARP/NA packets sent
 	Duplicates      []Duplicate // other hosts answering for the VIPs, at the last probe
-	Transitions     [4]uint64 // by target State
+	Transitions     [4]uint64   // by target State
 	SendErrors      uint64
 }
 
@@ -135,7 +136,9 @@ type Driver struct {
 	bufs  sync.Pool
 	wg    sync.WaitGroup // readers
 	adv   Advertisement  // receive scratch
-	order []*instance    // in the order added
+	order  []*instance // in the order added
+	timers timers      // the instances by deadline
+	probes probes      // duplicate-VIP probes to run
 	byNm  map[string]*instance
 	socks map[sockKey]*sock
 }
@@ -149,6 +152,9 @@ type sock struct {
 	key    sockKey
 	conn   Conn // nil while the interface is missing
 	index  int  // the interface index conn is bound to
+	out    []Outgoing  // adverts to send at the next flush
+	outIn  []*instance // whose each one is
+	outBuf []byte      // their bytes
 	byVRID [256]*instance
 	drops  [NumDrops]uint64
 	logged [NumDrops]time.Time
@@ -176,7 +182,7 @@ type instance struct {
 	fault      string // why it is in FAULT by its own trackers or interface; "" if it is not
 	groupFault string // why its sync group puts it in FAULT: another member is; "" if not
 	held       string // why its sync group holds it back from being master; "" if it does not
-	probing    bool   // a probe for duplicates runs
+	timer      int    // its place in Driver.timers
 }
 
 // NewDriver returns a driver; call Run to start it.
@@ -207,7 +213,7 @@ func (d *Driver) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		if next := d.deadline(); next.IsZero() {
+		if next := d.timers.next(); next.IsZero() {
 			timer.Stop()
 		} else {
 			timer.Reset(next.Sub(d.opt.Now()))
@@ -223,6 +229,7 @@ func (d *Driver) Run(ctx context.Context) error {
 		case f := <-d.cmds:
 			f()
 		}
+		d.flush()
 	}
 }
 
@@ -462,6 +469,7 @@ func (d *Driver) add(cfg InstanceConfig) error {
 	s.byVRID[cfg.VRID] = in
 	d.byNm[cfg.Name] = in
 	d.order = append(d.order, in)
+	heap.Push(&d.timers, in)
 
 	now := d.opt.Now()
 	if p := cfg.InitialPriority; p != 0 {
@@ -562,6 +570,7 @@ func (d *Driver) isVIP(a netip.Addr) bool {
 
 // forget removes a stopped instance and closes its socket if nobody else uses it.
 func (d *Driver) forget(in *instance) {
+	heap.Remove(&d.timers, in.timer)
 	in.s.byVRID[in.cfg.VRID] = nil
 	delete(d.byNm, in.cfg.Name)
 	d.order = slices.DeleteFunc(d.order, func(o *instance) bool { return o == in })
@@ -574,6 +583,7 @@ func (d *Driver) release(s *sock) {
 			return
 		}
 	}
+	d.flushSock(s)
 	delete(d.socks, s.key)
 	if s.conn != nil {
 		s.conn.Close()
@@ -668,11 +678,13 @@ func (d *Driver) fire() {
 		}
 	}
 	now := d.opt.Now()
-	for _, in := range d.order {
-		if dl := in.m.Deadline(); !dl.IsZero() && !now.Before(dl) {
-			d.act(in, in.m.Tick(now))
-			d.settle(in)
+	for n := len(d.timers); n > 0; n-- { // each due instance once; Tick moves its deadline on
+		in := d.timers[0]
+		if dl := in.m.Deadline(); dl.IsZero() || now.Before(dl) {
+			break
 		}
+		d.act(in, in.m.Tick(now))
+		d.settle(in)
 	}
 }
 
@@ -691,14 +703,9 @@ func (d *Driver) drain() {
 // takeoverWaits reports whether a backup's Master_Down_Timer has expired while its socket
 // still holds a packet that no reader has read.
 func (d *Driver) takeoverWaits() bool {
-	now := d.opt.Now()
-	for _, in := range d.order {
-		dl := in.m.Deadline()
-		if in.m.State() == Backup && !dl.IsZero() && !now.Before(dl) && in.s.conn != nil && in.s.conn.Pending() {
-			return true
-		}
-	}
-	return false
+	return d.timers.anyDue(d.opt.Now(), func(in *instance) bool {
+		return in.m.State() == Backup && in.s.conn != nil && in.s.conn.Pending()
+	})
 }
 
 // settle applies in's sync group after one of its members changed (keepalived's
@@ -746,20 +753,16 @@ func (d *Driver) settle(in *instance) {
 	}
 }
 
-func (d *Driver) deadline() time.Time {
-	var next time.Time
-	for _, in := range d.order {
-		if dl := in.m.Deadline(); !dl.IsZero() && (next.IsZero() || dl.Before(next)) {
-			next = dl
-		}
-	}
-	return next
-}
-
-// act carries out a machine's actions in order.
+// act carries out a machine's actions in order. Adverts are queued and sent together at the end
+// of the event, or before an action that changes addresses or ARP, so that the wire sees the
+// actions in the machine's order.
 func (d *Driver) act(in *instance, actions []Action) {
+	defer d.timers.fix(in)
 	c := &in.cfg
 	for _, a := range actions {
+		if a.Kind == AddVIPs || a.Kind == RemoveVIPs || a.Kind == Announce {
+			d.flush()
+		}
 		switch a.Kind {
 		case SendAdvert:
 			d.send(in, a.Priority)
@@ -795,80 +798,55 @@ func (d *Driver) act(in *instance, actions []Action) {
 	}
 }
 
-// send sends an advertisement with the given priority to the multicast group or every peer.
+// send queues an advertisement with the given priority to the multicast group or every peer.
 func (d *Driver) send(in *instance, prio uint8) {
-	if in.s.conn == nil {
+	s := in.s
+	if s.conn == nil {
 		in.cnt.SendErrors++
 		return
 	}
 	in.adv.Priority = prio
-	msg, err := in.adv.AppendBinary(in.buf[:0])
-	if err != nil {
-		// The configuration was validated; this is a bug, not a network condition.
-		d.opt.Log.Error("cannot encode advertisement", "instance", in.cfg.Name, "err", err)
-		return
-	}
-	in.buf = msg
 	for _, dst := range in.dsts {
-		if in.cfg.Machine.Version == V3 && (in.s.key.ipv6 || in.cfg.Checksum == ChecksumPseudoHeader) {
+		start := len(s.outBuf)
+		buf, err := in.adv.AppendBinary(s.outBuf)
+		if err != nil {
+			// The configuration was validated; this is a bug, not a network condition.
+			d.opt.Log.Error("cannot encode advertisement", "instance", in.cfg.Name, "err", err)
+			return
+		}
+		s.outBuf = buf
+		msg := buf[start:]
+		if in.cfg.Machine.Version == V3 && (s.key.ipv6 || in.cfg.Checksum == ChecksumPseudoHeader) {
 			PutChecksum(msg, in.cfg.Src, dst)
 		}
-		if err := in.s.conn.Send(in.cfg.Src, dst, msg); err != nil {
-			in.cnt.SendErrors++
-			d.opt.Log.Warn("sending advertisement failed", "instance", in.cfg.Name, "to", dst, "err", err)
-			continue
-		}
-		in.cnt.AdvertsSent++
+		s.out = append(s.out, Outgoing{Src: in.cfg.Src, Dst: dst, Msg: msg})
+		s.outIn = append(s.outIn, in)
 	}
 }
 
-// probe looks, in the background, for other hosts answering for a master's VIPs.
-func (d *Driver) probe(in *instance) {
-	if d.opt.Probe == nil || in.probing || in.m.State() != Master {
-		return
+// flush sends every queued advertisement, a socket's at once.
+func (d *Driver) flush() {
+	for _, s := range d.socks {
+		d.flushSock(s)
 	}
-	in.probing = true
-	ifname, vips := in.cfg.Interface, slices.Clone(in.cfg.VIPs)
-	d.wg.Add(1)
-	go func() {
-		defer d.wg.Done()
-		for {
-			dups := d.opt.Probe(ifname, vips)
-			again := false
-			if d.do(func() error { again = d.probed(in, dups); return nil }) != nil {
-				return
-			}
-			if !again {
-				return
-			}
-			select {
-			case <-d.stop:
-				return
-			case <-time.After(probeAgain):
-			}
-		}
-	}()
 }
 
-// probed records what a probe found, and reports whether to probe again: while the instance is
-// master and another host still answers.
-func (d *Driver) probed(in *instance, dups []Duplicate) bool {
-	if d.byNm[in.cfg.Name] != in || in.m.State() != Master {
-		in.probing = false
-		return false
-	}
-	for _, dup := range dups {
-		if !slices.Contains(in.cnt.Duplicates, dup) {
-			d.opt.Log.Warn(fmt.Sprintf("duplicate VIP %s answered by %s: another host still holds it", dup.VIP, dup.MAC),
-				"instance", in.cfg.Name, "vrid", in.cfg.VRID)
+func (d *Driver) flushSock(s *sock) {
+	for s.conn != nil && len(s.out) > 0 {
+		n, err := s.conn.Send(s.out)
+		for _, in := range s.outIn[:n] {
+			in.cnt.AdvertsSent++
 		}
+		if err == nil {
+			break
+		}
+		// The one at n failed: count it, and go on with the rest.
+		in := s.outIn[n]
+		in.cnt.SendErrors++
+		d.opt.Log.Warn("sending advertisement failed", "instance", in.cfg.Name, "to", s.out[n].Dst, "err", err)
+		s.out, s.outIn = s.out[n+1:], s.outIn[n+1:]
 	}
-	if len(dups) == 0 && len(in.cnt.Duplicates) > 0 {
-		d.opt.Log.Info("no other host answers for the VIPs any more", "instance", in.cfg.Name, "vrid", in.cfg.VRID)
-	}
-	in.cnt.Duplicates = dups
-	in.probing = len(dups) > 0
-	return in.probing
+	s.out, s.outIn, s.outBuf = s.out[:0], s.outIn[:0], s.outBuf[:0]
 }
 
 // shutdown stops every instance, closes the sockets and waits for the readers.
@@ -878,6 +856,7 @@ func (d *Driver) shutdown() {
 	for _, in := range d.order {
 		d.act(in, in.m.Shutdown(now))
 	}
+	d.flush()
 	for _, s := range d.socks {
 		if s.conn != nil {
 			s.conn.Close()

@@ -74,24 +74,26 @@ func (c *fakeConn) Read(buf []byte) (Packet, error) {
 	}
 }
 
-func (c *fakeConn) Send(src, dst netip.Addr, msg []byte) error {
+func (c *fakeConn) Send(out []Outgoing) (int, error) {
 	if c.unplugged.Load() {
-		return nil // the cable is out: the packet is lost
+		return len(out), nil // the cable is out: the packets are lost
 	}
 	c.lan.mu.Lock()
 	defer c.lan.mu.Unlock()
-	for _, o := range c.lan.conns {
-		if o == c || o.v6 != c.v6 || o.unplugged.Load() {
-			continue
-		}
-		if dst.IsMulticast() || dst == o.addr {
-			select {
-			case o.in <- Packet{Src: src, Dst: dst, TTL: 255, Data: slices.Clone(msg)}:
-			default:
+	for _, o := range out {
+		for _, peer := range c.lan.conns {
+			if peer == c || peer.v6 != c.v6 || peer.unplugged.Load() {
+				continue
+			}
+			if o.Dst.IsMulticast() || o.Dst == peer.addr {
+				select {
+				case peer.in <- Packet{Src: o.Src, Dst: o.Dst, TTL: 255, Data: slices.Clone(o.Msg)}:
+				default:
+				}
 			}
 		}
 	}
-	return nil
+	return len(out), nil
 }
 
 // Addrs lists a VIP before the host's own address, as a killed predecessor can leave it.
@@ -563,7 +565,7 @@ func TestDriverVIPRemoved(t *testing.T) {
 	a.vips.mu.Lock()
 	a.vips.log, a.vips.held = nil, false
 	a.vips.mu.Unlock()
-	a.d.VIPRemoved("eth0", netip.MustParsePrefix("10.0.0.1/24"))  // not a VIP
+	a.d.VIPRemoved("eth0", netip.MustParsePrefix("10.0.0.1/24"))   // not a VIP
 	a.d.VIPRemoved("eth1", netip.MustParsePrefix("10.0.0.101/24")) // another interface
 	a.d.VIPRemoved("eth0", netip.MustParsePrefix("10.0.0.101/24"))
 	a.vips.mu.Lock()
@@ -571,6 +573,63 @@ func TestDriverVIPRemoved(t *testing.T) {
 	a.vips.mu.Unlock()
 	if want := []string{"add", "announce"}; !slices.Equal(got, want) || !a.vips.holds() {
 		t.Errorf("VIP operations %v, want %v", got, want)
+	}
+}
+
+// Masters that take over together are probed together: one probe per interface with every VIP.
+// A duplicate shows on the instance whose VIP it is, and is probed again.
+func TestDriverProbes(t *testing.T) {
+	var mu sync.Mutex
+	var calls [][]netip.Prefix
+	dup := Duplicate{VIP: netip.MustParseAddr("10.0.0.103"), MAC: "02:00:00:00:00:09"}
+	probe := func(ifname string, vips []netip.Prefix) []Duplicate {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, slices.Clone(vips))
+		return []Duplicate{dup}
+	}
+	lan := &fakeLAN{}
+	d := NewDriver(Options{Listen: lan.listener(addrA), VIPs: &fakeVIPs{}, Probe: probe})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	var cfgs []InstanceConfig
+	for vrid := uint8(1); vrid <= 10; vrid++ {
+		cfgs = append(cfgs, testInstance(fmt.Sprintf("VI_%d", vrid), vrid, 255, time.Second))
+	}
+	// Add them in one command, as their take-over in one event would queue them.
+	d.do(func() error {
+		for _, c := range cfgs {
+			d.add(c)
+		}
+		return nil
+	})
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		is, _, _ := d.Status()
+		if len(is) == 10 && len(is[2].Duplicates) == 1 {
+			for i, s := range is {
+				if i != 2 && len(s.Duplicates) != 0 {
+					t.Errorf("%s shows duplicates %v of another instance's VIP", s.Config.Name, s.Duplicates)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no duplicate recorded for VI_3: %+v", is)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 1 || len(calls[0]) != 10 {
+		t.Errorf("probes %v, want one with the 10 VIPs", calls)
+	}
+	var again time.Time
+	d.do(func() error { again = d.probes.due[d.byNm["VI_3"]]; return nil })
+	if again.IsZero() {
+		t.Error("VI_3 is not probed again")
 	}
 }
 

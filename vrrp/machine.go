@@ -97,7 +97,7 @@ type Machine struct {
 	garpAt     time.Time // Master: the next GARP/NA burst (the delayed second one, then refreshes)
 	lastAnswer time.Time // Master: the last burst sent in answer to another master
 	downAt     time.Time // Backup: Master_Down_Timer
-	downReason string    // Backup: why we will take over when downAt passes
+	down       downCause // Backup: why we will take over when downAt passes
 	preemptAt  time.Time // Backup: when the lower-priority master we hear may be preempted
 	held       string    // why a sync group holds us back from being master; "" if it does not
 
@@ -159,7 +159,7 @@ func (m *Machine) why() string {
 	case m.held != "":
 		return fmt.Sprintf("master %s has lower priority %d (ours %d), but %s", m.master, m.masterPriority, m.prio, m.held)
 	}
-	return m.downReason
+	return m.down.String()
 }
 
 // Deadline is when the machine next needs Tick; zero if it needs none.
@@ -256,7 +256,7 @@ func (m *Machine) start(now time.Time, why string) {
 	m.preemptAt = time.Time{}
 	mdi := m.masterDownInterval()
 	m.downAt = now.Add(mdi)
-	m.downReason = fmt.Sprintf("no master heard for %s (Master_Down_Interval) after %s", mdi, why)
+	m.down = downCause{kind: downStart, d: mdi, why: why}
 	m.enter(now, Backup, why+": waiting for a master")
 }
 
@@ -282,7 +282,7 @@ func (m *Machine) Tick(now time.Time) []Action {
 	case Backup:
 		// RFC 5798 §6.4.2: the Master_Down_Timer fires.
 		if !m.downAt.IsZero() && !now.Before(m.downAt) {
-			m.becomeMaster(now, m.downReason)
+			m.becomeMaster(now, m.down.String())
 		}
 	case Master:
 		// RFC 5798 §6.4.3: the Adver_Timer fires. The next one is due one interval after this
@@ -324,7 +324,7 @@ func (m *Machine) backupReceive(now time.Time, src netip.Addr, adv *Advertisemen
 		// highest priority (the shortest skew) goes first.
 		skew := m.skewTime()
 		m.downAt = now.Add(skew)
-		m.downReason = fmt.Sprintf("master %s stopped (sent priority 0); took over after Skew_Time %s", src, skew)
+		m.down = downCause{kind: downStopped, src: src, d: skew}
 		return
 	}
 	m.master, m.masterPriority = src, adv.Priority
@@ -336,7 +336,7 @@ func (m *Machine) backupReceive(now time.Time, src netip.Addr, adv *Advertisemen
 		m.preemptAt = time.Time{}
 		mdi := m.masterDownInterval()
 		m.downAt = now.Add(mdi)
-		m.downReason = fmt.Sprintf("no advertisement from %s for %s (Master_Down_Interval)", src, mdi)
+		m.down = downCause{kind: downSilent, src: src, d: mdi}
 		return
 	}
 	// Preempt_Mode is on and the master's priority is lower than ours. RFC 5798 discards the
@@ -355,14 +355,11 @@ func (m *Machine) backupReceive(now time.Time, src netip.Addr, adv *Advertisemen
 		// Still inside preempt_delay: the lower-priority master stays for now, and its
 		// silence would still be noticed after Master_Down_Interval.
 		m.downAt = now.Add(mdi)
-		m.downReason = fmt.Sprintf("no advertisement from %s for %s (Master_Down_Interval)", src, mdi)
+		m.down = downCause{kind: downSilent, src: src, d: mdi}
 		return
 	}
 	m.downAt = at
-	m.downReason = fmt.Sprintf("preempted master %s, whose priority %d is lower than ours (%d)", src, adv.Priority, m.prio)
-	if m.cfg.PreemptDelay > 0 {
-		m.downReason += fmt.Sprintf(", after preempt_delay %s", m.cfg.PreemptDelay)
-	}
+	m.down = downCause{kind: downPreempt, src: src, theirs: adv.Priority, ours: m.prio, d: m.cfg.PreemptDelay}
 }
 
 // masterReceive is RFC 5798 §6.4.3, "If an ADVERTISEMENT is received".
@@ -388,7 +385,7 @@ func (m *Machine) masterReceive(now time.Time, src netip.Addr, adv *Advertisemen
 		}
 		mdi := m.masterDownInterval()
 		m.downAt = now.Add(mdi)
-		m.downReason = fmt.Sprintf("no advertisement from %s for %s (Master_Down_Interval)", src, mdi)
+		m.down = downCause{kind: downSilent, src: src, d: mdi}
 		why := fmt.Sprintf("higher priority %d from %s", adv.Priority, src)
 		if !higher {
 			why = fmt.Sprintf("equal priority %d from higher address %s", adv.Priority, src)
@@ -506,17 +503,55 @@ func (m *Machine) Hold(now time.Time, why string) []Action {
 		m.masterInterval = m.cfg.Interval
 		mdi := m.masterDownInterval()
 		m.downAt = now.Add(mdi)
-		m.downReason = fmt.Sprintf("no master heard for %s (Master_Down_Interval) after stepping down", mdi)
+		m.down = downCause{kind: downStart, d: mdi, why: "stepping down"}
 		m.master, m.masterPriority = netip.Addr{}, 0
 		m.do(Action{Kind: SendAdvert, Priority: 0})
 		m.do(Action{Kind: RemoveVIPs})
 		m.enter(now, Backup, why)
 	case why == "" && m.state == Backup && m.master.IsValid() && m.masterPriority < m.prio && m.preempts():
-		skew := m.skewTime()
-		m.downAt = now.Add(skew)
-		m.downReason = fmt.Sprintf("preempted master %s, whose priority %d is lower than ours (%d), once the sync group was whole", m.master, m.masterPriority, m.prio)
+		m.downAt = now.Add(m.skewTime())
+		m.down = downCause{kind: downRelease, src: m.master, theirs: m.masterPriority, ours: m.prio}
 	}
 	return m.out
+}
+
+// downCause is why Master_Down_Timer is set. A backup resets the timer on every advert, so the
+// reason is kept as values and written out only when a transition or `vrrpd status` needs it.
+type downCause struct {
+	kind         downKind
+	src          netip.Addr    // the master it concerns
+	d            time.Duration // Master_Down_Interval, Skew_Time, or preempt_delay
+	theirs, ours uint8         // priorities, when preempting
+	why          string        // downStart: what started the wait
+}
+
+type downKind uint8
+
+const (
+	downStart   downKind = iota // start-up, recovery, or stepping down: no master heard yet
+	downSilent                  // the master we follow may fall silent
+	downStopped                 // the master sent priority 0
+	downPreempt                 // we preempt a lower-priority master
+	downRelease                 // we preempt it once our sync group is whole
+)
+
+func (c downCause) String() string {
+	switch c.kind {
+	case downStart:
+		return fmt.Sprintf("no master heard for %s (Master_Down_Interval) after %s", c.d, c.why)
+	case downSilent:
+		return fmt.Sprintf("no advertisement from %s for %s (Master_Down_Interval)", c.src, c.d)
+	case downStopped:
+		return fmt.Sprintf("master %s stopped (sent priority 0); took over after Skew_Time %s", c.src, c.d)
+	}
+	s := fmt.Sprintf("preempted master %s, whose priority %d is lower than ours (%d)", c.src, c.theirs, c.ours)
+	if c.kind == downRelease {
+		return s + ", once the sync group was whole"
+	}
+	if c.d > 0 {
+		s += fmt.Sprintf(", after preempt_delay %s", c.d)
+	}
+	return s
 }
 
 // enter moves to state s and reports the transition.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/net/ipv4"
@@ -17,9 +19,10 @@ import (
 type Conn interface {
 	// Read blocks until a packet arrives. Packet.Data aliases buf.
 	Read(buf []byte) (Packet, error)
-	// Send sends msg, a complete VRRP message with its checksum, from src to dst with TTL or hop
-	// limit 255 (RFC 5798 §5.1.1.3, §5.1.2.3).
-	Send(src, dst netip.Addr, msg []byte) error
+	// Send sends the messages in order, with TTL or hop limit 255 (RFC 5798 §5.1.1.3,
+	// §5.1.2.3), and returns how many were sent: on an error, out[n] failed and the ones
+	// after it were not tried.
+	Send(out []Outgoing) (int, error)
 	// Addrs lists the interface's addresses that can source adverts, in the interface's order:
 	// its IPv4 addresses, or its IPv6 link-local ones (RFC 5798 §5.1.2.1).
 	Addrs() ([]netip.Addr, error)
@@ -28,6 +31,12 @@ type Conn interface {
 	// Pending reports whether a packet waits in the socket, not yet Read.
 	Pending() bool
 	Close() error
+}
+
+// Outgoing is one VRRP message to send: complete, with its checksum.
+type Outgoing struct {
+	Src, Dst netip.Addr
+	Msg      []byte
 }
 
 // Listener opens the Conn for an interface and address family.
@@ -87,16 +96,33 @@ func bindToDevice(c *net.IPConn, ifname string) error {
 	return nil
 }
 
+// batchSize is how many packets one system call reads or sends at most: with many instances on
+// an interface, their adverts come and go in bursts.
+const batchSize = 64
+
 type ipConn struct {
 	ifi *net.Interface
 	pc  net.PacketConn
 	v6  bool
 	p4  *ipv4.PacketConn
 	p6  *ipv6.PacketConn
+
+	// Read hands out, one at a time, the packets one recvmmsg read.
+	rx         []ipv4.Message // the same type as ipv6.Message
+	next, read int
+	held       atomic.Int32 // packets read but not handed out yet: Pending counts them
+
+	// Send reuses its message headers, and keeps the control message of each source address
+	// and the socket address of each destination.
+	tx      []ipv4.Message
+	txBufs  [][]byte
+	control map[netip.Addr][]byte
+	to      map[netip.Addr]net.Addr
 }
 
 func (c *ipConn) setupV4(group netip.Addr) error {
 	c.p4 = ipv4.NewPacketConn(c.pc)
+	c.initBatches(nil)
 	return errors.Join(
 		c.p4.JoinGroup(c.ifi, &net.IPAddr{IP: group.AsSlice()}),
 		c.p4.SetMulticastInterface(c.ifi),
@@ -104,12 +130,13 @@ func (c *ipConn) setupV4(group netip.Addr) error {
 		c.p4.SetMulticastTTL(255),
 		c.p4.SetTTL(255),
 		c.p4.SetTOS(tosNetworkControl),
-		c.p4.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true),
 	)
 }
 
 func (c *ipConn) setupV6(group netip.Addr) error {
 	c.p6 = ipv6.NewPacketConn(c.pc)
+	flags := ipv6.FlagHopLimit | ipv6.FlagDst
+	c.initBatches(func() []byte { return ipv6.NewControlMessage(flags) })
 	return errors.Join(
 		c.p6.JoinGroup(c.ifi, &net.IPAddr{IP: group.AsSlice()}),
 		c.p6.SetMulticastInterface(c.ifi),
@@ -117,35 +144,64 @@ func (c *ipConn) setupV6(group netip.Addr) error {
 		c.p6.SetMulticastHopLimit(255),
 		c.p6.SetHopLimit(255),
 		c.p6.SetTrafficClass(tosNetworkControl),
-		c.p6.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true),
+		c.p6.SetControlMessage(flags, true),
 	)
 }
 
+func (c *ipConn) initBatches(oob func() []byte) {
+	c.rx = make([]ipv4.Message, batchSize)
+	for i := range c.rx {
+		c.rx[i].Buffers = [][]byte{make([]byte, recvBuf+60)} // room for an IPv4 header
+		if oob != nil {
+			c.rx[i].OOB = oob()
+		}
+	}
+	c.control, c.to = map[netip.Addr][]byte{}, map[netip.Addr]net.Addr{}
+}
+
+// Read returns the next packet. A raw IPv4 socket reads the IP header with the message, which
+// gives the TTL and the addresses; IPv6 gives the hop limit and destination in control messages.
 func (c *ipConn) Read(buf []byte) (Packet, error) {
-	if c.v6 {
-		n, cm, src, err := c.p6.ReadFrom(buf)
+	for c.next == c.read {
+		var n int
+		var err error
+		if c.v6 {
+			n, err = c.p6.ReadBatch(c.rx, 0)
+		} else {
+			n, err = c.p4.ReadBatch(c.rx, 0)
+		}
 		if err != nil {
 			return Packet{}, err
 		}
-		p := Packet{Src: addrOf(src), Data: buf[:n]}
-		if cm != nil {
+		c.next, c.read = 0, n
+		c.held.Store(int32(n))
+	}
+	m := &c.rx[c.next]
+	c.next++
+	c.held.Add(-1)
+	data := m.Buffers[0][:m.N]
+	if c.v6 {
+		p := Packet{Src: addrOf(m.Addr), Data: buf[:copy(buf, data)]}
+		var cm ipv6.ControlMessage
+		if cm.Parse(m.OOB[:m.NN]) == nil {
 			p.TTL = cm.HopLimit
 			p.Dst, _ = netip.AddrFromSlice(cm.Dst)
 		}
 		return p, nil
 	}
-	n, cm, src, err := c.p4.ReadFrom(buf)
-	if err != nil {
-		return Packet{}, err
+	ihl := 0
+	if len(data) >= ipv4.HeaderLen && data[0]>>4 == 4 {
+		ihl = int(data[0]&0x0f) * 4
 	}
-	p := Packet{Src: addrOf(src), Data: buf[:n]}
-	if cm != nil {
-		p.TTL = cm.TTL
-		if d, ok := netip.AddrFromSlice(cm.Dst); ok {
-			p.Dst = d.Unmap()
-		}
+	if ihl < ipv4.HeaderLen || ihl > len(data) {
+		return Packet{Data: buf[:0]}, nil // no IPv4 header: too short, dropped as such
 	}
-	return p, nil
+	return Packet{
+		Src:  netip.AddrFrom4([4]byte(data[12:16])),
+		Dst:  netip.AddrFrom4([4]byte(data[16:20])),
+		TTL:  int(data[8]),
+		Data: buf[:copy(buf, data[ihl:])],
+	}, nil
 }
 
 func addrOf(a net.Addr) netip.Addr {
@@ -157,17 +213,58 @@ func addrOf(a net.Addr) netip.Addr {
 	return netip.Addr{}
 }
 
-func (c *ipConn) Send(src, dst netip.Addr, msg []byte) error {
-	to := &net.IPAddr{IP: dst.AsSlice()}
-	if c.v6 {
-		if dst.IsLinkLocalMulticast() || dst.IsLinkLocalUnicast() {
-			to.Zone = c.ifi.Name
+// Send sends the messages with one sendmmsg, or a few.
+func (c *ipConn) Send(out []Outgoing) (int, error) {
+	sent := 0
+	for sent < len(out) {
+		batch := out[sent:min(len(out), sent+batchSize)]
+		c.txBufs, c.tx = c.txBufs[:0], c.tx[:0]
+		for _, o := range batch {
+			c.txBufs = append(c.txBufs, o.Msg)
 		}
-		_, err := c.p6.WriteTo(msg, &ipv6.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}, to)
-		return err
+		for i, o := range batch {
+			c.tx = append(c.tx, ipv4.Message{Buffers: c.txBufs[i : i+1 : i+1], OOB: c.controlFor(o.Src), Addr: c.addrFor(o.Dst)})
+		}
+		var n int
+		var err error
+		if c.v6 {
+			n, err = c.p6.WriteBatch(c.tx, 0)
+		} else {
+			n, err = c.p4.WriteBatch(c.tx, 0)
+		}
+		sent += n
+		if err != nil {
+			return sent, err
+		}
 	}
-	_, err := c.p4.WriteTo(msg, &ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}, to)
-	return err
+	return sent, nil
+}
+
+// controlFor is the control message that sends from src out of the socket's interface.
+func (c *ipConn) controlFor(src netip.Addr) []byte {
+	b, ok := c.control[src]
+	if !ok {
+		if c.v6 {
+			b = (&ipv6.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
+		} else {
+			b = (&ipv4.ControlMessage{Src: src.AsSlice(), IfIndex: c.ifi.Index}).Marshal()
+		}
+		c.control[src] = b
+	}
+	return b
+}
+
+func (c *ipConn) addrFor(dst netip.Addr) net.Addr {
+	a, ok := c.to[dst]
+	if !ok {
+		ip := &net.IPAddr{IP: dst.AsSlice()}
+		if c.v6 && (dst.IsLinkLocalMulticast() || dst.IsLinkLocalUnicast()) {
+			ip.Zone = strconv.Itoa(c.ifi.Index) // by index: Go's name cache may be stale
+		}
+		a = ip
+		c.to[dst] = a
+	}
+	return a
 }
 
 func (c *ipConn) Addrs() ([]netip.Addr, error) {
@@ -200,6 +297,9 @@ func (c *ipConn) Addrs() ([]netip.Addr, error) {
 func (c *ipConn) Index() int { return c.ifi.Index }
 
 func (c *ipConn) Pending() bool {
+	if c.held.Load() > 0 {
+		return true
+	}
 	rc, err := c.pc.(*net.IPConn).SyscallConn()
 	if err != nil {
 		return false
