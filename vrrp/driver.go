@@ -128,19 +128,19 @@ const recvBuf = 4096
 // Driver runs virtual routers on sockets. One goroutine (Run) owns every machine and carries out
 // their actions; one goroutine per socket reads packets and hands them to it.
 type Driver struct {
-	opt   Options
-	cmds  chan func()
-	rx    chan received
-	done  chan struct{} // closed when Run returns
-	stop  chan struct{} // closed when Run starts shutting down: readers stop delivering
-	bufs  sync.Pool
-	wg    sync.WaitGroup // readers
-	adv   Advertisement  // receive scratch
-	order  []*instance // in the order added
-	timers timers      // the instances by deadline
-	probes probes      // duplicate-VIP probes to run
-	byNm  map[string]*instance
-	socks map[sockKey]*sock
+	opt    Options
+	cmds   chan func()
+	rx     chan received
+	done   chan struct{} // closed when Run returns
+	stop   chan struct{} // closed when Run starts shutting down: readers stop delivering
+	bufs   sync.Pool
+	wg     sync.WaitGroup // readers
+	adv    Advertisement  // receive scratch
+	order  []*instance    // in the order added
+	timers timers         // the instances by deadline
+	probes probes         // duplicate-VIP probes to run
+	byNm   map[string]*instance
+	socks  map[sockKey]*sock
 }
 
 type sockKey struct {
@@ -150,8 +150,8 @@ type sockKey struct {
 
 type sock struct {
 	key    sockKey
-	conn   Conn // nil while the interface is missing
-	index  int  // the interface index conn is bound to
+	conn   Conn        // nil while the interface is missing
+	index  int         // the interface index conn is bound to
 	out    []Outgoing  // adverts to send at the next flush
 	outIn  []*instance // whose each one is
 	outBuf []byte      // their bytes
