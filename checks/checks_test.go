@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // leakCheck fails the test if goroutines started during it are still running at its end.
@@ -414,5 +416,93 @@ func TestHTTP(t *testing.T) {
 	var se *StatusError
 	if err := HTTP(srv.URL + "/down").Check(context.Background()); !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable {
 		t.Errorf("Check = %v, want a *StatusError with code 503", err)
+	}
+}
+
+// requireRoot skips a test that needs root, or fails it when VRRPD_REQUIRE_E2E=1.
+func requireRoot(t *testing.T, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("VRRPD_REQUIRE_E2E") == "1" {
+		t.Fatalf("needs root (%s), and VRRPD_REQUIRE_E2E=1", why)
+	}
+	t.Skipf("needs root (%s)", why)
+}
+
+// TestCommandCredential runs exec and script checks as another user (global.script_user): each
+// writes who it runs as to a file, which must say so.
+func TestCommandCredential(t *testing.T) {
+	requireRoot(t, "running checks as nobody")
+	leakCheck(t)
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} { // t.TempDir's parent is private to root
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(out, 0o777); err != nil { // writable by nobody
+		t.Fatal(err)
+	}
+	whoami := filepath.Join(dir, "whoami.sh")
+	if err := os.WriteFile(whoami, []byte("#!/bin/sh\n{ id -u; id -g; id -G; } > \"$1\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rootOnly := filepath.Join(dir, "root-only.sh")
+	if err := os.WriteFile(rootOnly, []byte("#!/bin/sh\nexit 0\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{65534, 4000000}}
+	asNobody := []string{"65534", "65534", "65534 4000000"}
+	// As id prints them: the group first, then the other supplementary groups.
+	groups, _ := os.Getgroups()
+	ids := []string{strconv.Itoa(os.Getegid())}
+	for _, g := range groups {
+		if g != os.Getegid() {
+			ids = append(ids, strconv.Itoa(g))
+		}
+	}
+	asSelf := []string{strconv.Itoa(os.Geteuid()), strconv.Itoa(os.Getegid()), strings.Join(ids, " ")}
+	for _, tc := range []struct {
+		name    string
+		checker func(file string) Checker
+		want    []string // id -u, id -g, id -G
+	}{
+		{"exec as nobody", func(f string) Checker { return Exec([]string{whoami, f}, WithCredential(nobody)) }, asNobody},
+		{"script as nobody", func(f string) Checker { return Script(whoami+" "+f, WithCredential(nobody)) }, asNobody},
+		{"exec as itself", func(f string) Checker { return Exec([]string{whoami, f}, WithCredential(nil)) }, asSelf},
+		{"script as itself", func(f string) Checker { return Script(whoami + " " + f) }, asSelf},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(out, strings.ReplaceAll(tc.name, " ", "-"))
+			if err := tc.checker(file).Check(context.Background()); err != nil {
+				t.Fatalf("Check = %v", err)
+			}
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Split(strings.TrimSpace(string(b)), "\n")
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("ran as (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	// A program nobody may not run cannot start, and the error says as whom.
+	err := Exec([]string{rootOnly}, WithCredential(nobody)).Check(context.Background())
+	want := "cannot start check: fork/exec " + rootOnly + ": permission denied (as uid 65534, gid 65534)"
+	if errString(err) != want || !errors.Is(err, ErrCannotStart) {
+		t.Errorf("Check = %q (ErrCannotStart %t), want %q", errString(err), errors.Is(err, ErrCannotStart), want)
+	}
+	// Through the shell, nobody cannot execute it either: status 126.
+	err = Script(rootOnly, WithCredential(nobody)).Check(context.Background())
+	if !errors.Is(err, ErrCannotStart) || !strings.HasPrefix(errString(err), "cannot start check: exit status 126: ") {
+		t.Errorf("Script Check = %q, want ErrCannotStart with exit status 126", errString(err))
 	}
 }

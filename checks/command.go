@@ -23,15 +23,30 @@ const maxOutput = 4096
 // Exec returns a Checker that runs argv without a shell and is healthy if it exits 0. The command
 // runs in its own process group, which is killed with SIGKILL when the command exits or ctx ends, so a
 // probe leaves nothing behind. A command that cannot be started fails with ErrCannotStart.
-func Exec(argv []string) Checker {
-	return &command{argv: append([]string(nil), argv...)}
+func Exec(argv []string, opts ...CommandOption) Checker {
+	return newCommand(append([]string(nil), argv...), false, opts)
 }
 
 // Script returns a Checker that runs cmdline with /bin/sh -c and is healthy if it exits 0, as Exec
-// does. Exit
-// status 126 and 127, the shell's "cannot execute" and "not found", mean the check cannot start.
-func Script(cmdline string) Checker {
-	return &command{argv: []string{"/bin/sh", "-c", cmdline}, shell: true}
+// does. Exit status 126 and 127, the shell's "cannot execute" and "not found", mean the check
+// cannot start.
+func Script(cmdline string, opts ...CommandOption) Checker {
+	return newCommand([]string{"/bin/sh", "-c", cmdline}, true, opts)
+}
+
+// CommandOption configures an Exec or Script check.
+type CommandOption func(*command)
+
+// WithCredential runs the command as another user (global.script_user): its uid, gid and
+// supplementary groups, set in the child before exec. nil, the default, runs it as the daemon's
+// own user. Switching needs root, or CAP_SETUID and CAP_SETGID; a command that cannot switch
+// fails with ErrCannotStart. The environment stays the daemon's: HOME and USER are not changed.
+func WithCredential(cred *syscall.Credential) CommandOption {
+	return func(c *command) {
+		if cred != nil {
+			c.cred = &syscall.Credential{Uid: cred.Uid, Gid: cred.Gid, Groups: append([]uint32(nil), cred.Groups...), NoSetGroups: cred.NoSetGroups}
+		}
+	}
 }
 
 // command runs a program in its own process group. When it exits, or when ctx is done, the whole
@@ -39,6 +54,15 @@ func Script(cmdline string) Checker {
 type command struct {
 	argv  []string
 	shell bool
+	cred  *syscall.Credential // nil: the daemon's own user
+}
+
+func newCommand(argv []string, shell bool, opts []CommandOption) *command {
+	c := &command{argv: argv, shell: shell}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c
 }
 
 func (c *command) Check(ctx context.Context) error {
@@ -49,11 +73,14 @@ func (c *command) Check(ctx context.Context) error {
 		return fmt.Errorf("%w: no command", ErrCannotStart)
 	}
 	cmd := exec.Command(c.argv[0], c.argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: c.cred}
 	var out output
 	cmd.Stdout, cmd.Stderr = &out, &out // one pipe, one goroutine writing
 	cmd.WaitDelay = outputGrace
 	if err := cmd.Start(); err != nil {
+		if c.cred != nil {
+			return fmt.Errorf("%w: %w (as uid %d, gid %d)", ErrCannotStart, err, c.cred.Uid, c.cred.Gid)
+		}
 		return fmt.Errorf("%w: %w", ErrCannotStart, err)
 	}
 	pid := cmd.Process.Pid

@@ -9,7 +9,11 @@
 //	instance "VI_1": track_checks[0].name: unknown check "ngnix" (did you mean "nginx"?)
 //
 // A Config returned without an error is complete: defaults are filled in and cross-references
-// (track_checks, sync groups) are resolved, so its users need no further checks.
+// (track_checks, sync groups) are resolved, so its users need no further checks of the file
+// itself. Parse reads nothing but the file, the hostname (router_id's default) and the user
+// database (script_user). What depends on the host's files is checked apart, by CheckHost: the
+// programs hooks and checks run must exist and be safe from other users. FileWarnings says what
+// is unsafe about the configuration file itself.
 package configs
 
 import (
@@ -19,6 +23,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -47,6 +52,18 @@ type Global struct {
 	Metrics     string     // metrics: host:port serving Prometheus /metrics, host optional; "" (default): off
 	LogFormat   string     // log_format: "text" (default) or "json"
 	LogLevel    slog.Level // log_level: "debug", "info" (default), "warn" or "error"
+
+	// script_user: the user notify hooks and exec and script checks run as, like keepalived's
+	// script_user: "USER", or "USER:GROUP"; each a name or a number. "" (default): vrrpd's own user.
+	// Switching to it needs vrrpd to run as root, or with CAP_SETUID and CAP_SETGID (CheckHost
+	// says so). The environment stays vrrpd's own: HOME and USER are not changed.
+	ScriptUser string
+	// ScriptCredential is ScriptUser resolved on this host when the file was parsed, nil when
+	// ScriptUser is "". With "USER" it is the user's uid, its primary group and every group it
+	// belongs to, as login and systemd's User= give. With "USER:GROUP" it is the user's uid and
+	// that group alone, as primary and only group. A number that is not in the user or group
+	// database is taken as it is, but a uid alone needs its group: "1234:1234".
+	ScriptCredential *syscall.Credential
 }
 
 // CheckKind says how a Check probes its target: the name of the key that set it.

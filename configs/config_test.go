@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,7 +52,8 @@ func TestLoadFull(t *testing.T) {
 	legacy.Priority, legacy.Version, legacy.AdvertInterval, legacy.Preempt, legacy.AuthPass = 255, 2, 3*time.Second, false, "secret12"
 	want := &Config{
 		Global: Global{RouterID: "lb1", Socket: "/run/vrrpd/test.sock", SocketGroup: "vrrpd",
-			Metrics: "127.0.0.1:9650", LogFormat: "json", LogLevel: slog.LevelDebug},
+			Metrics: "127.0.0.1:9650", LogFormat: "json", LogLevel: slog.LevelDebug,
+			ScriptUser: "nobody:0", ScriptCredential: &syscall.Credential{Uid: userCredential(t, "nobody").Uid, Gid: 0, Groups: []uint32{0}}},
 		Checks: []Check{
 			{Name: "nginx", Kind: CheckProcess, Process: "nginx", Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 3, Fall: 2, Weight: -20},
 			{Name: "healthz", Kind: CheckExec, Exec: []string{"/usr/bin/curl", "-fsS", "http://127.0.0.1/healthz"}, Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},

@@ -166,10 +166,9 @@ func kaInstead(kw string) string {
 		return "vrrpd sends to the RFC's groups, 224.0.0.18 and ff02::12: for other destinations use unicast_peers"
 	case "vrrp_skip_check_adv_addr", "skip_check_adv_addr":
 		return "vrrpd checks the addresses of every VRRPv2 advertisement (RFC 3768 §7.1): list the same VIPs on every node"
-	case "enable_script_security":
-		return "vrrpd does not check who owns scripts: make sure only root can write the checks and hooks it runs"
 	case "user":
-		return `vrrpd runs checks as its own user: to run this one as another, start its exec with "/usr/sbin/runuser", "-u", "USER", "--"`
+		return `vrrpd runs every check and hook as script_user in [global] (its own user if that is not set): to run just this one ` +
+			`as another user, leave script_user unset, run vrrpd as root, and start the check's exec with "/usr/sbin/runuser", "-u", "USER", "--"`
 	case "track_interface", "track_script": // in a sync group
 		return "vrrpd tracks per instance: put the trackers in each member's track_interfaces and track_checks"
 	}
@@ -287,12 +286,18 @@ func (c *kaConverter) globalDefs(s *kaStmt) {
 			} else if ok {
 				c.note(d.pos, "not carried over: vrrp_version %s: not 2 or 3", v)
 			}
-		case "script_user":
-			c.note(d.pos, "not carried over: %s: vrrpd has no script_user: see the comment above [global] for what to do instead", strings.Join(d.words, " "))
-			c.global.comments = append(c.global.comments,
-				fmt.Sprintf("keepalived ran scripts as %q (script_user, %s).", d.arg(), d.pos),
-				"vrrpd has no script_user: its checks and hooks run as vrrpd's own user. To run one as another",
-				`user, start its exec or hook with "/usr/sbin/runuser", "-u", "USER", "--".`)
+		case "script_user": // script_user USER [GROUP]
+			switch len(d.words) {
+			case 2:
+				c.global.set("script_user", tomlString(d.words[1]), "")
+			case 3:
+				c.global.set("script_user", tomlString(d.words[1]+":"+d.words[2]), "")
+			default:
+				c.note(d.pos, "not carried over: %s: keepalived expects script_user USER [GROUP]", strings.Join(d.words, " "))
+			}
+		case "enable_script_security":
+			c.note(d.pos, "%s: nothing to carry over: vrrpd always enforces it, and refuses a hook or check that a user other "+
+				"than root and script_user could change (`vrrpd check` says which file and what to chmod)", d.kw())
 		case "vrrp_strict":
 			c.strict = true
 			c.note(d.pos, kaStrict, d.kw())
@@ -398,8 +403,8 @@ func (c *kaConverter) hook(t *tomlTable, key string, s *kaStmt) {
 	value, remark := kaArgv(argv)
 	if len(rest) > 0 {
 		c.note(s.pos, "not carried over: %s: keepalived reads %q after the script as the user to run it as (and skips the hook "+
-			"if there is no such user; quote the whole command line to pass arguments); vrrpd runs hooks as its own user, so "+
-			"this is carried over as %s", s.kw(), strings.Join(rest, " "), value)
+			"if there is no such user; quote the whole command line to pass arguments); vrrpd runs every hook as script_user in "+
+			"[global] (its own user if that is not set), so this is carried over as %s", s.kw(), strings.Join(rest, " "), value)
 	}
 	t.set(key, value, remark)
 }

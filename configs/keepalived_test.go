@@ -69,7 +69,9 @@ func TestConvertKeepalivedFiles(t *testing.T) {
 			vi.TrackChecks = []TrackCheck{{Name: "chk_nginx", Weight: -20}, {Name: "chk_nginx_http", Weight: -30}}
 			vi.Notify = Notify{Master: []string{sh, "MASTER"}, Backup: []string{sh, "BACKUP"}, Fault: []string{sh, "FAULT"},
 				Stop: []string{sh, "STOP"}, Any: []string{"/etc/keepalived/notify_any.sh"}, Timeout: 30 * time.Second}
-			return &Config{Global: kaGlobal("lb1"),
+			global := kaGlobal("lb1")
+			global.ScriptUser, global.ScriptCredential = "root", userCredential(t, "root")
+			return &Config{Global: global,
 				Checks: []Check{
 					{Name: "chk_nginx", Kind: CheckProcess, Process: "nginx", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 2, Weight: -20},
 					{Name: "chk_nginx_http", Kind: CheckExec, Exec: []string{"/usr/bin/curl", "-fsS", "-o", "/dev/null", "--max-time", "1", "http://127.0.0.1/health check"},
@@ -364,8 +366,8 @@ func TestConvertKeepalived(t *testing.T) {
 				return in
 			},
 			notes: []string{
-				`stdin:8: not carried over: notify_backup: keepalived reads "nobody nogroup" after the script as the user to run it as (and skips the hook if there is no such user; quote the whole command line to pass arguments); vrrpd runs hooks as its own user, so this is carried over as ["/usr/bin/env", "logger", "-t", "vrrp", "became backup"]`,
-				`stdin:9: not carried over: notify_fault: keepalived reads "fault!" after the script as the user to run it as (and skips the hook if there is no such user; quote the whole command line to pass arguments); vrrpd runs hooks as its own user, so this is carried over as ["/usr/local/bin/vip"]`,
+				`stdin:8: not carried over: notify_backup: keepalived reads "nobody nogroup" after the script as the user to run it as (and skips the hook if there is no such user; quote the whole command line to pass arguments); vrrpd runs every hook as script_user in [global] (its own user if that is not set), so this is carried over as ["/usr/bin/env", "logger", "-t", "vrrp", "became backup"]`,
+				`stdin:9: not carried over: notify_fault: keepalived reads "fault!" after the script as the user to run it as (and skips the hook if there is no such user; quote the whole command line to pass arguments); vrrpd runs every hook as script_user in [global] (its own user if that is not set), so this is carried over as ["/usr/local/bin/vip"]`,
 			},
 		},
 		{
@@ -612,5 +614,46 @@ func TestTOMLString(t *testing.T) {
 		if got := tomlString(s); got != want {
 			t.Errorf("tomlString(%q) = %s, want %s", s, got, want)
 		}
+	}
+}
+
+// TestConvertKeepalivedScriptUser covers script security: script_user carries over, with its
+// group as USER:GROUP, and enable_script_security needs nothing, as vrrpd always enforces it.
+func TestConvertKeepalivedScriptUser(t *testing.T) {
+	const instance = `
+vrrp_script chk {
+	script "/usr/local/bin/chk"
+	user nobody
+}
+vrrp_instance VI_1 {
+	interface eth0
+	virtual_router_id 51
+	virtual_ipaddress {
+		10.0.0.1/24
+	}
+}`
+	userNote := `stdin:6: not carried over: user nobody: vrrpd runs every check and hook as script_user in [global] (its own user if that is not set): ` +
+		`to run just this one as another user, leave script_user unset, run vrrpd as root, and start the check's exec with "/usr/sbin/runuser", "-u", "USER", "--"`
+	for _, tc := range []struct {
+		name, global string
+		want         string // script_user
+		notes        []string
+	}{
+		{"user", "script_user 65534", "65534", nil},
+		{"user and group", "script_user 65534 65534", "65534:65534", nil},
+		{"no user", "script_user", "", []string{"stdin:2: not carried over: script_user: keepalived expects script_user USER [GROUP]"}},
+		{"too many words", "script_user a b c", "", []string{"stdin:2: not carried over: script_user a b c: keepalived expects script_user USER [GROUP]"}},
+		{"enable_script_security", "enable_script_security", "", []string{"stdin:2: enable_script_security: nothing to carry over: vrrpd always enforces it, " +
+			"and refuses a hook or check that a user other than root and script_user could change (`vrrpd check` says which file and what to chmod)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conv, cfg := convertKA(t, "stdin", []byte("global_defs {\n"+tc.global+"\n}"+instance))
+			if cfg.Global.ScriptUser != tc.want {
+				t.Errorf("script_user = %q, want %q\n%s", cfg.Global.ScriptUser, tc.want, conv.TOML)
+			}
+			if diff := cmp.Diff(append(tc.notes, userNote), conv.Notes); diff != "" {
+				t.Errorf("notes mismatch (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -49,6 +49,11 @@ func (d *decoder) global(t *table) Global {
 	opt(t, "router_id", &g.RouterID, notEmpty)
 	opt(t, "socket", &g.Socket, absPath)
 	opt(t, "socket_group", &g.SocketGroup)
+	if opt(t, "script_user", &g.ScriptUser) && g.ScriptUser != "" {
+		var msg string
+		g.ScriptCredential, msg = resolveScriptUser(g.ScriptUser)
+		t.report("script_user", msg)
+	}
 	opt(t, "metrics", &g.Metrics, listenAddr)
 	opt(t, "log_format", &g.LogFormat, oneOf("text", "json"))
 	level := "info"

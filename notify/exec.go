@@ -21,17 +21,19 @@ const outputGrace = time.Second
 const maxLine = 4096
 
 // sysProcAttr returns the process attributes of a hook: its own process group, so that a timeout
-// kills everything the hook started. Running hooks as another user (issue 6) sets Credential here.
-func (r *Runner) sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true}
+// kills everything the hook started, and the user it runs as, if not the daemon's.
+func sysProcAttr(cred *syscall.Credential) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 }
 
-// run runs one hook to completion, or until its timeout or the Runner's kill, and logs what happened.
-func (r *Runner) run(log *slog.Logger, hook string, argv, env []string, timeout time.Duration) {
+// run runs one hook of h to completion, or until its timeout or the Runner's kill, and logs what
+// happened.
+func (r *Runner) run(log *slog.Logger, hook string, argv, env []string, h Hooks) {
 	log = log.With("hook", hook)
+	timeout := h.Timeout
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
-	cmd.SysProcAttr = r.sysProcAttr()
+	cmd.SysProcAttr = sysProcAttr(h.Credential)
 	cmd.WaitDelay = outputGrace
 	stdout := &lineLogger{log: log.With("stream", "stdout"), level: slog.LevelInfo}
 	stderr := &lineLogger{log: log.With("stream", "stderr"), level: slog.LevelWarn}
@@ -39,6 +41,9 @@ func (r *Runner) run(log *slog.Logger, hook string, argv, env []string, timeout 
 
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
+		if h.Credential != nil {
+			log = log.With("uid", h.Credential.Uid, "gid", h.Credential.Gid)
+		}
 		log.Error("cannot start notify hook", "path", argv[0], "err", err)
 		return
 	}

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -52,6 +53,12 @@ type Hooks struct {
 	// Timeout limits each hook's run; a hook still running then is killed with its process group.
 	// Zero or negative means no limit, which only Close can end.
 	Timeout time.Duration
+	// Credential is the user the hooks run as (global.script_user): its uid, gid and supplementary
+	// groups, set in the child before exec. nil runs them as the daemon's own user. Switching needs
+	// root, or CAP_SETUID and CAP_SETGID; a hook that cannot switch fails to start, and that is
+	// logged. The environment is the Runner's either way: HOME, USER and the rest stay the
+	// daemon's, so a hook should not rely on them.
+	Credential *syscall.Credential
 }
 
 // Event is one state change.
@@ -68,9 +75,6 @@ type Event struct {
 }
 
 // Option configures a Runner.
-//
-// A later option for running hooks as another user (issue 6) belongs here too: it will set the
-// credential in Runner.sysProcAttr, the one place that builds a hook's process attributes.
 type Option func(*options)
 
 type options struct {
@@ -167,6 +171,9 @@ func (r *Runner) enqueue(j job) {
 	j.hooks.Fault = slices.Clone(j.hooks.Fault)
 	j.hooks.Stop = slices.Clone(j.hooks.Stop)
 	j.hooks.Any = slices.Clone(j.hooks.Any)
+	if c := j.hooks.Credential; c != nil {
+		j.hooks.Credential = &syscall.Credential{Uid: c.Uid, Gid: c.Gid, Groups: slices.Clone(c.Groups), NoSetGroups: c.NoSetGroups}
+	}
 	j.ev.VIPs = slices.Clone(j.ev.VIPs)
 
 	var dropped *job
@@ -240,10 +247,10 @@ func (r *Runner) runJob(j job) {
 	}
 	env := r.env(j.ev)
 	if len(argv) > 0 {
-		r.run(log, name, argv, env, j.hooks.Timeout)
+		r.run(log, name, argv, env, j.hooks)
 	}
 	if len(j.hooks.Any) > 0 && r.kill.Err() == nil {
-		r.run(log, "any", anyArgs(j), env, j.hooks.Timeout)
+		r.run(log, "any", anyArgs(j), env, j.hooks)
 	}
 }
 

@@ -673,3 +673,97 @@ func TestClose(t *testing.T) {
 		}
 	})
 }
+
+// requireRoot skips a test that needs root, or fails it when VRRPD_REQUIRE_E2E=1.
+func requireRoot(t *testing.T, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("VRRPD_REQUIRE_E2E") == "1" {
+		t.Fatalf("needs root (%s), and VRRPD_REQUIRE_E2E=1", why)
+	}
+	t.Skipf("needs root (%s)", why)
+}
+
+// sharedDir returns a directory that every user can search, in a parent every user can search:
+// t.TempDir's parent is private to the test's user.
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestCredential runs hooks as another user (global.script_user) and checks who they ran as.
+func TestCredential(t *testing.T) {
+	requireRoot(t, "running hooks as nobody")
+	leakCheck(t)
+	dir := sharedDir(t)
+	out := filepath.Join(dir, "out")
+	if err := os.Mkdir(out, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(out, 0o777); err != nil { // writable by nobody
+		t.Fatal(err)
+	}
+	// Each hook writes who it runs as to the file named by its first argument.
+	hook := script(t, dir, "whoami.sh", `{ id -u; id -g; id -G; } > "$1.tmp" && mv "$1.tmp" "$1"`)
+	self := func() []string {
+		groups, _ := os.Getgroups()
+		ids := []string{strconv.Itoa(os.Getegid())}
+		for _, g := range groups {
+			if g != os.Getegid() {
+				ids = append(ids, strconv.Itoa(g))
+			}
+		}
+		return []string{strconv.Itoa(os.Geteuid()), strconv.Itoa(os.Getegid()), strings.Join(ids, " ")}
+	}
+	for _, tc := range []struct {
+		name string
+		cred *syscall.Credential
+		want []string // id -u, id -g, id -G
+	}{
+		{"the daemon's own user", nil, self()},
+		{"nobody", &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{65534}}, []string{"65534", "65534", "65534"}},
+		{"nobody with more groups", &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{65534, 4000000}},
+			[]string{"65534", "65534", "65534 4000000"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewRunner(slog.New(newRecorder()))
+			defer closeRunner(t, r)
+			master, anyHook := filepath.Join(out, tc.name+".master"), filepath.Join(out, tc.name+".any")
+			r.Notify("VI_1", Hooks{Master: []string{hook, master}, Any: []string{hook, anyHook}, Credential: tc.cred, Timeout: 10 * time.Second}, event(100))
+			for _, p := range []string{master, anyHook} {
+				waitFile(t, p)
+				if diff := cmp.Diff(tc.want, readLines(t, p)); diff != "" {
+					t.Errorf("%s ran as (-want +got):\n%s", filepath.Base(p), diff)
+				}
+			}
+		})
+	}
+}
+
+// TestCredentialCannotStart checks what is logged when a hook cannot start as its user: here
+// nobody may not execute it.
+func TestCredentialCannotStart(t *testing.T) {
+	requireRoot(t, "running hooks as nobody")
+	dir := sharedDir(t)
+	hook := filepath.Join(dir, "root-only.sh")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\nexit 0\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	log := newRecorder()
+	r := NewRunner(slog.New(log))
+	r.Notify("VI_1", Hooks{Master: []string{hook}, Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}, event(100))
+	closeRunner(t, r)
+	want := []record{{slog.LevelError, "cannot start notify hook", map[string]string{"instance": "VI_1", "hook": "master",
+		"uid": "65534", "gid": "65534", "path": hook, "err": "fork/exec " + hook + ": permission denied"}}}
+	if diff := cmp.Diff(want, log.find("cannot start notify hook")); diff != "" {
+		t.Errorf("log (-want +got):\n%s", diff)
+	}
+}
