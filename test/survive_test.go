@@ -265,3 +265,63 @@ func TestStopDuringReload(t *testing.T) {
 		t.Errorf("lb2's reason %q", in.Reason)
 	}
 }
+
+// publicDir is a directory that user nobody can enter (t.TempDir is root's alone): for hooks
+// that run as nobody and the files they write.
+func publicDir(t *testing.T, mode os.FileMode) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "vrrpd-public-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, mode); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// Hooks run as global.script_user; a hook that others could replace is refused, by `vrrpd
+// check` and by `vrrpd run`, saying what to chmod; a config file anyone may write is a warning.
+func TestScriptUser(t *testing.T) {
+	t.Parallel()
+	n := newLAN(t, false)
+	bin := publicDir(t, 0o755)
+	out := publicDir(t, 0o777)
+	hook := filepath.Join(bin, "whoami.sh")
+	os.WriteFile(hook, []byte("#!/bin/sh\nid -u > "+filepath.Join(out, "uid")+"\n"), 0o755)
+	conf := "[global]\nrouter_id = \"lb1\"\nscript_user = \"nobody\"\n" +
+		"\n[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\npriority = 255\nvips = [\"10.0.4.99/24\"]\n" +
+		fmt.Sprintf("[instance.notify]\nmaster = [%q]\n", hook)
+
+	d := startDaemon(t, n.lb1, conf)
+	d.waitState("VI_1", "MASTER", 5*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(out, "uid"))
+		if strings.TrimSpace(string(b)) == "65534" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the master hook did not run as nobody (uid 65534): %q", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	d.stop()
+
+	// Anyone could replace the hook now.
+	os.Chmod(hook, 0o777)
+	confPath := filepath.Join(t.TempDir(), "vrrpd.toml")
+	os.WriteFile(confPath, []byte(conf), 0o666)
+	os.Chmod(confPath, 0o666)
+	want := hook + " is writable by any user (mode 0777): chmod o-w " + hook
+	for _, args := range [][]string{{"check", "--config", confPath}, {"run", "--config", confPath, "--socket", filepath.Join(t.TempDir(), "s")}} {
+		got, err := n.lb1.Command(t.Context(), append([]string{vrrpdBin}, args...)...).CombinedOutput()
+		if err == nil || !strings.Contains(string(got), want) {
+			t.Errorf("vrrpd %s: %v\n%s\nwant an error saying %q", args[0], err, got, want)
+		}
+		if args[0] == "check" && !strings.Contains(string(got), "warning: "+confPath+" is writable by any user (mode 0666)") {
+			t.Errorf("vrrpd check does not warn of the world-writable config:\n%s", got)
+		}
+	}
+}

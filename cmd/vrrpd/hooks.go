@@ -2,6 +2,7 @@ package main
 
 import (
 	"sync"
+	"syscall"
 
 	"github.com/vrrpd/vrrpd/configs"
 	"github.com/vrrpd/vrrpd/notify"
@@ -38,13 +39,14 @@ func newHooks(cfg *configs.Config, runner *notify.Runner) *hooks {
 func (h *hooks) reconfigure(cfg *configs.Config) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	cred := cfg.Global.ScriptCredential
 	for _, in := range cfg.Instances {
-		h.instance[in.Name] = hooksOf(in.Notify)
+		h.instance[in.Name] = hooksOf(in.Notify, cred)
 	}
 	old := h.groupOf
 	h.groupOf = map[string]*group{}
 	for _, sg := range cfg.SyncGroups {
-		g := &group{name: sg.Name, hooks: hooksOf(sg.Notify), members: map[string]vrrp.State{}}
+		g := &group{name: sg.Name, hooks: hooksOf(sg.Notify, cred), members: map[string]vrrp.State{}}
 		for _, name := range sg.Instances {
 			g.members[name] = vrrp.Initialize
 			if og := old[name]; og != nil {
@@ -59,8 +61,10 @@ func (h *hooks) reconfigure(cfg *configs.Config) {
 	}
 }
 
-func hooksOf(n configs.Notify) notify.Hooks {
-	return notify.Hooks{Master: n.Master, Backup: n.Backup, Fault: n.Fault, Stop: n.Stop, Any: n.Any, Timeout: n.Timeout}
+// hooksOf is a notify section as the runner takes it, run as script_user's credential (nil: the
+// daemon's own user).
+func hooksOf(n configs.Notify, cred *syscall.Credential) notify.Hooks {
+	return notify.Hooks{Master: n.Master, Backup: n.Backup, Fault: n.Fault, Stop: n.Stop, Any: n.Any, Timeout: n.Timeout, Credential: cred}
 }
 
 // stateName is a state as hooks name it; an instance that returns to Initialize has stopped.

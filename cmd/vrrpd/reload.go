@@ -15,7 +15,10 @@ import (
 // logged and the daemon keeps running on the old configuration. A valid one is applied without
 // a flap: an unchanged instance keeps its state, timers and VIPs.
 func (d *daemon) reload(ctx context.Context) {
-	next, err := configs.Load(d.path)
+	next, warnings, err := loadConfig(d.path)
+	for _, w := range warnings {
+		d.log.Warn("reload: " + w)
+	}
 	if err != nil {
 		for _, p := range configs.Problems(err) {
 			d.log.Error("reload: invalid configuration, still running the previous one", "path", d.path, "problem", p)

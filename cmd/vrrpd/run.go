@@ -33,7 +33,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := configs.Load(*path)
+	cfg, warnings, err := loadConfig(*path)
 	if err != nil {
 		printProblems(stderr, *path, err)
 		return 1
@@ -44,6 +44,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 	level := new(slog.LevelVar)
 	level.Set(cfg.Global.LogLevel)
 	log := newLogger(cfg.Global.LogFormat, level, stderr)
+	for _, w := range warnings {
+		log.Warn(w)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -55,6 +58,21 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// loadConfig reads and validates the configuration as run, check and reload all do: the file,
+// then what it needs of this host (hooks and checks that exist and are safe to run, a usable
+// script_user). Warnings, such as a config file anyone may write, stop nothing.
+func loadConfig(path string) (*configs.Config, []string, error) {
+	warnings := configs.FileWarnings(path)
+	cfg, err := configs.Load(path)
+	if err == nil {
+		err = configs.CheckHost(cfg)
+	}
+	if err != nil {
+		return nil, warnings, err
+	}
+	return cfg, warnings, nil
 }
 
 // printProblems prints every problem of an invalid configuration, one per line.
@@ -294,7 +312,10 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := configs.Load(*path)
+	cfg, warnings, err := loadConfig(*path)
+	for _, w := range warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
 	if err != nil {
 		printProblems(stderr, *path, err)
 		return 1

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netns"
@@ -46,6 +47,7 @@ type tracked struct {
 
 type runningCheck struct {
 	cfg    configs.Check
+	cred   *syscall.Credential // script_user, for exec and script checks
 	cancel context.CancelFunc
 }
 
@@ -106,10 +108,10 @@ func (t *tracking) reconfigure(ctx context.Context, cfg *configs.Config, wait ti
 	for _, in := range cfg.Instances {
 		t.instances = append(t.instances, trackedOf(in))
 	}
-	wanted := t.names(checks.KindCheck)
+	wanted, cred := t.names(checks.KindCheck), cfg.Global.ScriptCredential
 	for name, rc := range t.running {
 		i := slices.IndexFunc(cfg.Checks, func(c configs.Check) bool { return c.Name == name })
-		if i < 0 || !slices.Contains(wanted, name) || !reflect.DeepEqual(cfg.Checks[i], rc.cfg) {
+		if i < 0 || !slices.Contains(wanted, name) || !reflect.DeepEqual(cfg.Checks[i], rc.cfg) || !reflect.DeepEqual(cred, rc.cred) {
 			rc.cancel()
 			delete(t.running, name)
 			delete(t.checks, name)
@@ -117,7 +119,7 @@ func (t *tracking) reconfigure(ctx context.Context, cfg *configs.Config, wait ti
 	}
 	for _, c := range cfg.Checks {
 		if slices.Contains(wanted, c.Name) && t.running[c.Name] == nil {
-			t.startCheck(ctx, c)
+			t.startCheck(ctx, c, cred)
 		}
 	}
 	if links := t.names(checks.KindInterface); t.watch == nil || !slices.Equal(links, t.watch.names) {
@@ -162,12 +164,13 @@ func (t *tracking) find(name string) *tracked {
 	return nil
 }
 
-// startCheck runs a check in its own goroutine until it is stopped. t.mu is held.
-func (t *tracking) startCheck(ctx context.Context, c configs.Check) {
+// startCheck runs a check in its own goroutine until it is stopped; exec and script checks run
+// as cred (nil: the daemon's own user). t.mu is held.
+func (t *tracking) startCheck(ctx context.Context, c configs.Check, cred *syscall.Credential) {
 	ctx, cancel := context.WithCancel(ctx)
-	rc := &runningCheck{cfg: c, cancel: cancel}
+	rc := &runningCheck{cfg: c, cred: cred, cancel: cancel}
 	t.running[c.Name] = rc
-	spec := checks.Spec{Name: c.Name, Checker: checkerOf(c), Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}
+	spec := checks.Spec{Name: c.Name, Checker: checkerOf(c, cred), Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}
 	go checks.Run(ctx, spec, t.log, func(up bool, why string) {
 		t.mu.Lock()
 		defer t.mu.Unlock()
@@ -179,14 +182,14 @@ func (t *tracking) startCheck(ctx context.Context, c configs.Check) {
 	})
 }
 
-func checkerOf(c configs.Check) checks.Checker {
+func checkerOf(c configs.Check, cred *syscall.Credential) checks.Checker {
 	switch c.Kind {
 	case configs.CheckProcess:
 		return checks.Process(c.Process)
 	case configs.CheckExec:
-		return checks.Exec(c.Exec)
+		return checks.Exec(c.Exec, checks.WithCredential(cred))
 	case configs.CheckScript:
-		return checks.Script(c.Script)
+		return checks.Script(c.Script, checks.WithCredential(cred))
 	case configs.CheckTCP:
 		return checks.TCP(c.TCP)
 	}
