@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,6 +33,8 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// A race-built vrrpd sleeps a second before it exits, which every `vrrpd status` would pay.
+	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	// Build only where the end-to-end tests can run; elsewhere they skip (or fail, with
 	// VRRPD_REQUIRE_E2E=1) through lab.RequireRoot.
 	if os.Geteuid() == 0 {
@@ -174,6 +177,11 @@ type instance struct {
 		VIP string `json:"vip"`
 		MAC string `json:"mac"`
 	} `json:"duplicates"`
+	AddressMismatches uint64 `json:"address_mismatches"`
+	LastMismatch      *struct {
+		From string   `json:"from"`
+		VIPs []string `json:"vips"`
+	} `json:"last_mismatch"`
 }
 
 // status runs `vrrpd status --json` against the daemon's socket, as an operator would.
@@ -205,8 +213,9 @@ func (d *daemon) instance(name string) (instance, error) {
 }
 
 // waitFor polls the daemon's status until ok holds for the instance, within generous bounds.
-func (d *daemon) waitFor(name, what string, within time.Duration, ok func(instance) bool) instance {
-	d.t.Helper()
+// t is the calling test, which may be a subtest of the one that started the daemon.
+func (d *daemon) waitFor(t *testing.T, name, what string, within time.Duration, ok func(instance) bool) instance {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
 		in, err := d.instance(name)
@@ -214,15 +223,34 @@ func (d *daemon) waitFor(name, what string, within time.Duration, ok func(instan
 			return in
 		}
 		if time.Now().After(deadline) {
-			d.t.Fatalf("%s %s: not %s within %s: %+v %v", d.name, name, what, within, in, err)
+			t.Fatalf("%s %s: not %s within %s: %+v %v", d.name, name, what, within, in, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-func (d *daemon) waitState(name, state string, within time.Duration) instance {
-	d.t.Helper()
-	return d.waitFor(name, state, within, func(in instance) bool { return in.State == state })
+func (d *daemon) waitState(t *testing.T, name, state string, within time.Duration) instance {
+	t.Helper()
+	return d.waitFor(t, name, state, within, func(in instance) bool { return in.State == state })
+}
+
+// logged waits until the daemon has logged a line that contains every one of subs, and
+// returns it.
+func (d *daemon) logged(t *testing.T, within time.Duration, subs ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		log, _ := os.ReadFile(d.logPath())
+		for line := range strings.Lines(string(log)) {
+			if !slices.ContainsFunc(subs, func(sub string) bool { return !strings.Contains(line, sub) }) {
+				return line
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not log a line with %q within %s:\n%s", d.name, subs, within, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // hasAddr reports whether the host's eth0 carries addr.

@@ -187,14 +187,14 @@ func TestNginxPair(t *testing.T) {
 	vip := netip.MustParseAddr("10.0.4.99")
 	lb1Addr := netip.MustParseAddr("10.0.4.20")
 	d1 := startDaemon(t, n.lb1, config("lb1", vr{name: "VI_1", vrid: 51, prio: 110, vips: []string{"10.0.4.99/24"}}))
-	d1.waitState("VI_1", "MASTER", 10*time.Second)
+	d1.waitState(t, "VI_1", "MASTER", 10*time.Second)
 
 	// A predecessor on lb2 was killed and left the VIP behind.
 	if out, err := n.lb2.Command(t.Context(), "ip", "addr", "add", "10.0.4.99/24", "dev", "eth0").CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	d2 := startDaemon(t, n.lb2, config("lb2", vr{name: "VI_1", vrid: 51, prio: 100, vips: []string{"10.0.4.99/24"}}))
-	d2.waitFor("VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	if hasAddr(t, n.lb2, vip) {
 		t.Fatal("lb2 kept the stale VIP after start-up")
 	}
@@ -207,7 +207,7 @@ func TestNginxPair(t *testing.T) {
 		if err := n.lb1.Unplug(); err != nil {
 			t.Fatal(err)
 		}
-		in := d2.waitState("VI_1", "MASTER", 10*time.Second)
+		in := d2.waitState(t, "VI_1", "MASTER", 10*time.Second)
 		if !strings.HasPrefix(in.Reason, "no advertisement from 10.0.4.20") {
 			t.Errorf("lb2's reason %q", in.Reason)
 		}
@@ -224,8 +224,8 @@ func TestNginxPair(t *testing.T) {
 		if err := n.lb1.Plug(); err != nil {
 			t.Fatal(err)
 		}
-		d1.waitState("VI_1", "MASTER", 10*time.Second)
-		in := d2.waitState("VI_1", "BACKUP", 10*time.Second)
+		d1.waitState(t, "VI_1", "MASTER", 10*time.Second)
+		in := d2.waitState(t, "VI_1", "BACKUP", 10*time.Second)
 		if in.Reason != "master 10.0.4.20 has higher priority 110 (ours 100)" {
 			t.Errorf("lb2's reason %q", in.Reason)
 		}
@@ -244,7 +244,7 @@ func TestNginxPair(t *testing.T) {
 		if hasAddr(t, n.lb1, vip) {
 			t.Error("lb1 kept the VIP after SIGTERM")
 		}
-		in := d2.waitState("VI_1", "MASTER", 5*time.Second)
+		in := d2.waitState(t, "VI_1", "MASTER", 5*time.Second)
 		if !strings.Contains(in.Reason, "stopped (sent priority 0)") {
 			t.Errorf("lb2's reason %q", in.Reason)
 		}
@@ -264,15 +264,15 @@ func TestFastAdverts(t *testing.T) {
 	}
 	d1 := startDaemon(t, n.lb1, config("lb1", fast(110)))
 	d2 := startDaemon(t, n.lb2, config("lb2", fast(100)))
-	d1.waitState("VI_1", "MASTER", 5*time.Second)
-	d2.waitFor("VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
+	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	if in, _ := d2.instance("VI_1"); in.MasterInterval != "100ms" {
 		t.Errorf("lb2 learned Master_Adver_Interval %s, want 100ms", in.MasterInterval)
 	}
 	ping, capture := n.watch(t, vip)
 	heard(t, capture, netip.MustParseAddr("10.0.4.20"))
 	n.lb1.Unplug()
-	d2.waitState("VI_1", "MASTER", 5*time.Second)
+	d2.waitState(t, "VI_1", "MASTER", 5*time.Second)
 	clientFollows(t, n.client, vip, n.lb2.MAC)
 	if err := ping.WaitReply(time.Now(), 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -297,13 +297,13 @@ func TestIPv6(t *testing.T) {
 	}
 	d1 := startDaemon(t, n.lb1, config("lb1", v6(110)))
 	d2 := startDaemon(t, n.lb2, config("lb2", v6(100)))
-	d1.waitState("VI_6", "MASTER", 5*time.Second)
-	d2.waitFor("VI_6", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == ll1.String() })
+	d1.waitState(t, "VI_6", "MASTER", 5*time.Second)
+	d2.waitFor(t, "VI_6", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == ll1.String() })
 	ping, capture := n.watch(t, vip)
 	clientFollows(t, n.client, vip, n.lb1.MAC)
 	heard(t, capture, ll1)
 	n.lb1.Unplug()
-	d2.waitState("VI_6", "MASTER", 5*time.Second)
+	d2.waitState(t, "VI_6", "MASTER", 5*time.Second)
 	clientFollows(t, n.client, vip, n.lb2.MAC)
 	if err := ping.WaitReply(time.Now(), 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -328,8 +328,8 @@ func TestUnicast(t *testing.T) {
 	lb2Capture := startCapture(t, n.lb2)
 	d1 := startDaemon(t, n.lb1, config("lb1", uni(110, "10.0.4.20", "10.0.4.21")))
 	d2 := startDaemon(t, n.lb2, config("lb2", uni(100, "10.0.4.21", "10.0.4.20")))
-	d1.waitState("VI_U", "MASTER", 5*time.Second)
-	d2.waitFor("VI_U", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	d1.waitState(t, "VI_U", "MASTER", 5*time.Second)
+	d2.waitFor(t, "VI_U", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	adverts := 0
 	for _, e := range lab.Filter(lb2Capture.Events(), lab.VRRP) {
 		if e.IP != netip.MustParseAddr("10.0.4.20") {
@@ -345,7 +345,7 @@ func TestUnicast(t *testing.T) {
 	}
 	ping, _ := n.watch(t, vip)
 	n.lb1.Unplug()
-	d2.waitState("VI_U", "MASTER", 5*time.Second)
+	d2.waitState(t, "VI_U", "MASTER", 5*time.Second)
 	clientFollows(t, n.client, vip, n.lb2.MAC)
 	if err := ping.WaitReply(time.Now(), 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -363,15 +363,15 @@ func TestV2Password(t *testing.T) {
 	}
 	d1 := startDaemon(t, n.lb1, config("lb1", v2(110, "secret12")))
 	d2 := startDaemon(t, n.lb2, config("lb2", v2(100, "secret12")))
-	d1.waitState("VI_2", "MASTER", 10*time.Second)
-	d2.waitFor("VI_2", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	d1.waitState(t, "VI_2", "MASTER", 10*time.Second)
+	d2.waitFor(t, "VI_2", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	startDaemon(t, intruder, config("lb3", v2(200, "wrong")))
-	in := d1.waitFor("VI_2", "dropping the wrong password", 10*time.Second, func(in instance) bool { return in.Drops["auth"] >= 2 })
+	in := d1.waitFor(t, "VI_2", "dropping the wrong password", 10*time.Second, func(in instance) bool { return in.Drops["auth"] >= 2 })
 	if in.State != "MASTER" {
 		t.Errorf("lb1 is %s after adverts with a wrong password", in.State)
 	}
 	n.lb1.Unplug()
-	in = d2.waitState("VI_2", "MASTER", 10*time.Second)
+	in = d2.waitState(t, "VI_2", "MASTER", 10*time.Second)
 	if in.Version != 2 || in.Drops["auth"] == 0 {
 		t.Errorf("lb2: version %d, auth drops %d", in.Version, in.Drops["auth"])
 	}
@@ -388,10 +388,10 @@ func TestTwoInstances(t *testing.T) {
 	}
 	d1 := startDaemon(t, n.lb1, pair(110, 100))
 	d2 := startDaemon(t, n.lb2, pair(100, 110))
-	d1.waitState("web", "MASTER", 5*time.Second)
-	d2.waitState("api", "MASTER", 5*time.Second)
-	d1.waitFor("api", "following lb2", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.21" && in.State == "BACKUP" })
-	d2.waitFor("web", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" && in.State == "BACKUP" })
+	d1.waitState(t, "web", "MASTER", 5*time.Second)
+	d2.waitState(t, "api", "MASTER", 5*time.Second)
+	d1.waitFor(t, "api", "following lb2", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.21" && in.State == "BACKUP" })
+	d2.waitFor(t, "web", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" && in.State == "BACKUP" })
 	for _, c := range []struct {
 		host *lab.Host
 		has  string

@@ -29,22 +29,6 @@ func (d *daemon) reload(config string) {
 	}
 }
 
-// logged waits until the daemon's log contains text.
-func (d *daemon) logged(text string, within time.Duration) {
-	d.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		log, _ := os.ReadFile(d.logPath())
-		if bytes.Contains(log, []byte(text)) {
-			return
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("%s's log lacks %q:\n%s", d.name, text, log)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // `vrrpd status` answers "who is master and why" on both nodes, as a table and as JSON.
 func TestStatus(t *testing.T) {
 	t.Parallel()
@@ -54,8 +38,8 @@ func TestStatus(t *testing.T) {
 	}
 	d1 := startDaemon(t, n.lb1, config("lb1", inst(110)))
 	d2 := startDaemon(t, n.lb2, config("lb2", inst(100)))
-	d1.waitState("VI_1", "MASTER", 5*time.Second)
-	d2.waitFor("VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
+	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 
 	for _, c := range []struct {
 		d    *daemon
@@ -98,7 +82,7 @@ func TestReloadWithoutFlap(t *testing.T) {
 	web := vr{name: "web", vrid: 51, prio: 110, interval: "100ms", vips: []string{"10.0.4.99/24"}}
 	api := vr{name: "api", vrid: 52, prio: 110, interval: "100ms", vips: []string{"10.0.4.98/24"}}
 	d1 := startDaemon(t, n.lb1, config("lb1", web))
-	before := d1.waitState("web", "MASTER", 5*time.Second)
+	before := d1.waitState(t, "web", "MASTER", 5*time.Second)
 
 	stop := make(chan struct{})
 	missing := make(chan string, 1)
@@ -118,7 +102,7 @@ func TestReloadWithoutFlap(t *testing.T) {
 		}
 	}()
 	d1.reload(config("lb1", web, api))
-	d1.waitState("api", "MASTER", 5*time.Second)
+	d1.waitState(t, "api", "MASTER", 5*time.Second)
 	close(stop)
 	if at, ok := <-missing; ok {
 		t.Fatalf("the running instance's VIP disappeared during the reload, at %s", at)
@@ -127,17 +111,17 @@ func TestReloadWithoutFlap(t *testing.T) {
 	if after.State != "MASTER" || after.Since != before.Since {
 		t.Errorf("web after the reload: %s since %s, want MASTER since %s", after.State, after.Since, before.Since)
 	}
-	d1.logged(`msg="configuration applied" added=[api]`, 2*time.Second)
+	d1.logged(t, 2*time.Second, `msg="configuration applied" added=[api]`)
 
 	d1.reload(config("lb1", web, api) + "\n[[instance]]\nname = \"bad\"\nvrid = 300\nprioritty = 5\n")
-	d1.logged(`problem="instance \"bad\": vrid: 300 is out of range 1-255"`, 2*time.Second)
-	d1.logged(`problem="instance \"bad\": unknown key \"prioritty\" (did you mean \"priority\"?)"`, 2*time.Second)
+	d1.logged(t, 2*time.Second, `problem="instance \"bad\": vrid: 300 is out of range 1-255"`)
+	d1.logged(t, 2*time.Second, `problem="instance \"bad\": unknown key \"prioritty\" (did you mean \"priority\"?)"`)
 	s, err := d1.status()
 	if err != nil || len(s.Instances) != 2 || s.Instances[0].State != "MASTER" || s.Instances[1].State != "MASTER" {
 		t.Errorf("after an invalid reload: %+v %v", s, err)
 	}
 	d1.reload(config("lb1", web))
-	d1.logged(`removed=[api]`, 2*time.Second)
+	d1.logged(t, 2*time.Second, `removed=[api]`)
 	if hasAddr(t, n.lb1, netip.MustParseAddr("10.0.4.98")) {
 		t.Error("the removed instance's VIP stayed")
 	}
@@ -152,15 +136,15 @@ func TestReloadPriority(t *testing.T) {
 	}
 	d1 := startDaemon(t, n.lb1, config("lb1", inst(110)))
 	d2 := startDaemon(t, n.lb2, config("lb2", inst(100)))
-	d1.waitState("VI_1", "MASTER", 5*time.Second)
-	d2.waitFor("VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
+	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	d2.reload(config("lb2", inst(120)))
-	in := d2.waitState("VI_1", "MASTER", 5*time.Second)
+	in := d2.waitState(t, "VI_1", "MASTER", 5*time.Second)
 	if in.Priority != 120 || in.Reason != "preempted master 10.0.4.20, whose priority 110 is lower than ours (120)" {
 		t.Errorf("lb2 after the reload: priority %d, reason %q", in.Priority, in.Reason)
 	}
-	d1.waitState("VI_1", "BACKUP", 2*time.Second)
-	d2.logged(`msg="reload: instance changed" instance=VI_1 changes="[priority: 100 -> 120]" restart=false`, time.Second)
+	d1.waitState(t, "VI_1", "BACKUP", 2*time.Second)
+	d2.logged(t, time.Second, `msg="reload: instance changed" instance=VI_1 changes="[priority: 100 -> 120]" restart=false`)
 }
 
 // Prometheus metrics: state, priorities and the counters, moving.
@@ -170,7 +154,7 @@ func TestMetrics(t *testing.T) {
 	d1 := startDaemon(t, n.lb1, strings.Replace(config("lb1",
 		vr{name: "VI_1", vrid: 51, prio: 110, interval: "100ms", vips: []string{"10.0.4.99/24"}}),
 		"[global]\n", "[global]\nmetrics = \"10.0.4.20:9650\"\n", 1))
-	d1.waitState("VI_1", "MASTER", 5*time.Second)
+	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
 	scrape := func() map[string]float64 {
 		t.Helper()
 		// The socket must be created in lb1's namespace; net/http would dial from another

@@ -29,8 +29,8 @@ func TestLateTimers(t *testing.T) {
 	}
 	d1 := startDaemon(t, n.lb1, config("lb1", inst(110)))
 	d2 := startDaemon(t, n.lb2, config("lb2", inst(100)))
-	d1.waitState("VI_1", "MASTER", 5*time.Second)
-	before := d2.waitFor("VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
+	before := d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	count := d2.transitions()
 
 	for i := 0; i < 5; i++ {
@@ -65,32 +65,32 @@ func TestKilledDaemon(t *testing.T) {
 	}
 	d1 := startDaemon(t, n.lb1, config("lb1", inst(110)))
 	d2 := startDaemon(t, n.lb2, config("lb2", inst(100)))
-	d1.waitState("VI_1", "MASTER", 5*time.Second)
-	d2.waitFor("VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
+	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	n.watch(t, vip)
 
 	d1.kill()
 	if !hasAddr(t, n.lb1, vip) {
 		t.Fatal("SIGKILL removed the VIP: the test needs it left behind")
 	}
-	d2.waitState("VI_1", "MASTER", 5*time.Second)
+	d2.waitState(t, "VI_1", "MASTER", 5*time.Second)
 	clientFollows(t, n.client, vip, n.lb2.MAC)
-	in := d2.waitFor("VI_1", "seeing the duplicate", 5*time.Second, func(in instance) bool { return len(in.Duplicates) > 0 })
+	in := d2.waitFor(t, "VI_1", "seeing the duplicate", 5*time.Second, func(in instance) bool { return len(in.Duplicates) > 0 })
 	if d := in.Duplicates[0]; len(in.Duplicates) != 1 || d.VIP != "10.0.4.99" || d.MAC != n.lb1.MAC.String() {
 		t.Errorf("lb2's duplicates %+v, want 10.0.4.99 at %s", in.Duplicates, n.lb1.MAC)
 	}
-	d2.logged("duplicate VIP 10.0.4.99 answered by "+n.lb1.MAC.String()+": another host still holds it", time.Second)
+	d2.logged(t, time.Second, "duplicate VIP 10.0.4.99 answered by "+n.lb1.MAC.String()+": another host still holds it")
 
 	// lb1 comes back at a lower priority, so it stays a backup: it must not hold the VIP.
 	os.WriteFile(filepath.Join(d1.dir, "vrrpd.toml"), []byte(config("lb1", inst(90))), 0o644)
 	d1.restart()
-	d1.waitFor("VI_1", "following lb2", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.21" })
+	d1.waitFor(t, "VI_1", "following lb2", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.21" })
 	if hasAddr(t, n.lb1, vip) || !hasAddr(t, n.lb2, vip) {
 		t.Errorf("after the restart: lb1 holds the VIP %v, lb2 %v; want lb2 alone", hasAddr(t, n.lb1, vip), hasAddr(t, n.lb2, vip))
 	}
 	// lb2 probes again while a duplicate remains, and clears it once lb1 has let go.
-	d2.waitFor("VI_1", "no duplicate", 15*time.Second, func(in instance) bool { return len(in.Duplicates) == 0 })
-	d2.logged("no other host answers for the VIPs any more", time.Second)
+	d2.waitFor(t, "VI_1", "no duplicate", 15*time.Second, func(in instance) bool { return len(in.Duplicates) == 0 })
+	d2.logged(t, time.Second, "no other host answers for the VIPs any more")
 }
 
 // startPair starts lb1 (110) and lb2 (100) sharing 10.0.4.99 at the given interval, and waits until
@@ -102,8 +102,8 @@ func startPair(t *testing.T, n *lan, interval string) (d1, d2 *daemon) {
 	}
 	d1 = startDaemon(t, n.lb1, config("lb1", inst(110)))
 	d2 = startDaemon(t, n.lb2, config("lb2", inst(100)))
-	d1.waitState("VI_1", "MASTER", 10*time.Second)
-	d2.waitFor("VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	d1.waitState(t, "VI_1", "MASTER", 10*time.Second)
+	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	return d1, d2
 }
 
@@ -116,7 +116,7 @@ func TestVIPRemovedByHand(t *testing.T) {
 	if out, err := n.lb1.Command(t.Context(), "ip", "addr", "del", "10.0.4.99/24", "dev", "eth0").CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	d1.logged("a VIP was removed from the interface while master: putting it back", 5*time.Second)
+	d1.logged(t, 5*time.Second, "a VIP was removed from the interface while master: putting it back")
 	if !hasAddr(t, n.lb1, vip) {
 		t.Error("the VIP is not back")
 	}
@@ -134,11 +134,11 @@ func TestInterfaceRecreated(t *testing.T) {
 	if err := n.lb1.Recreate(netip.MustParsePrefix("10.0.4.20/24")); err != nil {
 		t.Fatal(err)
 	}
-	d2.waitState("VI_1", "MASTER", 5*time.Second)
+	d2.waitState(t, "VI_1", "MASTER", 5*time.Second)
 	// lb1 must hear lb2 on the new interface to preempt it, and lb2 must hear lb1 to yield.
-	d1.waitState("VI_1", "MASTER", 10*time.Second)
-	d2.waitFor("VI_1", "following lb1 again", 5*time.Second, func(in instance) bool { return in.State == "BACKUP" && in.Master == "10.0.4.20" })
-	d1.logged("interface changed: reopening its VRRP socket", time.Second)
+	d1.waitState(t, "VI_1", "MASTER", 10*time.Second)
+	d2.waitFor(t, "VI_1", "following lb1 again", 5*time.Second, func(in instance) bool { return in.State == "BACKUP" && in.Master == "10.0.4.20" })
+	d1.logged(t, time.Second, "interface changed: reopening its VRRP socket")
 	log, _ := os.ReadFile(d1.logPath())
 	if !strings.Contains(string(log), "to=FAULT reason=\"interface eth0 was deleted\"") && !strings.Contains(string(log), "to=FAULT reason=\"interface eth0 does not exist\"") &&
 		!strings.Contains(string(log), "to=FAULT reason=\"interface eth0 is administratively down\"") {
@@ -158,7 +158,7 @@ func TestSplitBrainHeals(t *testing.T) {
 	if err := n.lab.NFT("add", "rule", "bridge", "lab", "labforward", "ip", "protocol", "112", "drop"); err != nil {
 		t.Fatal(err)
 	}
-	d2.waitState("VI_1", "MASTER", 5*time.Second)
+	d2.waitState(t, "VI_1", "MASTER", 5*time.Second)
 	clientFollows(t, n.client, vip, n.lb2.MAC) // lb2's GARP turned the client
 	if in, _ := d1.instance("VI_1"); in.State != "MASTER" {
 		t.Fatalf("lb1 is %s during the split brain, want MASTER", in.State)
@@ -168,7 +168,7 @@ func TestSplitBrainHeals(t *testing.T) {
 	if err := n.lab.NFT("flush", "chain", "bridge", "lab", "labforward"); err != nil {
 		t.Fatal(err)
 	}
-	d2.waitState("VI_1", "BACKUP", 5*time.Second)
+	d2.waitState(t, "VI_1", "BACKUP", 5*time.Second)
 	clientFollows(t, n.client, vip, n.lb1.MAC)
 	back := time.Since(healed)
 	t.Logf("client back on lb1 %s after the heal", back)
@@ -229,11 +229,11 @@ func TestHungCheck(t *testing.T) {
 	}
 	d2 := startDaemon(t, n.lb2, config("lb2", inst(100, "")))
 	d1 := startDaemon(t, n.lb1, configWith("lb1", check, inst(110, "track_checks = [{ name = \"hang\" }]\n")))
-	in := d1.waitState("VI_1", "FAULT", 5*time.Second)
+	in := d1.waitState(t, "VI_1", "FAULT", 5*time.Second)
 	if !strings.Contains(in.Reason, "check hang down") || !strings.Contains(in.Reason, "timed out after 300ms") {
 		t.Errorf("lb1's reason %q", in.Reason)
 	}
-	d2.waitState("VI_1", "MASTER", 5*time.Second)
+	d2.waitState(t, "VI_1", "MASTER", 5*time.Second)
 	time.Sleep(time.Second) // a few more probes, each killed at its timeout
 	if groups := processGroups(marker); len(groups) > 1 {
 		t.Errorf("%d hung probes alive at once (process groups %v)", len(groups), groups)
@@ -260,7 +260,7 @@ func TestStopDuringReload(t *testing.T) {
 	if hasAddr(t, n.lb1, netip.MustParseAddr("10.0.4.99")) {
 		t.Error("lb1 kept the VIP")
 	}
-	in := d2.waitState("VI_1", "MASTER", 3*time.Second) // Master_Down_Interval would be 3.6s
+	in := d2.waitState(t, "VI_1", "MASTER", 3*time.Second) // Master_Down_Interval would be 3.6s
 	if !strings.Contains(in.Reason, "stopped (sent priority 0)") {
 		t.Errorf("lb2's reason %q", in.Reason)
 	}
@@ -295,7 +295,7 @@ func TestScriptUser(t *testing.T) {
 		fmt.Sprintf("[instance.notify]\nmaster = [%q]\n", hook)
 
 	d := startDaemon(t, n.lb1, conf)
-	d.waitState("VI_1", "MASTER", 5*time.Second)
+	d.waitState(t, "VI_1", "MASTER", 5*time.Second)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		b, _ := os.ReadFile(filepath.Join(out, "uid"))

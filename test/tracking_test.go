@@ -115,18 +115,18 @@ func TestCheckMovesVIP(t *testing.T) {
 	}
 	d1 := startDaemon(t, n.lb1, configWith("lb1", check, inst(110, "track_checks = [{ name = \"nginx\" }]\n"+rec.notify())))
 	d2 := startDaemon(t, n.lb2, config("lb2", inst(100, "")))
-	d1.waitState("VI_1", "MASTER", 5*time.Second)
-	d2.waitFor("VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
+	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	ping, _ := n.watch(t, vip)
 
 	killed := time.Now()
 	nginx.kill()
-	in := d2.waitState("VI_1", "MASTER", 5*time.Second)
+	in := d2.waitState(t, "VI_1", "MASTER", 5*time.Second)
 	t.Logf("nginx killed -> lb2 MASTER seen after %s (fall 2 x 100ms + about one 200ms interval)", time.Since(killed))
 	if in.Reason != "preempted master 10.0.4.20, whose priority 90 is lower than ours (100)" {
 		t.Errorf("lb2's reason %q", in.Reason)
 	}
-	in1 := d1.waitState("VI_1", "BACKUP", 2*time.Second)
+	in1 := d1.waitState(t, "VI_1", "BACKUP", 2*time.Second)
 	if in1.EffectivePriority != 90 || len(in1.Trackers) != 2 || in1.Trackers[1] != (tracker{"check", "nginx", false, -20}) {
 		t.Errorf("lb1: effective priority %d, trackers %+v", in1.EffectivePriority, in1.Trackers)
 	}
@@ -136,8 +136,8 @@ func TestCheckMovesVIP(t *testing.T) {
 	}
 
 	nginx.start()
-	d1.waitState("VI_1", "MASTER", 5*time.Second)
-	d2.waitState("VI_1", "BACKUP", 2*time.Second)
+	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
+	d2.waitState(t, "VI_1", "BACKUP", 2*time.Second)
 	clientFollows(t, n.client, vip, n.lb1.MAC)
 
 	// The hooks, in order: start-up as backup, master, backup for the check, master again.
@@ -205,17 +205,17 @@ func TestTrackedInterfaceFault(t *testing.T) {
 	}
 	d1 := startDaemon(t, n.lb1, config("lb1", inst(110, "track_interfaces = [{ name = \"trk0\" }]\n")))
 	d2 := startDaemon(t, n.lb2, config("lb2", inst(100, "")))
-	d1.waitState("VI_1", "MASTER", 10*time.Second)
-	d2.waitFor("VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	d1.waitState(t, "VI_1", "MASTER", 10*time.Second)
+	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	n.watch(t, vip) // the client uses the VIP: its ARP entry must follow
 
 	down()
-	in := d1.waitState("VI_1", "FAULT", 5*time.Second)
+	in := d1.waitState(t, "VI_1", "FAULT", 5*time.Second)
 	if in.Reason != "interface trk0 has no carrier" {
 		t.Errorf("lb1's reason %q", in.Reason)
 	}
 	// At 1s adverts, lb2 takes over after Skew_Time (0.6s) thanks to the priority 0, not 3.6s.
-	in2 := d2.waitState("VI_1", "MASTER", 2*time.Second)
+	in2 := d2.waitState(t, "VI_1", "MASTER", 2*time.Second)
 	if !strings.Contains(in2.Reason, "stopped (sent priority 0)") {
 		t.Errorf("lb2's reason %q", in2.Reason)
 	}
@@ -225,7 +225,7 @@ func TestTrackedInterfaceFault(t *testing.T) {
 	}
 
 	up()
-	d1.waitState("VI_1", "MASTER", 10*time.Second)
+	d1.waitState(t, "VI_1", "MASTER", 10*time.Second)
 	clientFollows(t, n.client, vip, n.lb1.MAC)
 }
 
@@ -246,16 +246,16 @@ func TestSyncGroup(t *testing.T) {
 	d1 := startDaemon(t, n.lb1, configWith("lb1", "", pair(110, "track_interfaces = [{ name = \"trk0\" }]\n")...)+group)
 	d2 := startDaemon(t, n.lb2, configWith("lb2", "", pair(100, "")...)+strings.Replace(group, rec.hook, "/bin/true", 1))
 	for _, name := range []string{"web", "db"} {
-		d1.waitState(name, "MASTER", 5*time.Second)
-		d2.waitFor(name, "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+		d1.waitState(t, name, "MASTER", 5*time.Second)
+		d2.waitFor(t, name, "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	}
 
 	down()
-	if in := d1.waitState("web", "FAULT", 5*time.Second); in.Reason != "sync group G1: db is in FAULT (interface trk0 has no carrier)" {
+	if in := d1.waitState(t, "web", "FAULT", 5*time.Second); in.Reason != "sync group G1: db is in FAULT (interface trk0 has no carrier)" {
 		t.Errorf("web's reason %q", in.Reason)
 	}
 	for _, name := range []string{"web", "db"} {
-		d2.waitState(name, "MASTER", 5*time.Second)
+		d2.waitState(t, name, "MASTER", 5*time.Second)
 	}
 	for _, v := range []string{"10.0.4.99", "10.0.4.98"} {
 		if !hasAddr(t, n.lb2, netip.MustParseAddr(v)) || hasAddr(t, n.lb1, netip.MustParseAddr(v)) {
@@ -265,8 +265,8 @@ func TestSyncGroup(t *testing.T) {
 
 	up()
 	for _, name := range []string{"web", "db"} {
-		d1.waitState(name, "MASTER", 5*time.Second)
-		d2.waitState(name, "BACKUP", 5*time.Second)
+		d1.waitState(t, name, "MASTER", 5*time.Second)
+		d2.waitState(t, name, "BACKUP", 5*time.Second)
 	}
 	calls := rec.calls(t, 4)
 	var states []string
@@ -295,13 +295,13 @@ func TestHungHook(t *testing.T) {
 	hooks := fmt.Sprintf("[instance.notify]\nmaster = [%q]\nbackup = [%[1]q]\ntimeout = \"3s\"\n", hung)
 	d1 := startDaemon(t, n.lb1, config("lb1", inst(110, "")))
 	d2 := startDaemon(t, n.lb2, config("lb2", inst(100, hooks)))
-	d1.waitState("VI_1", "MASTER", 5*time.Second)
-	d2.waitFor("VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
+	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	_, capture := n.watch(t, vip)
 	heard(t, capture, netip.MustParseAddr("10.0.4.20"))
 
 	n.lb1.Unplug()
-	d2.waitState("VI_1", "MASTER", 5*time.Second)
+	d2.waitState(t, "VI_1", "MASTER", 5*time.Second)
 	if !hasAddr(t, n.lb2, vip) {
 		t.Fatal("lb2 is MASTER without the VIP while its hook hangs")
 	}

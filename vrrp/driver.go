@@ -73,6 +73,8 @@ type Counters struct {
 	Announces       uint64      // GARP/NA bursts
 	Announced       uint64      // GARP/NA packets sent
 	Duplicates      []Duplicate // other hosts answering for the VIPs, at the last probe
+	Mismatches      uint64      // accepted adverts whose addresses differ from ours
+	LastMismatch    Mismatch    // the latest of them
 	Transitions     [4]uint64   // by target State
 	SendErrors      uint64
 }
@@ -96,6 +98,14 @@ type SocketStatus struct {
 type Duplicate struct {
 	VIP netip.Addr
 	MAC string
+}
+
+// Mismatch is an accepted advert whose address list differs from ours: a misconfigured peer, or
+// another virtual router on the same VRID.
+type Mismatch struct {
+	From      netip.Addr
+	Addresses []netip.Addr
+	At        time.Time
 }
 
 // Options are what a Driver is made of.
@@ -638,6 +648,10 @@ func (d *Driver) receive(r received) {
 		return
 	}
 	in.cnt.AdvertsReceived++
+	if v.AddressMismatch {
+		in.cnt.Mismatches++
+		in.cnt.LastMismatch = Mismatch{From: r.p.Src, Addresses: slices.Clone(d.adv.Addresses), At: r.at}
+	}
 	if v.AddressMismatch && r.at.Sub(in.warned) >= dropLogEvery {
 		in.warned = r.at
 		d.opt.Log.Warn("advert lists other addresses than ours: check the peer's configuration",
@@ -700,11 +714,11 @@ func (d *Driver) drain() {
 	}
 }
 
-// takeoverWaits reports whether a backup's Master_Down_Timer has expired while its socket
-// still holds a packet that no reader has read.
+// takeoverWaits reports whether a backup's Master_Down_Timer has expired while a packet that
+// arrived has not been processed: in its socket, in its reader, or queued for Run.
 func (d *Driver) takeoverWaits() bool {
 	return d.timers.anyDue(d.opt.Now(), func(in *instance) bool {
-		return in.m.State() == Backup && in.s.conn != nil && in.s.conn.Pending()
+		return in.m.State() == Backup && in.s.conn != nil && (in.s.conn.Pending() || len(d.rx) > 0)
 	})
 }
 
@@ -834,6 +848,10 @@ func (d *Driver) flush() {
 func (d *Driver) flushSock(s *sock) {
 	for s.conn != nil && len(s.out) > 0 {
 		n, err := s.conn.Send(s.out)
+		n = min(max(n, 0), len(s.out))
+		if err != nil && n == len(s.out) {
+			n-- // the conn broke its contract: count the last one as failed
+		}
 		for _, in := range s.outIn[:n] {
 			in.cnt.AdvertsSent++
 		}

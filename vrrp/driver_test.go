@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -25,6 +26,7 @@ type fakeLAN struct {
 }
 
 type fakeConn struct {
+	failSends atomic.Int32 // the next sends that fail, as a vanished interface makes them
 	lan       *fakeLAN
 	addr      netip.Addr
 	v6        bool
@@ -75,6 +77,10 @@ func (c *fakeConn) Read(buf []byte) (Packet, error) {
 }
 
 func (c *fakeConn) Send(out []Outgoing) (int, error) {
+	if c.failSends.Load() > 0 {
+		c.failSends.Add(-1)
+		return -1, fmt.Errorf("sendmmsg: %w", syscall.ENETDOWN)
+	}
 	if c.unplugged.Load() {
 		return len(out), nil // the cable is out: the packets are lost
 	}
@@ -630,6 +636,33 @@ func TestDriverProbes(t *testing.T) {
 	d.do(func() error { again = d.probes.due[d.byNm["VI_3"]]; return nil })
 	if again.IsZero() {
 		t.Error("VI_3 is not probed again")
+	}
+}
+
+// A send that fails (an interface that vanished) is counted against its instance, and the
+// others in the batch still go out; -1 from sendmmsg does not upset the count.
+func TestDriverSendErrors(t *testing.T) {
+	lan := &fakeLAN{}
+	a := startNode(t, lan, addrA)
+	for vrid := uint8(1); vrid <= 3; vrid++ {
+		a.d.Add(testInstance(fmt.Sprintf("VI_%d", vrid), vrid, 255, 50*time.Millisecond))
+	}
+	a.waitState(t, "VI_3", Master, time.Second)
+	lan.conns[0].failSends.Store(1)
+	time.Sleep(200 * time.Millisecond)
+	is, _, err := a.d.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed uint64
+	for _, s := range is {
+		failed += s.SendErrors
+		if s.AdvertsSent < 3 {
+			t.Errorf("%s sent %d adverts", s.Config.Name, s.AdvertsSent)
+		}
+	}
+	if failed != 1 {
+		t.Errorf("%d send errors counted, want 1", failed)
 	}
 }
 

@@ -108,9 +108,13 @@ type ipConn struct {
 	p6  *ipv6.PacketConn
 
 	// Read hands out, one at a time, the packets one recvmmsg read.
+	rc         syscall.RawConn
 	rx         []ipv4.Message // the same type as ipv6.Message
 	next, read int
-	held       atomic.Int32 // packets read but not handed out yet: Pending counts them
+	// busy is set from the moment the reader finds packets queued, before it takes them, until
+	// it has handed them all out and finds the queue empty: with the queue's length, it tells
+	// Pending about every packet that has arrived and not been handed out.
+	busy atomic.Bool
 
 	// Send reuses its message headers, and keeps the control message of each source address
 	// and the socket address of each destination.
@@ -149,6 +153,7 @@ func (c *ipConn) setupV6(group netip.Addr) error {
 }
 
 func (c *ipConn) initBatches(oob func() []byte) {
+	c.rc, _ = c.pc.(*net.IPConn).SyscallConn()
 	c.rx = make([]ipv4.Message, batchSize)
 	for i := range c.rx {
 		c.rx[i].Buffers = [][]byte{make([]byte, recvBuf+60)} // room for an IPv4 header
@@ -163,22 +168,23 @@ func (c *ipConn) initBatches(oob func() []byte) {
 // gives the TTL and the addresses; IPv6 gives the hop limit and destination in control messages.
 func (c *ipConn) Read(buf []byte) (Packet, error) {
 	for c.next == c.read {
+		if err := c.waitQueued(); err != nil {
+			return Packet{}, err
+		}
 		var n int
 		var err error
 		if c.v6 {
-			n, err = c.p6.ReadBatch(c.rx, 0)
+			n, err = c.p6.ReadBatch(c.rx, unix.MSG_DONTWAIT)
 		} else {
-			n, err = c.p4.ReadBatch(c.rx, 0)
+			n, err = c.p4.ReadBatch(c.rx, unix.MSG_DONTWAIT)
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, unix.EAGAIN) {
 			return Packet{}, err
 		}
-		c.next, c.read = 0, n
-		c.held.Store(int32(n))
+		c.next, c.read = 0, max(n, 0)
 	}
 	m := &c.rx[c.next]
 	c.next++
-	c.held.Add(-1)
 	data := m.Buffers[0][:m.N]
 	if c.v6 {
 		p := Packet{Src: addrOf(m.Addr), Data: buf[:copy(buf, data)]}
@@ -202,6 +208,25 @@ func (c *ipConn) Read(buf []byte) (Packet, error) {
 		TTL:  int(data[8]),
 		Data: buf[:copy(buf, data[ihl:])],
 	}, nil
+}
+
+// waitQueued waits until a packet is queued in the socket, and marks the reader busy before it
+// takes any: the mark comes off only while nothing is queued and the reader waits.
+func (c *ipConn) waitQueued() error {
+	return c.rc.Read(func(fd uintptr) bool {
+		c.busy.Store(true)
+		if queued(fd) > 0 {
+			return true
+		}
+		c.busy.Store(false)
+		return false // the runtime waits until the socket is readable, and asks again
+	})
+}
+
+// queued is the size of the next packet in the socket's queue, 0 if there is none (SIOCINQ).
+func queued(fd uintptr) int {
+	n, _ := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	return n
 }
 
 func addrOf(a net.Addr) netip.Addr {
@@ -232,7 +257,7 @@ func (c *ipConn) Send(out []Outgoing) (int, error) {
 		} else {
 			n, err = c.p4.WriteBatch(c.tx, 0)
 		}
-		sent += n
+		sent += max(n, 0) // on an error, sendmmsg's -1 comes through
 		if err != nil {
 			return sent, err
 		}
@@ -296,17 +321,12 @@ func (c *ipConn) Addrs() ([]netip.Addr, error) {
 
 func (c *ipConn) Index() int { return c.ifi.Index }
 
+// Pending looks at the socket's queue first, then at the reader: a packet taken from the queue
+// in between was taken by a reader already marked busy.
 func (c *ipConn) Pending() bool {
-	if c.held.Load() > 0 {
-		return true
-	}
-	rc, err := c.pc.(*net.IPConn).SyscallConn()
-	if err != nil {
-		return false
-	}
 	n := 0
-	rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) })
-	return n > 0
+	c.rc.Control(func(fd uintptr) { n = queued(fd) })
+	return n > 0 || c.busy.Load()
 }
 
 func (c *ipConn) Close() error { return c.pc.Close() }

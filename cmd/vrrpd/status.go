@@ -48,6 +48,16 @@ type instanceDoc struct {
 	Drops                map[string]uint64 `json:"drops"`
 	Trackers             []trackerDoc      `json:"trackers"`
 	Duplicates           []duplicateDoc    `json:"duplicates"` // other hosts answering for the VIPs
+	AddressMismatches    uint64            `json:"address_mismatches"`
+	LastMismatch         *mismatchDoc      `json:"last_mismatch,omitempty"`
+}
+
+// mismatchDoc is the latest advert whose addresses differ from ours: a misconfigured peer, or
+// another virtual router on the same VRID.
+type mismatchDoc struct {
+	From string   `json:"from"`
+	VIPs []string `json:"vips"`
+	At   string   `json:"at"`
 }
 
 // duplicateDoc is another host that answers ARP for one of a master's VIPs.
@@ -84,6 +94,13 @@ func instanceDocOf(s vrrp.InstanceStatus) instanceDoc {
 	}
 	for _, dup := range s.Duplicates {
 		d.Duplicates = append(d.Duplicates, duplicateDoc{VIP: dup.VIP.String(), MAC: dup.MAC})
+	}
+	d.AddressMismatches = s.Mismatches
+	if m := s.LastMismatch; m.From.IsValid() {
+		d.LastMismatch = &mismatchDoc{From: m.From.String(), At: m.At.UTC().Format(time.RFC3339)}
+		for _, a := range m.Addresses {
+			d.LastMismatch.VIPs = append(d.LastMismatch.VIPs, a.String())
+		}
 	}
 	if s.Master.IsValid() {
 		d.Master = s.Master.String()
