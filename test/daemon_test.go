@@ -54,14 +54,16 @@ func runTests(m *testing.M) int {
 
 // daemon is one vrrpd process in a lab host's namespace.
 type daemon struct {
-	t    *testing.T
-	name string
-	host *lab.Host
-	dir  string
-	cmd  *exec.Cmd
-	done chan error // the process's exit, once
-	err  error
-	gone bool
+	t       *testing.T
+	name    string
+	host    *lab.Host
+	dir     string
+	conf    string   // the configuration file
+	program []string // the vrrpd binary, possibly behind a wrapper
+	cmd     *exec.Cmd
+	done    chan error // the process's exit, once
+	err     error
+	gone    bool
 }
 
 func (d *daemon) socket() string  { return filepath.Join(d.dir, "vrrpd.sock") }
@@ -71,12 +73,21 @@ func (d *daemon) logPath() string { return filepath.Join(d.dir, "vrrpd.log") }
 // stopped (SIGTERM) when the test ends, and its log shown if the test failed.
 func startDaemon(t *testing.T, host *lab.Host, config string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, name: host.Name, host: host, dir: t.TempDir(), done: make(chan error, 1)}
-	conf := filepath.Join(d.dir, "vrrpd.toml")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "vrrpd.toml")
 	if err := os.WriteFile(conf, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d.start(conf)
+	return runDaemon(t, host, dir, conf, vrrpdBin)
+}
+
+// runDaemon runs `PROGRAM run --config conf --socket dir/vrrpd.sock` in host's namespace, with
+// its log in dir. PROGRAM is the vrrpd binary, possibly behind a wrapper such as setpriv. The
+// daemon is stopped (SIGTERM) when the test ends, and its log shown if the test failed.
+func runDaemon(t *testing.T, host *lab.Host, dir, conf string, program ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, name: host.Name, host: host, dir: dir, conf: conf, program: program, done: make(chan error, 1)}
+	d.start()
 	t.Cleanup(func() {
 		d.stop()
 		if t.Failed() {
@@ -87,13 +98,14 @@ func startDaemon(t *testing.T, host *lab.Host, config string) *daemon {
 	return d
 }
 
-func (d *daemon) start(conf string) {
+func (d *daemon) start() {
 	d.t.Helper()
 	log, err := os.OpenFile(d.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	d.cmd = d.host.Command(d.t.Context(), vrrpdBin, "run", "--config", conf, "--socket", d.socket())
+	argv := append(slices.Clone(d.program), "run", "--config", d.conf, "--socket", d.socket())
+	d.cmd = d.host.Command(d.t.Context(), argv...)
 	d.cmd.Stdout, d.cmd.Stderr = log, log
 	d.cmd.Cancel = func() error { return d.cmd.Process.Signal(syscall.SIGTERM) }
 	d.cmd.WaitDelay = 10 * time.Second
@@ -110,7 +122,7 @@ func (d *daemon) restart() {
 	if !d.gone {
 		d.t.Fatalf("%s: restart of a running daemon", d.name)
 	}
-	d.start(filepath.Join(d.dir, "vrrpd.toml"))
+	d.start()
 }
 
 // wait returns the daemon's exit, waiting up to 15s for it.

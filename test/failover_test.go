@@ -83,6 +83,22 @@ func newLAN(t *testing.T, v6 bool) *lan {
 	}
 }
 
+// shared is the VIP as one instance, VI_1 on vrid 51, at prio and the given interval.
+func shared(prio int, interval string) vr {
+	return vr{name: "VI_1", vrid: 51, prio: prio, interval: interval, vips: []string{"10.0.4.99/24"}}
+}
+
+// startPair starts lb1 (110) and lb2 (100) sharing 10.0.4.99 at the given interval, and waits until
+// lb1 is master and lb2 follows it.
+func startPair(t *testing.T, n *lan, interval string) (d1, d2 *daemon) {
+	t.Helper()
+	d1 = startDaemon(t, n.lb1, config("lb1", shared(110, interval)))
+	d2 = startDaemon(t, n.lb2, config("lb2", shared(100, interval)))
+	d1.waitState(t, "VI_1", "MASTER", 10*time.Second)
+	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	return d1, d2
+}
+
 // watch starts a client pinging vip every 5ms and capturing its wire, and waits for a reply.
 func (n *lan) watch(t *testing.T, vip netip.Addr) (*lab.Pinger, *lab.Capture) {
 	t.Helper()
@@ -259,13 +275,7 @@ func TestFastAdverts(t *testing.T) {
 	t.Parallel()
 	n := newLAN(t, false)
 	vip := netip.MustParseAddr("10.0.4.99")
-	fast := func(prio int) vr {
-		return vr{name: "VI_1", vrid: 51, prio: prio, interval: "100ms", vips: []string{"10.0.4.99/24"}}
-	}
-	d1 := startDaemon(t, n.lb1, config("lb1", fast(110)))
-	d2 := startDaemon(t, n.lb2, config("lb2", fast(100)))
-	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
-	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	_, d2 := startPair(t, n, "100ms")
 	if in, _ := d2.instance("VI_1"); in.MasterInterval != "100ms" {
 		t.Errorf("lb2 learned Master_Adver_Interval %s, want 100ms", in.MasterInterval)
 	}

@@ -32,15 +32,7 @@ func (d *daemon) reload(config string) {
 // `vrrpd status` answers "who is master and why" on both nodes, as a table and as JSON.
 func TestStatus(t *testing.T) {
 	t.Parallel()
-	n := newLAN(t, false)
-	inst := func(prio int) vr {
-		return vr{name: "VI_1", vrid: 51, prio: prio, interval: "100ms", vips: []string{"10.0.4.99/24"}}
-	}
-	d1 := startDaemon(t, n.lb1, config("lb1", inst(110)))
-	d2 := startDaemon(t, n.lb2, config("lb2", inst(100)))
-	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
-	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
-
+	d1, d2 := startPair(t, newLAN(t, false), "100ms")
 	for _, c := range []struct {
 		d    *daemon
 		line string
@@ -130,15 +122,8 @@ func TestReloadWithoutFlap(t *testing.T) {
 // A reload that raises the backup's priority above the master's makes it preempt, in place.
 func TestReloadPriority(t *testing.T) {
 	t.Parallel()
-	n := newLAN(t, false)
-	inst := func(prio int) vr {
-		return vr{name: "VI_1", vrid: 51, prio: prio, interval: "100ms", vips: []string{"10.0.4.99/24"}}
-	}
-	d1 := startDaemon(t, n.lb1, config("lb1", inst(110)))
-	d2 := startDaemon(t, n.lb2, config("lb2", inst(100)))
-	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
-	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
-	d2.reload(config("lb2", inst(120)))
+	d1, d2 := startPair(t, newLAN(t, false), "100ms")
+	d2.reload(config("lb2", shared(120, "100ms")))
 	in := d2.waitState(t, "VI_1", "MASTER", 5*time.Second)
 	if in.Priority != 120 || in.Reason != "preempted master 10.0.4.20, whose priority 110 is lower than ours (120)" {
 		t.Errorf("lb2 after the reload: priority %d, reason %q", in.Priority, in.Reason)

@@ -23,14 +23,8 @@ func (d *daemon) transitions() int {
 // are already waiting in its socket when it runs again.
 func TestLateTimers(t *testing.T) {
 	t.Parallel()
-	n := newLAN(t, false)
-	inst := func(prio int) vr {
-		return vr{name: "VI_1", vrid: 51, prio: prio, interval: "100ms", vips: []string{"10.0.4.99/24"}}
-	}
-	d1 := startDaemon(t, n.lb1, config("lb1", inst(110)))
-	d2 := startDaemon(t, n.lb2, config("lb2", inst(100)))
-	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
-	before := d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	d1, d2 := startPair(t, newLAN(t, false), "100ms")
+	before, _ := d2.instance("VI_1")
 	count := d2.transitions()
 
 	for i := 0; i < 5; i++ {
@@ -60,13 +54,7 @@ func TestKilledDaemon(t *testing.T) {
 	t.Parallel()
 	n := newLAN(t, false)
 	vip := netip.MustParseAddr("10.0.4.99")
-	inst := func(prio int) vr {
-		return vr{name: "VI_1", vrid: 51, prio: prio, interval: "200ms", vips: []string{"10.0.4.99/24"}}
-	}
-	d1 := startDaemon(t, n.lb1, config("lb1", inst(110)))
-	d2 := startDaemon(t, n.lb2, config("lb2", inst(100)))
-	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
-	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	d1, d2 := startPair(t, n, "200ms")
 	n.watch(t, vip)
 
 	d1.kill()
@@ -82,7 +70,7 @@ func TestKilledDaemon(t *testing.T) {
 	d2.logged(t, time.Second, "duplicate VIP 10.0.4.99 answered by "+n.lb1.MAC.String()+": another host still holds it")
 
 	// lb1 comes back at a lower priority, so it stays a backup: it must not hold the VIP.
-	os.WriteFile(filepath.Join(d1.dir, "vrrpd.toml"), []byte(config("lb1", inst(90))), 0o644)
+	os.WriteFile(d1.conf, []byte(config("lb1", shared(90, "200ms"))), 0o644)
 	d1.restart()
 	d1.waitFor(t, "VI_1", "following lb2", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.21" })
 	if hasAddr(t, n.lb1, vip) || !hasAddr(t, n.lb2, vip) {
@@ -91,20 +79,6 @@ func TestKilledDaemon(t *testing.T) {
 	// lb2 probes again while a duplicate remains, and clears it once lb1 has let go.
 	d2.waitFor(t, "VI_1", "no duplicate", 15*time.Second, func(in instance) bool { return len(in.Duplicates) == 0 })
 	d2.logged(t, time.Second, "no other host answers for the VIPs any more")
-}
-
-// startPair starts lb1 (110) and lb2 (100) sharing 10.0.4.99 at the given interval, and waits until
-// lb1 is master and lb2 follows it.
-func startPair(t *testing.T, n *lan, interval string) (d1, d2 *daemon) {
-	t.Helper()
-	inst := func(prio int) vr {
-		return vr{name: "VI_1", vrid: 51, prio: prio, interval: interval, vips: []string{"10.0.4.99/24"}}
-	}
-	d1 = startDaemon(t, n.lb1, config("lb1", inst(110)))
-	d2 = startDaemon(t, n.lb2, config("lb2", inst(100)))
-	d1.waitState(t, "VI_1", "MASTER", 10*time.Second)
-	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
-	return d1, d2
 }
 
 // Someone deletes the VIP by hand while we are master: it is put back, and that is logged.
@@ -225,7 +199,9 @@ func TestHungCheck(t *testing.T) {
 	marker := fmt.Sprintf("4242.%d", time.Now().UnixNano()%1e9) // a sleep argument unique to this test
 	check := fmt.Sprintf("\n[[check]]\nname = \"hang\"\nscript = \"sleep %s\"\ninterval = \"500ms\"\ntimeout = \"300ms\"\n", marker)
 	inst := func(prio int, extra string) vr {
-		return vr{name: "VI_1", vrid: 51, prio: prio, interval: "200ms", vips: []string{"10.0.4.99/24"}, extra: extra}
+		v := shared(prio, "200ms")
+		v.extra = extra
+		return v
 	}
 	d2 := startDaemon(t, n.lb2, config("lb2", inst(100, "")))
 	d1 := startDaemon(t, n.lb1, configWith("lb1", check, inst(110, "track_checks = [{ name = \"hang\" }]\n")))

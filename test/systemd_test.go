@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -116,12 +115,12 @@ func TestSystemdCredentials(t *testing.T) {
 	if noNewPrivs {
 		argv = append(argv, "--no-new-privs")
 	}
-	lb1 := startCommand(t, n.lb1, dir, append(argv, bin, "run", "--config", conf, "--socket", filepath.Join(dir, "vrrpd.sock"))...)
+	lb1 := runDaemon(t, n.lb1, dir, conf, append(argv, bin)...)
 	lb2 := startDaemon(t, n.lb2, config("lb2", vr{name: "VI_1", vrid: 51, prio: 100, interval: "200ms", vips: vips}))
 
-	lb1.waitState("VI_1", "MASTER", 10*time.Second)
+	lb1.waitState(t, "VI_1", "MASTER", 10*time.Second)
 	// lb2 hears lb1's adverts: they left through the unprivileged raw socket.
-	if in := lb2.waitState("VI_1", "BACKUP", 10*time.Second); in.Master != "10.0.4.20" {
+	if in := lb2.waitState(t, "VI_1", "BACKUP", 10*time.Second); in.Master != "10.0.4.20" {
 		t.Errorf("lb2 sees master %q, want lb1 (10.0.4.20)", in.Master)
 	}
 	if !hasAddr(t, n.lb1, vip) {
@@ -163,7 +162,7 @@ func TestSystemdCredentials(t *testing.T) {
 	if hasAddr(t, n.lb1, vip) {
 		t.Errorf("lb1 exited with the VIP still on eth0")
 	}
-	lb2.waitState("VI_1", "MASTER", 5*time.Second)
+	lb2.waitState(t, "VI_1", "MASTER", 5*time.Second)
 }
 
 // unitCredentials reads the unit's AmbientCapabilities= (as setpriv's list, "-all,+net_admin,...")
@@ -225,33 +224,6 @@ func procStatus(t *testing.T, pid int, want map[string]string) map[string]string
 		}
 	}
 	return got
-}
-
-// startCommand runs argv (which runs `vrrpd run --socket DIR/vrrpd.sock`) in host's namespace as
-// a daemon the helpers of daemon_test.go can query and stop.
-func startCommand(t *testing.T, host *lab.Host, dir string, argv ...string) *daemon {
-	t.Helper()
-	d := &daemon{t: t, name: host.Name, host: host, dir: dir, done: make(chan error, 1)}
-	log, err := os.OpenFile(d.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.cmd = host.Command(t.Context(), argv...)
-	d.cmd.Stdout, d.cmd.Stderr = log, log
-	d.cmd.Cancel = func() error { return d.cmd.Process.Signal(syscall.SIGTERM) }
-	d.cmd.WaitDelay = 10 * time.Second
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { d.done <- d.cmd.Wait(); log.Close() }()
-	t.Cleanup(func() {
-		d.stop()
-		if t.Failed() {
-			log, _ := os.ReadFile(d.logPath())
-			t.Logf("--- %s's log:\n%s", d.name, log)
-		}
-	})
-	return d
 }
 
 func copyFile(dst, src string, mode os.FileMode) error {

@@ -111,7 +111,9 @@ func TestCheckMovesVIP(t *testing.T) {
 	rec := newRecorder(t)
 	check := fmt.Sprintf("\n[[check]]\nname = \"nginx\"\nprocess = %q\ninterval = \"100ms\"\nfall = 2\nrise = 2\nweight = -20\n", name)
 	inst := func(prio int, extra string) vr {
-		return vr{name: "VI_1", vrid: 51, prio: prio, interval: "200ms", vips: []string{"10.0.4.99/24"}, extra: extra}
+		v := shared(prio, "200ms")
+		v.extra = extra
+		return v
 	}
 	d1 := startDaemon(t, n.lb1, configWith("lb1", check, inst(110, "track_checks = [{ name = \"nginx\" }]\n"+rec.notify())))
 	d2 := startDaemon(t, n.lb2, config("lb2", inst(100, "")))
@@ -290,7 +292,9 @@ func TestHungHook(t *testing.T) {
 	hung := filepath.Join(t.TempDir(), "hung.sh")
 	os.WriteFile(hung, []byte("#!/bin/sh\nsleep 60\n"), 0o755)
 	inst := func(prio int, extra string) vr {
-		return vr{name: "VI_1", vrid: 51, prio: prio, interval: "100ms", vips: []string{"10.0.4.99/24"}, extra: extra}
+		v := shared(prio, "100ms")
+		v.extra = extra
+		return v
 	}
 	hooks := fmt.Sprintf("[instance.notify]\nmaster = [%q]\nbackup = [%[1]q]\ntimeout = \"3s\"\n", hung)
 	d1 := startDaemon(t, n.lb1, config("lb1", inst(110, "")))

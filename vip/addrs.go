@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -15,34 +14,16 @@ import (
 // messages (RTM_DELADDR), until ctx is done. ns is the network namespace to watch; netns.None()
 // means the current one.
 func WatchRemovals(ctx context.Context, ns netns.NsHandle, log *slog.Logger, removed func(ifname string, p netip.Prefix)) {
-	for ctx.Err() == nil {
-		err := watchRemovals(ctx, ns, removed)
-		if ctx.Err() != nil {
-			return
-		}
-		log.Warn("address watch restarting", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	keepWatching(ctx, log, "address", func(sub *subscription) error { return watchRemovals(ctx, ns, sub, removed) })
 }
 
-func watchRemovals(ctx context.Context, ns netns.NsHandle, removed func(string, netip.Prefix)) error {
+func watchRemovals(ctx context.Context, ns netns.NsHandle, sub *subscription, removed func(string, netip.Prefix)) error {
 	updates := make(chan netlink.AddrUpdate, 256)
-	done := make(chan struct{})
-	defer close(done)
-	errc := make(chan error, 1)
-	opts := netlink.AddrSubscribeOptions{ErrorCallback: func(err error) {
-		select {
-		case errc <- err:
-		default:
-		}
-	}}
+	opts := netlink.AddrSubscribeOptions{ErrorCallback: sub.onError}
 	if ns.IsOpen() {
 		opts.Namespace = &ns
 	}
-	if err := netlink.AddrSubscribeWithOptions(updates, done, opts); err != nil {
+	if err := netlink.AddrSubscribeWithOptions(updates, sub.done, opts); err != nil {
 		return fmt.Errorf("subscribe to address updates: %w", err)
 	}
 	h, err := netlink.NewHandleAt(ns)
@@ -54,7 +35,7 @@ func watchRemovals(ctx context.Context, ns netns.NsHandle, removed func(string, 
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-errc:
+		case err := <-sub.errs:
 			return err
 		case u, ok := <-updates:
 			if !ok {

@@ -50,14 +50,34 @@ func WatchLinks(ctx context.Context, ns netns.NsHandle, names []string, log *slo
 			report(s)
 		}
 	}
+	keepWatching(ctx, log, "link", func(sub *subscription) error { return watchLinks(ctx, ns, names, sub, send) })
+}
+
+// subscription is the plumbing of one netlink subscription: what ends it, and its errors.
+type subscription struct {
+	done chan struct{}
+	errs chan error
+}
+
+func (s *subscription) onError(err error) {
+	select {
+	case s.errs <- err:
+	default:
+	}
+}
+
+// keepWatching runs watch until ctx is done, and again after a failure: the kernel drops
+// messages when a subscriber falls behind, so a new subscription re-reads every state and no
+// change is lost.
+func keepWatching(ctx context.Context, log *slog.Logger, what string, watch func(*subscription) error) {
 	for ctx.Err() == nil {
-		err := watchLinks(ctx, ns, names, send)
+		sub := &subscription{done: make(chan struct{}), errs: make(chan error, 1)}
+		err := watch(sub)
+		close(sub.done)
 		if ctx.Err() != nil {
 			return
 		}
-		// The subscription broke (e.g. the kernel dropped messages): subscribe again and
-		// re-read every state, so no change is lost.
-		log.Warn("link watch restarting", "err", err)
+		log.Warn(what+" watch restarting", "err", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(100 * time.Millisecond):
@@ -65,22 +85,14 @@ func WatchLinks(ctx context.Context, ns netns.NsHandle, names []string, log *slo
 	}
 }
 
-func watchLinks(ctx context.Context, ns netns.NsHandle, names []string, send func(Link)) error {
+func watchLinks(ctx context.Context, ns netns.NsHandle, names []string, sub *subscription, send func(Link)) error {
 	updates := make(chan netlink.LinkUpdate, 256)
-	done := make(chan struct{})
-	defer close(done)
-	errc := make(chan error, 1)
-	opts := netlink.LinkSubscribeOptions{ErrorCallback: func(err error) {
-		select {
-		case errc <- err:
-		default:
-		}
-	}}
+	opts := netlink.LinkSubscribeOptions{ErrorCallback: sub.onError}
 	if ns.IsOpen() {
 		opts.Namespace = &ns
 	}
 	// Subscribe before reading the current states, so no change falls in between.
-	if err := netlink.LinkSubscribeWithOptions(updates, done, opts); err != nil {
+	if err := netlink.LinkSubscribeWithOptions(updates, sub.done, opts); err != nil {
 		return fmt.Errorf("subscribe to link updates: %w", err)
 	}
 	h, err := netlink.NewHandleAt(ns)
@@ -104,7 +116,7 @@ func watchLinks(ctx context.Context, ns netns.NsHandle, names []string, send fun
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-errc:
+		case err := <-sub.errs:
 			return err
 		case u, ok := <-updates:
 			if !ok {
