@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mdlayher/arp"
@@ -43,7 +44,7 @@ func (k Kind) String() string {
 
 // Event is one captured frame, with the fields that matter for failover pulled out.
 type Event struct {
-	Time  time.Time        // when the frame was read
+	Time  time.Time        // when the kernel received (or sent) the frame; see KernelTime
 	Kind  Kind             // what it is
 	Src   net.HardwareAddr // Ethernet source
 	Frame []byte           // the whole frame, from the Ethernet header
@@ -53,11 +54,17 @@ type Event struct {
 
 	Version, VRID, Priority     uint8 // VRRP
 	Router, Solicited, Override bool  // NA flags
+
+	// KernelTime says Time is the kernel's software timestamp for the frame (SO_TIMESTAMPNS),
+	// taken as the frame reached eth0, before any scheduling of the capturing goroutine. When
+	// the kernel gave none, Time is when the frame was read.
+	KernelTime bool
 }
 
 // Capture records every frame seen on a host's eth0, in both directions.
 type Capture struct {
 	conn   *packet.Conn
+	raw    syscall.RawConn
 	wg     sync.WaitGroup
 	closed atomic.Bool
 
@@ -67,7 +74,7 @@ type Capture struct {
 }
 
 // StartCapture opens an AF_PACKET socket for all protocols on h's eth0. Every frame
-// that passes eth0 after it returns is recorded.
+// that passes eth0 after it returns is recorded, stamped with the kernel's receive time.
 func StartCapture(h *Host) (*Capture, error) {
 	c := &Capture{wake: make(chan struct{})}
 	err := h.Do(func() error {
@@ -78,6 +85,23 @@ func StartCapture(h *Host) (*Capture, error) {
 		c.conn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
 		return err
 	})
+	if err == nil {
+		c.raw, err = c.conn.SyscallConn()
+		if err != nil {
+			c.conn.Close()
+		}
+	}
+	if err == nil {
+		// Stamp each frame in the kernel as it arrives: a time read after the goroutine
+		// is scheduled carries that scheduling's delay, milliseconds on a busy machine.
+		var serr error
+		err = c.raw.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+		})
+		if err = errors.Join(err, serr); err != nil {
+			c.conn.Close()
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: capture: %w", h.Name, err)
 	}
@@ -89,17 +113,26 @@ func StartCapture(h *Host) (*Capture, error) {
 func (c *Capture) read() {
 	defer c.wg.Done()
 	buf := make([]byte, 1<<16)
+	oob := make([]byte, unix.CmsgSpace(16)) // one struct timespec
 	for {
-		n, _, err := c.conn.ReadFrom(buf)
+		var n, oobn int
+		var rerr error
+		err := c.raw.Read(func(fd uintptr) bool {
+			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+			return rerr != unix.EAGAIN
+		})
 		now := time.Now()
 		if c.closed.Load() {
 			return
 		}
-		if err != nil {
+		if err != nil || rerr != nil {
 			continue // such as ENETDOWN, reported once when eth0 is set down
 		}
 		e := Classify(append([]byte(nil), buf[:n]...))
 		e.Time = now
+		if t, ok := kernelTime(oob[:oobn]); ok {
+			e.Time, e.KernelTime = t, true
+		}
 		c.mu.Lock()
 		c.events = append(c.events, e)
 		close(c.wake)
@@ -113,6 +146,31 @@ func (c *Capture) Events() []Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]Event(nil), c.events...)
+}
+
+// Since blocks until more than n frames have been recorded, or timeout passes, and returns
+// a copy of the frames after the first n. Unlike Wait, it copies only what is new, so a
+// caller that keeps count can follow a busy wire cheaply.
+func (c *Capture) Since(n int, timeout time.Duration) ([]Event, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		var events []Event
+		if n < len(c.events) {
+			events = append(events, c.events[max(n, 0):]...)
+		}
+		wake := c.wake
+		c.mu.Unlock()
+		if len(events) > 0 {
+			return events, nil
+		}
+		select {
+		case <-wake:
+		case <-deadline.C:
+			return nil, fmt.Errorf("capture: %w after %s", ErrTimeout, timeout)
+		}
+	}
 }
 
 // Wait blocks until done is true of the frames recorded so far, and returns them.
@@ -204,6 +262,28 @@ func Classify(frame []byte) Event {
 		}
 	}
 	return e
+}
+
+// kernelTime returns the SO_TIMESTAMPNS timestamp among a received message's control
+// messages.
+func kernelTime(oob []byte) (time.Time, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_TIMESTAMPNS {
+			continue
+		}
+		// struct timespec: two native longs, 8 bytes each on 64-bit and 4 on 32-bit.
+		switch d := m.Data; len(d) {
+		case 16:
+			return time.Unix(int64(binary.NativeEndian.Uint64(d)), int64(binary.NativeEndian.Uint64(d[8:]))), true
+		case 8:
+			return time.Unix(int64(int32(binary.NativeEndian.Uint32(d))), int64(int32(binary.NativeEndian.Uint32(d[4:])))), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // vrrp fills the VRRP fields from the first bytes of a VRRP message (RFC 5798 §5.1).

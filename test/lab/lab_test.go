@@ -179,6 +179,7 @@ func linkAttrs(t *testing.T, h *Host) *netlink.LinkAttrs {
 
 func TestCapture(t *testing.T) {
 	_, a, _, c := threeHosts(t)
+	started := time.Now()
 	capture, err := StartCapture(c)
 	if err != nil {
 		t.Fatal(err)
@@ -202,8 +203,28 @@ func TestCapture(t *testing.T) {
 		t.Errorf("c never captured a's echo request and its own reply: %v", err)
 	}
 	p.Stop()
+
+	// Every frame carries the kernel's timestamp, no later than now. (Not necessarily in
+	// order: a frame received is stamped before it waits in the backlog, and one sent
+	// meanwhile can overtake it.)
+	events := capture.Events()
+	for i, e := range events {
+		if !e.KernelTime || e.Time.Before(started) || e.Time.After(time.Now()) {
+			t.Errorf("event %d of %d: time %s (kernel %v), want a kernel timestamp between %s and now",
+				i, len(events), e.Time.Format(time.StampMicro), e.KernelTime, started.Format(time.StampMicro))
+			break
+		}
+	}
+	// Since returns what came after the first n frames, and times out when nothing does.
+	if got, err := capture.Since(1, time.Second); err != nil || len(got) != len(events)-1 || (len(got) > 0 && !got[0].Time.Equal(events[1].Time)) {
+		t.Errorf("Since(1) = %d events, %v; want the %d after the first", len(got), err, len(events)-1)
+	}
+
 	if err := capture.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if got, err := capture.Since(len(events)+100, 50*time.Millisecond); !errors.Is(err, ErrTimeout) || got != nil {
+		t.Errorf("Since past the end of a closed capture = %d events, %v; want %v", len(got), err, ErrTimeout)
 	}
 	n := len(capture.Events())
 	time.Sleep(50 * time.Millisecond)

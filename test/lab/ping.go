@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // ErrNoReply means no echo reply arrived in time.
@@ -26,10 +27,11 @@ type PingStats struct {
 }
 
 // Pinger sends ICMP or ICMPv6 echo requests from a host at a fixed rate and records
-// when the replies arrive. Replies are matched by echo identifier and sequence number;
-// duplicates and replies to someone else's pings are ignored.
+// when the replies arrive, by the kernel's receive timestamp (SO_TIMESTAMPNS) where it
+// gives one. Replies are matched by echo identifier and sequence number; duplicates and
+// replies to someone else's pings are ignored.
 type Pinger struct {
-	conn   *icmp.PacketConn
+	conn   *net.IPConn
 	dst    *net.IPAddr
 	proto  int // 1 (ICMP) or 58 (ICMPv6), for icmp.ParseMessage
 	req    icmp.Type
@@ -75,9 +77,12 @@ func StartPinger(h *Host, target netip.Addr, every time.Duration) (*Pinger, erro
 			}
 			p.dst.Zone = strconv.Itoa(ifi.Index)
 		}
-		var err error
-		p.conn, err = icmp.ListenPacket(network, laddr)
-		return err
+		c, err := net.ListenPacket(network, laddr)
+		if err != nil {
+			return err
+		}
+		p.conn = c.(*net.IPConn)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: pinger for %s: %w", h.Name, target, err)
@@ -86,7 +91,14 @@ func StartPinger(h *Host, target netip.Addr, every time.Duration) (*Pinger, erro
 		var f ipv6.ICMPFilter
 		f.SetAll(true)
 		f.Accept(ipv6.ICMPTypeEchoReply)
-		_ = p.conn.IPv6PacketConn().SetICMPFilter(&f) // an optimisation: replies are checked anyway
+		_ = ipv6.NewPacketConn(p.conn).SetICMPFilter(&f) // an optimisation: replies are checked anyway
+	}
+	// Stamp replies in the kernel as they arrive, not when this process gets to read them.
+	// Without timestamps (an error here) replies are stamped when read.
+	if rc, err := p.conn.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+		})
 	}
 	p.wg.Add(2)
 	go p.sendLoop()
@@ -117,8 +129,9 @@ func (p *Pinger) sendLoop() {
 func (p *Pinger) recvLoop() {
 	defer p.wg.Done()
 	buf := make([]byte, 1500)
+	oob := make([]byte, unix.CmsgSpace(16)) // one struct timespec
 	for {
-		n, _, err := p.conn.ReadFrom(buf)
+		n, oobn, _, _, err := p.conn.ReadMsgIP(buf, oob)
 		now := time.Now()
 		select {
 		case <-p.done:
@@ -128,7 +141,18 @@ func (p *Pinger) recvLoop() {
 		if err != nil {
 			continue
 		}
-		m, err := icmp.ParseMessage(p.proto, buf[:n])
+		if t, ok := kernelTime(oob[:oobn]); ok {
+			now = t
+		}
+		msg := buf[:n]
+		if p.proto == 1 && n >= 20 && msg[0]>>4 == 4 {
+			// A raw IPv4 socket delivers the IP header too (ReadFrom strips it; ReadMsgIP
+			// does not).
+			if hl := int(msg[0]&0x0f) * 4; hl >= 20 && hl <= n {
+				msg = msg[hl:]
+			}
+		}
+		m, err := icmp.ParseMessage(p.proto, msg)
 		if err != nil || m.Type != p.reply {
 			continue
 		}

@@ -1,0 +1,425 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vrrpd/vrrpd/vrrp"
+)
+
+// results is everything one run measured.
+type results struct {
+	started            time.Time
+	took               time.Duration
+	trials             int
+	intervals          []time.Duration
+	window             time.Duration
+	machine            string
+	loadStart, loadEnd string
+	keepalived         bool // keepalived was measured too
+
+	failover map[failKey]*failResult
+	cost     map[costKey]*costResult
+	codec    []codecBench
+	codecErr error
+}
+
+// ratioTarget is one of issue 7's failover targets: vrrpd's delay/ideal at most limit, where
+// keepalived 2.2.7 reaches about ref.
+type ratioTarget struct {
+	limit float64
+	ref   string
+}
+
+// ratioTargets are issue 7's failover targets, by scenario and interval.
+func ratioTargets() map[failKey]ratioTarget {
+	return map[failKey]ratioTarget{
+		{"", hostLoss, time.Second}:            {1.002, "1.00"},
+		{"", hostLoss, 100 * time.Millisecond}: {1.01, "1.03"},
+		{"", hostLoss, 10 * time.Millisecond}:  {1.10, "1.67"},
+		{"", graceful, time.Second}:            {1.005, "1.02"},
+		{"", graceful, 100 * time.Millisecond}: {1.05, "1.23"},
+	}
+}
+
+// cpuShare is issue 7's CPU target: vrrpd at most this share of keepalived's, in the same run.
+const cpuShare = 0.8
+
+// row is one line of the table.
+type row struct{ measure, ka, ours, target, met string }
+
+// render returns the table, its notes and the details as markdown (padded, so that it reads in
+// a terminal too).
+func (r *results) render() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## vrrpd beside keepalived, %s\n\n", r.started.Format("2006-01-02 15:04 MST"))
+	var lines [][]string
+	for _, rw := range r.rows() {
+		lines = append(lines, []string{rw.measure, rw.ka, rw.ours, rw.target, rw.met})
+	}
+	b.WriteString(table([]string{"measure", "keepalived", "vrrpd", "target", "met?"}, lines))
+	b.WriteString("\n")
+	for i, n := range r.notes() {
+		fmt.Fprintf(&b, "%d. %s\n", i+1, n)
+	}
+	if d := r.details(); len(d) > 0 {
+		b.WriteString("\nDetails: medians over the trials; the breakdown is from lb2's own eth0 (kernel timestamps). " +
+			"`timer late`: from lb2 receiving lb1's last (or priority-0) advert to lb2's first packet as master, less the ideal. " +
+			"`advert→GARP`: lb2's first advert to its first GARP. `GARP wire`: lb2 sending the GARP to the client receiving it.\n\n")
+		b.WriteString(table([]string{"daemon", "scenario", "interval", "ideal", "delay median", "delay worst", "timer late", "advert→GARP", "GARP wire", "outage median", "trials"}, d))
+	}
+	return b.String()
+}
+
+func (r *results) rows() []row {
+	var rows []row
+	targets := ratioTargets()
+	scenarios := []scenario{hostLoss, graceful}
+	for _, s := range scenarios {
+		for _, d := range r.intervals {
+			if r.failover[failKey{"vrrpd", s, d}] == nil {
+				continue
+			}
+			ka, ours := r.failover[failKey{"keepalived", s, d}], r.failover[failKey{"vrrpd", s, d}]
+			rw := row{measure: fmt.Sprintf("delay/ideal, %s, %s (VRRPv%d)", s, d, versionFor(d)),
+				ka: r.ratioCell(ka), ours: r.ratioCell(ours), target: "—", met: "—"}
+			if t, ok := targets[failKey{"", s, d}]; ok {
+				rw.target = fmt.Sprintf("≤ %g (keepalived ~%s)", t.limit, t.ref)
+				rw.met = metRatio(ours, t.limit)
+			}
+			rows = append(rows, rw)
+		}
+	}
+	for _, s := range scenarios {
+		for _, d := range r.intervals {
+			ka, ours := r.failover[failKey{"keepalived", s, d}], r.failover[failKey{"vrrpd", s, d}]
+			if ours == nil {
+				continue
+			}
+			rows = append(rows, row{measure: fmt.Sprintf("client outage, %s, %s", s, d),
+				ka: r.outageCell(ka), ours: r.outageCell(ours), target: "—", met: "—"})
+		}
+	}
+	for _, cc := range costCases() {
+		ka, ours := r.cost[costKey{"keepalived", cc.instances}], r.cost[costKey{"vrrpd", cc.instances}]
+		if ours == nil {
+			continue
+		}
+		what := fmt.Sprintf("%d instance%s at %s (VRRPv%d)", cc.instances, plural(cc.instances), cc.interval, cc.version)
+		for i, role := range []string{"master", "backup"} {
+			rw := row{measure: "CPU s/s, " + what + ", " + role, ka: r.cpuCell(ka, i), ours: r.cpuCell(ours, i), target: "—", met: "—"}
+			if cc.instances == 200 {
+				rw.target = fmt.Sprintf("≤ %.1f× keepalived's", cpuShare)
+				if ok(ka) && ok(ours) {
+					limit := cpuShare * ka.cpu[i]
+					rw.target += fmt.Sprintf(" = %.4f", limit)
+					rw.met = yesNo(ours.cpu[i] <= limit)
+				}
+			}
+			rows = append(rows, rw)
+		}
+		for i, role := range []string{"master", "backup"} {
+			rw := row{measure: "peak RSS, " + what + ", " + role, ka: r.rssCell(ka, i), ours: r.rssCell(ours, i), target: "≤ keepalived's", met: "—"}
+			if ok(ka) && ok(ours) {
+				rw.met = yesNo(ours.rss[i] <= ka.rss[i])
+			}
+			rows = append(rows, rw)
+		}
+		rw := row{measure: "instances in the wrong state at the end, " + what, ka: wrongCell(ka), ours: wrongCell(ours), target: "0", met: "—"}
+		if ok(ours) {
+			rw.met = yesNo(ours.wrong == 0)
+		}
+		rows = append(rows, rw)
+	}
+	if r.codecErr != nil {
+		rows = append(rows, row{measure: "codec benchmarks (go test -bench . -benchmem ./vrrp)", ka: "—", ours: "error: " + oneLine(r.codecErr), target: "0 allocs/op", met: "—"})
+	}
+	for _, c := range r.codec {
+		rows = append(rows, row{measure: "allocs/op, vrrp Benchmark" + c.name, ka: "—",
+			ours:   fmt.Sprintf("%g (%.3g–%.3g ns/op, %d cases)", c.maxAllocs, c.minNs, c.maxNs, c.subBenchmarks),
+			target: "0", met: yesNo(c.maxAllocs == 0)})
+	}
+	return rows
+}
+
+// notes are the table's footnotes.
+func (r *results) notes() []string {
+	var n []string
+	n = append(n, fmt.Sprintf("Failover delay: on the client's eth0, by kernel receive timestamps (SO_TIMESTAMPNS): host loss "+
+		"(lb1's switch port set down) from lb1's last advert to lb2's first gratuitous ARP; graceful (SIGTERM to lb1) from lb1's "+
+		"priority-0 advert to lb2's first gratuitous ARP. Each cell: median (worst) of %d trials. `met?` judges the median; "+
+		"\"worst misses\" says the worst trial did not meet it.", r.trials))
+	var ideals []string
+	for _, d := range r.intervals {
+		v := versionFor(d)
+		ka := keepalivedImpl("")
+		ideals = append(ideals, fmt.Sprintf("%s: vrrpd %s / %s, keepalived %s / %s", d,
+			vrrp.MasterDownInterval(v, prioBackup, d), vrrp.SkewTime(v, prioBackup, d),
+			ka.masterDown(v, prioBackup, d), ka.skew(v, prioBackup, d)))
+	}
+	n = append(n, "The ideal is each daemon's own Master_Down_Interval (host loss) or Skew_Time (graceful) for lb2 at priority 100: "+
+		"vrrpd computes Skew_Time in integer centiseconds for both versions (RFC 5798 §6.1, RFC 3768 §6.1); keepalived 2.2.7 in "+
+		"microseconds, (256 − p)/256 s for v2 and (256 − p) × interval in centiseconds × 625/16 µs for v3 (not rounded to "+
+		"centiseconds). Master_Down_Interval / Skew_Time: "+strings.Join(ideals, "; ")+
+		". The graceful rows confirm keepalived's v3 unit: at 10ms it waits about 6.1ms, where centiseconds would give 0. "+
+		"Where the ideal is 0 (vrrpd's Skew_Time at 10ms), the cell gives the delay itself.")
+	n = append(n, fmt.Sprintf("Both daemons alike: lb1 priority %d, lb2 priority %d, both start as backup and preempt; VRRPv2 for "+
+		"whole-second intervals, VRRPv3 otherwise; multicast; one VIP. In the failover runs the second GARP burst is off "+
+		"(garp_delay = \"0s\", garp_master_delay 0), so a late burst cannot pass for the next trial's; the first burst is "+
+		"what is measured. Client outage: the longest gap between replies to a 2ms ping of the VIP.", prioMaster, prioBackup))
+	n = append(n, fmt.Sprintf("Cost: CPU seconds per second over a %s window after the pair was steady and settled (the "+
+		"daemons' default second GARP burst included in the settling), user + system, from each thread's "+
+		"/proc/PID/task/TID/schedstat; peak RSS is VmHWM. keepalived counts its process tree (parent + VRRP child): "+
+		"pages they share count twice, as the issue's 13 MiB does. The wrong-state check: lb1 must hold every VIP and "+
+		"lb2 none, and `vrrpd status --json` must say MASTER on lb1 and BACKUP on lb2.", r.window))
+	took := "-"
+	if r.took > 0 {
+		took = r.took.Round(time.Second).String()
+	}
+	n = append(n, fmt.Sprintf("Machine: %s. Load average (1, 5, 15 min) %s at the start, %s at the end. The run took %s.",
+		r.machine, r.loadStart, r.loadEnd, took))
+	if !r.keepalived {
+		n = append(n, "keepalived was not measured: it is not installed (or -keepalived none).")
+	}
+	return n
+}
+
+// details has one line per daemon, scenario and interval, with absolute times.
+func (r *results) details() [][]string {
+	var lines [][]string
+	for _, s := range []scenario{hostLoss, graceful} {
+		for _, d := range r.intervals {
+			for _, name := range []string{"keepalived", "vrrpd"} {
+				f := r.failover[failKey{name, s, d}]
+				if f == nil {
+					continue
+				}
+				lines = append(lines, append([]string{name, string(s), d.String(), fmtDur(f.ideal)}, f.detail()...))
+			}
+		}
+	}
+	return lines
+}
+
+// detail is the rest of a details line: delay median and worst, the breakdown's medians, the
+// outage's median, and the trials.
+func (f *failResult) detail() []string {
+	pick := func(get func(trial) time.Duration) []time.Duration {
+		out := make([]time.Duration, len(f.trials))
+		for i, t := range f.trials {
+			out[i] = get(t)
+		}
+		return out
+	}
+	trials := fmt.Sprintf("%d ok", len(f.trials))
+	if len(f.errs) > 0 {
+		trials += fmt.Sprintf(", %d failed: %s", len(f.errs), oneLine(f.errs[0]))
+	}
+	if len(f.trials) == 0 {
+		return []string{"—", "—", "—", "—", "—", "—", trials}
+	}
+	delays := pick(func(t trial) time.Duration { return t.delay })
+	zero := 0
+	for _, t := range f.trials {
+		if t.lastPrioZero {
+			zero++
+		}
+	}
+	if zero > 0 {
+		trials += fmt.Sprintf("; in %d the last advert had priority 0", zero)
+	}
+	return []string{
+		fmtDur(median(delays)), fmtDur(slices.Max(delays)),
+		fmtDur(median(pick(func(t trial) time.Duration { return t.timerLate }))),
+		fmtDur(median(pick(func(t trial) time.Duration { return t.advertGARP }))),
+		fmtDur(median(pick(func(t trial) time.Duration { return t.garpWire }))),
+		fmtDur(median(pick(func(t trial) time.Duration { return t.outage }))),
+		trials,
+	}
+}
+
+// ratioCell is "median (worst)" of delay/ideal, or of the delay where the ideal is 0.
+func (r *results) ratioCell(f *failResult) string {
+	if f == nil {
+		return "—"
+	}
+	if len(f.trials) == 0 {
+		return "failed: " + oneLine(errOr(f.errs))
+	}
+	delays := f.delays()
+	var cell string
+	if f.ideal <= 0 {
+		cell = fmt.Sprintf("ideal 0: %s (%s)", fmtDur(median(delays)), fmtDur(slices.Max(delays)))
+	} else {
+		med, worst := f.ratios()
+		cell = fmt.Sprintf("%.4f (%.4f)", med, worst)
+	}
+	if len(f.errs) > 0 {
+		cell += fmt.Sprintf("; %d of %d failed", len(f.errs), len(f.errs)+len(f.trials))
+	}
+	return cell
+}
+
+func (r *results) outageCell(f *failResult) string {
+	if f == nil {
+		return "—"
+	}
+	if len(f.trials) == 0 {
+		return "failed"
+	}
+	out := make([]time.Duration, len(f.trials))
+	for i, t := range f.trials {
+		out[i] = t.outage
+	}
+	return fmt.Sprintf("%s (%s)", fmtDur(median(out)), fmtDur(slices.Max(out)))
+}
+
+func (r *results) cpuCell(c *costResult, i int) string {
+	if c == nil {
+		return "—"
+	}
+	if c.err != nil {
+		return "failed: " + oneLine(c.err)
+	}
+	return fmt.Sprintf("%.4f", c.cpu[i])
+}
+
+func (r *results) rssCell(c *costResult, i int) string {
+	if c == nil {
+		return "—"
+	}
+	if c.err != nil {
+		return "failed"
+	}
+	s := mib(c.rss[i])
+	if c.procs[i] > 1 {
+		s += fmt.Sprintf(" (%d processes)", c.procs[i])
+	}
+	return s
+}
+
+func wrongCell(c *costResult) string {
+	if c == nil {
+		return "—"
+	}
+	if c.err != nil {
+		return "failed"
+	}
+	return fmt.Sprintf("%d of %d", c.wrong, c.total)
+}
+
+func ok(c *costResult) bool { return c != nil && c.err == nil }
+
+// metRatio judges vrrpd's median against limit, and says whether the worst trial missed it.
+func metRatio(f *failResult, limit float64) string {
+	if f == nil || len(f.trials) == 0 || f.ideal <= 0 {
+		return "—"
+	}
+	med, worst := f.ratios()
+	switch {
+	case med > limit:
+		return "NO"
+	case worst > limit:
+		return "yes; worst misses"
+	}
+	return "yes"
+}
+
+func (f *failResult) delays() []time.Duration {
+	out := make([]time.Duration, len(f.trials))
+	for i, t := range f.trials {
+		out[i] = t.delay
+	}
+	return out
+}
+
+// ratios returns the median and the worst delay/ideal.
+func (f *failResult) ratios() (med, worst float64) {
+	d := f.delays()
+	return ratio(median(d), f.ideal), ratio(slices.Max(d), f.ideal)
+}
+
+// median of ds: the middle value, or the mean of the two middle ones.
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	} else {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+}
+
+// fmtDur rounds a duration for the table: to 10µs below a second, to 100µs above.
+func fmtDur(d time.Duration) string {
+	if d > -time.Second && d < time.Second {
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(100 * time.Microsecond).String()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+func errOr(errs []error) error {
+	if len(errs) == 0 {
+		return fmt.Errorf("no trials")
+	}
+	return errs[0]
+}
+
+// oneLine is the first line of err's text, short enough for a cell.
+func oneLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return strings.ReplaceAll(s, "|", "/")
+}
+
+// table renders a padded markdown table.
+func table(header []string, lines [][]string) string {
+	cells := append([][]string{header}, lines...)
+	width := make([]int, len(header))
+	for _, line := range cells {
+		for i, c := range line[:min(len(line), len(width))] {
+			width[i] = max(width[i], len([]rune(c)))
+		}
+	}
+	var b strings.Builder
+	for n, line := range cells {
+		b.WriteString("|")
+		for i := range width {
+			c := ""
+			if i < len(line) {
+				c = line[i]
+			}
+			fmt.Fprintf(&b, " %s%s |", c, strings.Repeat(" ", width[i]-len([]rune(c))))
+		}
+		b.WriteString("\n")
+		if n == 0 {
+			b.WriteString("|")
+			for _, w := range width {
+				fmt.Fprintf(&b, "%s|", strings.Repeat("-", w+2))
+			}
+			b.WriteString("\n")
+		}
+	}
+	return b.String()
+}
