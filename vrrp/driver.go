@@ -141,14 +141,14 @@ type Driver struct {
 	opt    Options
 	cmds   chan func()
 	rx     chan received
-	done   chan struct{} // closed when Run returns
-	stop   chan struct{} // closed when Run starts shutting down: readers stop delivering
-	bufs   sync.Pool
-	wg     sync.WaitGroup // readers
+	done   chan struct{}  // closed when Run returns
+	stop   chan struct{}  // closed when Run starts shutting down: readers stop delivering
+	wg     sync.WaitGroup // readers and the prober
 	adv    Advertisement  // receive scratch
 	order  []*instance    // in the order added
 	timers timers         // the instances by deadline
 	probes probes         // duplicate-VIP probes to run
+	epoch  time.Time      // the adverts' grid (Config.Epoch)
 	byNm   map[string]*instance
 	socks  map[sockKey]*sock
 }
@@ -170,11 +170,14 @@ type sock struct {
 	logged [NumDrops]time.Time
 }
 
+// received is a batch of packets one read brought, handed from a reader to Run. The packets
+// alias the Conn's buffers: Run releases them, and then the reader reads again.
 type received struct {
-	s   *sock
-	p   Packet
-	at  time.Time
-	buf *[]byte
+	s    *sock
+	conn Conn
+	ps   []Packet
+	at   time.Time
+	done chan<- struct{}
 }
 
 type instance struct {
@@ -204,6 +207,7 @@ func NewDriver(opt Options) *Driver {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	d := &Driver{
+		epoch: opt.Now(),
 		opt:   opt,
 		cmds:  make(chan func()),
 		rx:    make(chan received, 256),
@@ -212,7 +216,6 @@ func NewDriver(opt Options) *Driver {
 		byNm:  map[string]*instance{},
 		socks: map[sockKey]*sock{},
 	}
-	d.bufs.New = func() any { b := make([]byte, recvBuf); return &b }
 	return d
 }
 
@@ -449,7 +452,7 @@ func (d *Driver) add(cfg InstanceConfig) error {
 	if other := s.get(cfg.VRID); other != nil {
 		return fmt.Errorf("instance %q: vrid %d on %s is already used by instance %q", cfg.Name, cfg.VRID, cfg.Interface, other.cfg.Name)
 	}
-	cfg.Machine.Addr = cfg.Src
+	cfg.Machine.Addr, cfg.Machine.Epoch = cfg.Src, d.epoch
 	m, err := NewMachine(cfg.Machine)
 	if err != nil {
 		return fmt.Errorf("instance %q: %w", cfg.Name, err)
@@ -458,7 +461,7 @@ func (d *Driver) add(cfg InstanceConfig) error {
 		s = &sock{key: key}
 		d.socks[key] = s
 	}
-	in := &instance{cfg: cfg, m: m, s: s, buf: make([]byte, 0, recvBuf)}
+	in := &instance{cfg: cfg, m: m, s: s}
 	in.rules = Rules{
 		Version: cfg.Machine.Version, Interval: cfg.Machine.Interval,
 		AuthType: cfg.AuthType, AuthData: cfg.AuthData,
@@ -600,15 +603,14 @@ func (d *Driver) release(s *sock) {
 	}
 }
 
-// read delivers a socket's packets to Run until conn closes.
+// read delivers a socket's packets to Run, a batch at a time, until conn closes.
 func (d *Driver) read(s *sock, conn Conn) {
 	defer d.wg.Done()
+	done := make(chan struct{}, 1)
 	for {
-		buf := d.bufs.Get().(*[]byte)
-		p, err := conn.Read(*buf)
+		ps, err := conn.Read()
 		at := d.opt.Now()
 		if err != nil {
-			d.bufs.Put(buf)
 			if closedConn(err) {
 				return
 			}
@@ -621,43 +623,55 @@ func (d *Driver) read(s *sock, conn Conn) {
 			}
 		}
 		select {
-		case d.rx <- received{s: s, p: p, at: at, buf: buf}:
+		case d.rx <- received{s: s, conn: conn, ps: ps, at: at, done: done}:
 		case <-d.stop:
-			d.bufs.Put(buf)
+			return
+		}
+		select {
+		case <-done:
+		case <-d.stop:
 			return
 		}
 	}
 }
 
-// receive validates a packet (RFC 5798 §7.1, RFC 3768 §7.1) and gives it to its instance.
+// receive processes a batch of packets, then releases them and lets its reader read again.
 func (d *Driver) receive(r received) {
-	defer d.bufs.Put(r.buf)
-	vrid, ok := PeekVRID(r.p.Data)
+	for _, p := range r.ps {
+		d.receiveOne(r.s, p, r.at)
+	}
+	r.conn.Release()
+	r.done <- struct{}{}
+}
+
+// receiveOne validates a packet (RFC 5798 §7.1, RFC 3768 §7.1) and gives it to its instance.
+func (d *Driver) receiveOne(s *sock, p Packet, at time.Time) {
+	vrid, ok := PeekVRID(p.Data)
 	if !ok {
-		d.dropped(r.s, nil, DropLength, r.p.Src)
+		d.dropped(s, nil, DropLength, p.Src)
 		return
 	}
-	in := r.s.byVRID[vrid]
+	in := s.byVRID[vrid]
 	if in == nil {
-		d.dropped(r.s, nil, DropVRID, r.p.Src)
+		d.dropped(s, nil, DropVRID, p.Src)
 		return
 	}
-	v := in.rules.Check(r.p, &d.adv)
+	v := in.rules.Check(p, &d.adv)
 	if v.Drop != DropNone {
-		d.dropped(r.s, in, v.Drop, r.p.Src)
+		d.dropped(s, in, v.Drop, p.Src)
 		return
 	}
 	in.cnt.AdvertsReceived++
 	if v.AddressMismatch {
 		in.cnt.Mismatches++
-		in.cnt.LastMismatch = Mismatch{From: r.p.Src, Addresses: slices.Clone(d.adv.Addresses), At: r.at}
+		in.cnt.LastMismatch = Mismatch{From: p.Src, Addresses: slices.Clone(d.adv.Addresses), At: at}
 	}
-	if v.AddressMismatch && r.at.Sub(in.warned) >= dropLogEvery {
-		in.warned = r.at
+	if v.AddressMismatch && at.Sub(in.warned) >= dropLogEvery {
+		in.warned = at
 		d.opt.Log.Warn("advert lists other addresses than ours: check the peer's configuration",
-			"instance", in.cfg.Name, "vrid", in.cfg.VRID, "from", r.p.Src, "theirs", d.adv.Addresses, "ours", in.adv.Addresses)
+			"instance", in.cfg.Name, "vrid", in.cfg.VRID, "from", p.Src, "theirs", d.adv.Addresses, "ours", in.adv.Addresses)
 	}
-	d.act(in, in.m.Receive(r.at, r.p.Src, &d.adv))
+	d.act(in, in.m.Receive(at, p.Src, &d.adv))
 	d.settle(in)
 }
 

@@ -65,14 +65,22 @@ func (l *fakeLAN) inject(p Packet) {
 	}
 }
 
-func (c *fakeConn) Read(buf []byte) (Packet, error) {
+func (c *fakeConn) Read() ([]Packet, error) {
 	select {
 	case p := <-c.in:
-		n := copy(buf, p.Data)
-		p.Data = buf[:n]
-		return p, nil
+		ps := []Packet{p}
+		for len(ps) < 64 {
+			select {
+			case p := <-c.in:
+				ps = append(ps, p)
+				continue
+			default:
+			}
+			break
+		}
+		return ps, nil
 	case <-c.closed:
-		return Packet{}, fmt.Errorf("read: %w", net.ErrClosed)
+		return nil, fmt.Errorf("read: %w", net.ErrClosed)
 	}
 }
 
@@ -110,6 +118,8 @@ func (c *fakeConn) Addrs() ([]netip.Addr, error) {
 func (c *fakeConn) Index() int { return 1 }
 
 func (c *fakeConn) Pending() bool { return len(c.in) > 0 }
+
+func (c *fakeConn) Release() {}
 
 func (c *fakeConn) Close() error {
 	c.closeOnce.Do(func() { close(c.closed) })

@@ -64,6 +64,9 @@ type Config struct {
 	Addr         netip.Addr    // this router's primary address: the advert's source and the tie-breaker
 	GARPDelay    time.Duration // a second GARP/NA burst this long after becoming master; 0: none
 	GARPRefresh  time.Duration // then a burst this often while master; 0: never
+	// Epoch, when set, puts the adverts on a grid: Epoch plus whole intervals. Instances with
+	// the same interval then advertise together, and one wake-up serves them all.
+	Epoch time.Time
 }
 
 // answerGap limits how often a master answers another master's advert with a GARP/NA burst.
@@ -291,7 +294,7 @@ func (m *Machine) Tick(now time.Time) []Action {
 			m.do(Action{Kind: SendAdvert, Priority: m.prio})
 			m.advertAt = m.advertAt.Add(m.cfg.Interval)
 			if !m.advertAt.After(now) {
-				m.advertAt = now.Add(m.cfg.Interval)
+				m.advertAt = m.nextAdvert(now)
 			}
 		}
 		if !m.garpAt.IsZero() && !now.Before(m.garpAt) {
@@ -372,7 +375,7 @@ func (m *Machine) masterReceive(now time.Time, src netip.Addr, adv *Advertisemen
 	if adv.Priority == 0 {
 		// Another master is stopping or yielding: advertise at once, so its backups see us.
 		m.do(Action{Kind: SendAdvert, Priority: m.prio})
-		m.advertAt = now.Add(m.cfg.Interval)
+		m.advertAt = m.nextAdvert(now)
 		m.answer(now)
 		return
 	}
@@ -401,6 +404,17 @@ func (m *Machine) masterReceive(now time.Time, src netip.Addr, adv *Advertisemen
 	m.answer(now)
 }
 
+// nextAdvert is when the Adver_Timer fires after an advert sent now: Advertisement_Interval
+// later (RFC 5798 §6.4.3), or sooner, to fall on the Epoch's grid. Advertising sooner is always
+// safe: backups only need an advert at least every interval.
+func (m *Machine) nextAdvert(now time.Time) time.Time {
+	next := now.Add(m.cfg.Interval)
+	if m.cfg.Epoch.IsZero() || next.Before(m.cfg.Epoch) {
+		return next
+	}
+	return next.Add(-next.Sub(m.cfg.Epoch) % m.cfg.Interval)
+}
+
 // answer re-announces the VIPs to clients that may have followed another master, at most once
 // per answerGap. The burst sent on becoming master does not count: the other master may have
 // announced after it, as when a split brain heals within a second.
@@ -418,7 +432,7 @@ func (m *Machine) becomeMaster(now time.Time, why string) {
 	m.do(Action{Kind: SendAdvert, Priority: m.prio})
 	m.do(Action{Kind: AddVIPs})
 	m.do(Action{Kind: Announce})
-	m.advertAt = now.Add(m.cfg.Interval)
+	m.advertAt = m.nextAdvert(now)
 	switch {
 	case m.cfg.GARPDelay > 0:
 		m.garpAt = now.Add(m.cfg.GARPDelay)
@@ -444,7 +458,7 @@ func (m *Machine) SetPriority(now time.Time, prio uint8, why string) []Action {
 	if m.state == Master {
 		m.master, m.masterPriority = m.cfg.Addr, prio
 		m.do(Action{Kind: SendAdvert, Priority: prio})
-		m.advertAt = now.Add(m.cfg.Interval)
+		m.advertAt = m.nextAdvert(now)
 	}
 	return m.out
 }

@@ -225,6 +225,27 @@ func TestMasterAdvertSchedule(t *testing.T) {
 	}
 }
 
+// With an Epoch, adverts fall on a grid, so that instances advertise together: the first one
+// after becoming master comes sooner than an interval (which is always safe), then every
+// interval on the grid.
+func TestAdvertGrid(t *testing.T) {
+	m := newTestMachine(t, 255, func(c *Config) { c.Epoch = at(ms(50)) })
+	m.Startup(at(ms(1337)))
+	if want := at(ms(2050)); !m.Deadline().Equal(want) {
+		t.Fatalf("first advert at %v, want %v (the grid point before 2.337s)", m.Deadline(), want)
+	}
+	wantActions(t, "grid", m.Tick(at(ms(2050))), "SendAdvert 255")
+	if want := at(ms(3050)); !m.Deadline().Equal(want) {
+		t.Errorf("next advert at %v, want %v", m.Deadline(), want)
+	}
+	// Two instances becoming master at different times advertise together from then on.
+	o := newTestMachine(t, 255, func(c *Config) { c.Epoch = at(ms(50)) })
+	o.Startup(at(ms(2999)))
+	if !o.Deadline().Equal(m.Deadline()) {
+		t.Errorf("grids differ: %v and %v", o.Deadline(), m.Deadline())
+	}
+}
+
 // RFC 5798 §6.4.3: a master that receives priority 0 advertises at once and resets Adver_Timer.
 // Another master was stopping or yielding, so clients may point at it: vrrpd also re-announces,
 // at most once a second. Its own burst on becoming master does not count: the other master may

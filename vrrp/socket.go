@@ -17,8 +17,11 @@ import (
 // Conn is one VRRP socket: one interface and one address family, shared by every instance on
 // them. It is all the driver knows of the network, so tests can pass a fake.
 type Conn interface {
-	// Read blocks until a packet arrives. Packet.Data aliases buf.
-	Read(buf []byte) (Packet, error)
+	// Read blocks until packets arrive, and returns them: one or more, up to a batch. They
+	// alias the Conn's buffers, and stay valid until Release.
+	Read() ([]Packet, error)
+	// Release says that the packets of the last Read have been processed.
+	Release()
 	// Send sends the messages in order, with TTL or hop limit 255 (RFC 5798 §5.1.1.3,
 	// §5.1.2.3), and returns how many were sent: on an error, out[n] failed and the ones
 	// after it were not tried.
@@ -28,7 +31,8 @@ type Conn interface {
 	Addrs() ([]netip.Addr, error)
 	// Index is the index of the interface the socket is bound to.
 	Index() int
-	// Pending reports whether a packet waits in the socket, not yet Read.
+	// Pending reports whether a packet has arrived that is not Released yet: queued in the
+	// socket, or read.
 	Pending() bool
 	Close() error
 }
@@ -107,13 +111,13 @@ type ipConn struct {
 	p4  *ipv4.PacketConn
 	p6  *ipv6.PacketConn
 
-	// Read hands out, one at a time, the packets one recvmmsg read.
-	rc         syscall.RawConn
-	rx         []ipv4.Message // the same type as ipv6.Message
-	next, read int
-	// busy is set from the moment the reader finds packets queued, before it takes them, until
-	// it has handed them all out and finds the queue empty: with the queue's length, it tells
-	// Pending about every packet that has arrived and not been handed out.
+	// Read returns the packets one recvmmsg read, from its own buffers.
+	rc   syscall.RawConn
+	rx   []ipv4.Message // the same type as ipv6.Message
+	pkts []Packet
+	// busy is set from the moment Read finds packets queued, before it takes them, until they
+	// are released: with the queue's length, it tells Pending about every packet that has
+	// arrived and not been processed.
 	busy atomic.Bool
 
 	// Send reuses its message headers, and keeps the control message of each source address
@@ -164,12 +168,13 @@ func (c *ipConn) initBatches(oob func() []byte) {
 	c.control, c.to = map[netip.Addr][]byte{}, map[netip.Addr]net.Addr{}
 }
 
-// Read returns the next packet. A raw IPv4 socket reads the IP header with the message, which
-// gives the TTL and the addresses; IPv6 gives the hop limit and destination in control messages.
-func (c *ipConn) Read(buf []byte) (Packet, error) {
-	for c.next == c.read {
+// Read returns the packets one recvmmsg reads. A raw IPv4 socket reads the IP header with the
+// message, which gives the TTL and the addresses; IPv6 gives the hop limit and destination in
+// control messages.
+func (c *ipConn) Read() ([]Packet, error) {
+	for {
 		if err := c.waitQueued(); err != nil {
-			return Packet{}, err
+			return nil, err
 		}
 		var n int
 		var err error
@@ -179,39 +184,46 @@ func (c *ipConn) Read(buf []byte) (Packet, error) {
 			n, err = c.p4.ReadBatch(c.rx, unix.MSG_DONTWAIT)
 		}
 		if err != nil && !errors.Is(err, unix.EAGAIN) {
-			return Packet{}, err
+			return nil, err
 		}
-		c.next, c.read = 0, max(n, 0)
+		c.pkts = c.pkts[:0]
+		for i := range max(n, 0) {
+			c.pkts = append(c.pkts, c.parse(&c.rx[i]))
+		}
+		if len(c.pkts) > 0 {
+			return c.pkts, nil
+		}
 	}
-	m := &c.rx[c.next]
-	c.next++
+}
+
+func (c *ipConn) parse(m *ipv4.Message) Packet {
 	data := m.Buffers[0][:m.N]
 	if c.v6 {
-		p := Packet{Src: addrOf(m.Addr), Data: buf[:copy(buf, data)]}
+		p := Packet{Src: addrOf(m.Addr), Data: data}
 		var cm ipv6.ControlMessage
 		if cm.Parse(m.OOB[:m.NN]) == nil {
 			p.TTL = cm.HopLimit
 			p.Dst, _ = netip.AddrFromSlice(cm.Dst)
 		}
-		return p, nil
+		return p
 	}
 	ihl := 0
 	if len(data) >= ipv4.HeaderLen && data[0]>>4 == 4 {
 		ihl = int(data[0]&0x0f) * 4
 	}
 	if ihl < ipv4.HeaderLen || ihl > len(data) {
-		return Packet{Data: buf[:0]}, nil // no IPv4 header: too short, dropped as such
+		return Packet{} // no IPv4 header: too short, dropped as such
 	}
 	return Packet{
 		Src:  netip.AddrFrom4([4]byte(data[12:16])),
 		Dst:  netip.AddrFrom4([4]byte(data[16:20])),
 		TTL:  int(data[8]),
-		Data: buf[:copy(buf, data[ihl:])],
-	}, nil
+		Data: data[ihl:],
+	}
 }
 
-// waitQueued waits until a packet is queued in the socket, and marks the reader busy before it
-// takes any: the mark comes off only while nothing is queued and the reader waits.
+// waitQueued waits until a packet is queued in the socket, and marks the Conn busy before Read
+// takes any.
 func (c *ipConn) waitQueued() error {
 	return c.rc.Read(func(fd uintptr) bool {
 		c.busy.Store(true)
@@ -321,8 +333,10 @@ func (c *ipConn) Addrs() ([]netip.Addr, error) {
 
 func (c *ipConn) Index() int { return c.ifi.Index }
 
-// Pending looks at the socket's queue first, then at the reader: a packet taken from the queue
-// in between was taken by a reader already marked busy.
+func (c *ipConn) Release() { c.busy.Store(false) }
+
+// Pending looks at the socket's queue first, then at the mark: a packet taken from the queue in
+// between was taken by a Read already marked busy.
 func (c *ipConn) Pending() bool {
 	n := 0
 	c.rc.Control(func(fd uintptr) { n = queued(fd) })
