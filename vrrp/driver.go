@@ -121,19 +121,12 @@ type Options struct {
 	Probe func(ifname string, vips []netip.Prefix) []Duplicate
 }
 
-// probeAgain is how often a master probes again while another host answers for its VIPs.
-const probeAgain = 10 * time.Second
-
-// ErrStopped is returned by the Driver's methods once Run has returned.
+// ErrStopped is returned by the Driver's methods once Run has begun to stop.
 var ErrStopped = errors.New("driver stopped")
 
 // dropLogEvery limits how often a drop reason is logged per instance: drops are always counted,
 // but a flood of bad packets must not flood the log.
 const dropLogEvery = 10 * time.Second
-
-// recvBuf holds one received message: large enough for the largest VRRP message, 255 IPv6
-// addresses (8 + 255*16 bytes).
-const recvBuf = 4096
 
 // Driver runs virtual routers on sockets. One goroutine (Run) owns every machine and carries out
 // their actions; one goroutine per socket reads packets and hands them to it.
@@ -187,7 +180,6 @@ type instance struct {
 	rules  Rules
 	dsts   []netip.Addr
 	adv    Advertisement // the advert we send, but for its priority
-	buf    []byte
 	cnt    Counters
 	logged [NumDrops]time.Time
 	warned time.Time // last address-list mismatch logged
@@ -206,7 +198,7 @@ func NewDriver(opt Options) *Driver {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	d := &Driver{
+	return &Driver{
 		epoch: opt.Now(),
 		opt:   opt,
 		cmds:  make(chan func()),
@@ -216,7 +208,6 @@ func NewDriver(opt Options) *Driver {
 		byNm:  map[string]*instance{},
 		socks: map[sockKey]*sock{},
 	}
-	return d
 }
 
 // Run runs the instances until ctx is done. Then every instance stops as RFC 5798 §6.4 says
@@ -734,51 +725,6 @@ func (d *Driver) takeoverWaits() bool {
 	return d.timers.anyDue(d.opt.Now(), func(in *instance) bool {
 		return in.m.State() == Backup && in.s.conn != nil && (in.s.conn.Pending() || len(d.rx) > 0)
 	})
-}
-
-// settle applies in's sync group after one of its members changed (keepalived's
-// vrrp_sync_group; not part of the RFCs), so that the group stays with one host:
-//   - while a member is in FAULT, the others are in FAULT too;
-//   - while a member yields to a better master, the others are held back from being master.
-//
-// It converges: neither a group fault nor a hold can make a member faulted or yielding.
-func (d *Driver) settle(in *instance) {
-	g := in.cfg.Group
-	if g == "" {
-		return
-	}
-	var members []*instance
-	for _, o := range d.order {
-		if o.cfg.Group == g {
-			members = append(members, o)
-		}
-	}
-	for range members {
-		changed := false
-		for _, x := range members {
-			fault, held := "", ""
-			for _, y := range members {
-				switch {
-				case y == x:
-				case y.fault != "" && fault == "":
-					fault = fmt.Sprintf("sync group %s: %s is in FAULT (%s)", g, y.cfg.Name, y.fault)
-				case y.m.Yielding() && held == "":
-					held = fmt.Sprintf("sync group %s: %s follows master %s", g, y.cfg.Name, y.m.Status().Master)
-				}
-			}
-			if fault != x.groupFault {
-				x.groupFault, changed = fault, true
-				d.apply(x, fmt.Sprintf("sync group %s has no member in FAULT", g))
-			}
-			if held != x.held {
-				x.held, changed = held, true
-				d.act(x, x.m.Hold(d.opt.Now(), held))
-			}
-		}
-		if !changed {
-			return
-		}
-	}
 }
 
 // act carries out a machine's actions in order. Adverts are queued and sent together at the end

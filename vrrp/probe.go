@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// probeAgain is how often a master probes again while another host answers for its VIPs.
+const probeAgain = 10 * time.Second
+
 // probes are the duplicate-VIP probes the driver owes: which masters to probe, and when. One
 // goroutine runs them, an interface at a time with every due master's VIPs at once, so that a
 // host whose 200 instances become master together sends one probe, not 200.

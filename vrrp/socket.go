@@ -100,6 +100,10 @@ func bindToDevice(c *net.IPConn, ifname string) error {
 	return nil
 }
 
+// recvBuf holds one received message: large enough for the largest VRRP message, 255 IPv6
+// addresses (8 + 255*16 bytes).
+const recvBuf = 4096
+
 // batchSize is how many packets one system call reads or sends at most: with many instances on
 // an interface, their adverts come and go in bursts.
 const batchSize = 64
