@@ -326,23 +326,33 @@ func instanceOf(t *testing.T, s status, name string) instance {
 func (p *pair) takeover(t *testing.T, v variant, from time.Time, old, to *lab.Host) time.Duration {
 	t.Helper()
 	oldAddr := p.addr(old, v)
-	var last time.Time
-	for _, e := range p.wire(to).Events() {
-		switch {
-		case e.Time.Before(from):
-		case isAdvert(e, v) && e.IP == oldAddr:
-			last = e.Time
-		case isAnnounce(e, v) && sameMAC(e.Src, to.MAC) && !last.IsZero():
-			return e.Time.Sub(last)
+	// delay finds the takeover in the events: the old master's last advert, then the new one's
+	// first announcement. The announcement may follow the VIP by a moment: wait for it.
+	delay := func(es []lab.Event) (time.Duration, bool) {
+		var last time.Time
+		for _, e := range es {
+			switch {
+			case e.Time.Before(from):
+			case isAdvert(e, v) && e.IP == oldAddr:
+				last = e.Time
+			case isAnnounce(e, v) && sameMAC(e.Src, to.MAC) && !last.IsZero():
+				return e.Time.Sub(last), true
+			}
 		}
+		return 0, false
+	}
+	es, err := p.wire(to).Wait(5*time.Second, func(es []lab.Event) bool { _, ok := delay(es); return ok })
+	if err == nil {
+		d, _ := delay(es)
+		return d
 	}
 	var seen []string
-	for _, e := range p.wire(to).Events() {
+	for _, e := range es {
 		if (isAdvert(e, v) || isAnnounce(e, v)) && !e.Time.Before(from) {
 			seen = append(seen, fmt.Sprintf("%s %s %s from %s prio %d", e.Time.Format("05.000"), e.Kind, e.IP, e.Src, e.Priority))
 		}
 	}
-	t.Fatalf("%s's wire has no advert from %s followed by an announcement of %s by %s; it saw:\n%s",
+	t.Fatalf("%s's wire has no advert from %s followed by an announcement of %s by %s within 5s; it saw:\n%s",
 		to.Name, oldAddr, v.vip(), to.Name, strings.Join(seen, "\n"))
 	return 0
 }
