@@ -153,20 +153,21 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 	done := make(chan error, 1)
 	go func() { done <- d.driver.Run(runCtx) }()
 	defer d.closeRunner(runner)
+	abort := func(err error) error { // stop the driver (releasing what it took) and fail
+		cancel()
+		<-done
+		return err
+	}
 
 	d.track = newTracking(d.driver, log)
 	if cfg.Global.Metrics != "" {
 		if err := serveMetrics(runCtx, cfg.Global.Metrics, newMetrics(d.driver, d.track), log); err != nil {
-			cancel()
-			<-done
-			return fmt.Errorf("metrics: %w", err)
+			return abort(fmt.Errorf("metrics: %w", err))
 		}
 	}
 	// Instances start once every tracker has reported, with the priority and FAULT it implies.
 	if err := d.apply(runCtx, &configs.Config{}, cfg); err != nil {
-		cancel()
-		<-done
-		return err
+		return abort(err)
 	}
 	go vip.WatchRemovals(runCtx, netns.None(), log, func(ifname string, p netip.Prefix) { d.driver.VIPRemoved(ifname, p) })
 	go serveControl(runCtx, ln, log, d.handle)
