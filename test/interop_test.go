@@ -357,17 +357,6 @@ func (p *pair) takeover(t *testing.T, v variant, from time.Time, old, to *lab.Ho
 	return 0
 }
 
-// roughly logs a failover delay measured on the wire and checks it against the RFC's ideal,
-// generously: never early, which would break the protocol, and at most a second late. How fast
-// is the benchmark's business.
-func roughly(t *testing.T, what string, got, ideal time.Duration) {
-	t.Helper()
-	t.Logf("%s: %s on the wire, RFC ideal %s (ratio %.3f)", what, got.Round(time.Millisecond), ideal, float64(got)/float64(ideal))
-	if got < ideal-ms(50) || got > ideal+time.Second {
-		t.Errorf("%s took %s, want about %s", what, got, ideal)
-	}
-}
-
 // testMixedPair runs a mixed pair: kaMaster says whether keepalived (priority 150) or vrrpd is
 // the master; the other router has priority 100.
 func testMixedPair(t *testing.T, kaMaster bool) {
@@ -448,7 +437,7 @@ func testMixedPair(t *testing.T, kaMaster bool) {
 			} else {
 				p.waitAdvert(t, backup, v, p.addr(p.ka, v), from) // a backup keepalived sends none: it is master
 			}
-			roughly(t, fmt.Sprintf("%s takes over from %s after host loss", backup.Name, master.Name),
+			inBounds(t, fmt.Sprintf("%s takes over from %s after host loss", backup.Name, master.Name),
 				p.takeover(t, v, from, master, backup), vrrp.MasterDownInterval(vrrp.Version(v.version), lowPrio, v.interval))
 			clientMoved(t, v, backup)
 		})
@@ -501,7 +490,7 @@ func testMixedPair(t *testing.T, kaMaster bool) {
 					t.Errorf("vrrpd's reason %q", in.Reason)
 				}
 			}
-			roughly(t, fmt.Sprintf("%s takes over from %s after a graceful stop", backup.Name, master.Name),
+			inBounds(t, fmt.Sprintf("%s takes over from %s after a graceful stop", backup.Name, master.Name),
 				p.takeover(t, v, from, master, backup), vrrp.SkewTime(vrrp.Version(v.version), lowPrio, v.interval))
 			clientMoved(t, v, backup)
 		})
