@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/vrrpd/vrrpd/test/lab"
 )
 
 // leakCheck fails the test if goroutines started during it are still running at its end.
@@ -419,22 +421,10 @@ func TestHTTP(t *testing.T) {
 	}
 }
 
-// requireRoot skips a test that needs root, or fails it when VRRPD_REQUIRE_E2E=1.
-func requireRoot(t *testing.T, why string) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("VRRPD_REQUIRE_E2E") == "1" {
-		t.Fatalf("needs root (%s), and VRRPD_REQUIRE_E2E=1", why)
-	}
-	t.Skipf("needs root (%s)", why)
-}
-
 // TestCommandCredential runs exec and script checks as another user (global.script_user): each
 // writes who it runs as to a file, which must say so.
 func TestCommandCredential(t *testing.T) {
-	requireRoot(t, "running checks as nobody")
+	lab.RequireRoot(t, "running checks as nobody")
 	leakCheck(t)
 	dir := t.TempDir()
 	for _, d := range []string{filepath.Dir(dir), dir} { // t.TempDir's parent is private to root

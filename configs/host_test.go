@@ -14,19 +14,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-// requireRoot skips a test that needs root, or fails it when VRRPD_REQUIRE_E2E=1.
-func requireRoot(t *testing.T, why string) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("VRRPD_REQUIRE_E2E") == "1" {
-		t.Fatalf("needs root (%s), and VRRPD_REQUIRE_E2E=1", why)
-	}
-	t.Skipf("needs root (%s)", why)
-}
+	"github.com/vrrpd/vrrpd/test/lab"
+)
 
 // tree builds files and directories with exact modes and owners.
 type tree struct {
@@ -245,7 +235,7 @@ func TestCheckHostPaths(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.root {
-				requireRoot(t, "chown")
+				lab.RequireRoot(t, "chown")
 			}
 			tr := newTree(t)
 			prog := tc.setup(tr)
@@ -268,7 +258,7 @@ func TestCheckHostPaths(t *testing.T) {
 // TestCheckHostScriptUser checks the rules for programs run as script_user: its own files are
 // safe, and it must be able to reach and run the program.
 func TestCheckHostScriptUser(t *testing.T) {
-	requireRoot(t, "files owned by nobody, and switching to nobody")
+	lab.RequireRoot(t, "files owned by nobody, and switching to nobody")
 	nobody := &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{65534}}
 	for _, tc := range []struct {
 		name  string
@@ -444,7 +434,7 @@ func TestSwitchProblem(t *testing.T) {
 
 // TestCheckHostSwitch runs the capability check on this process, as root: it may switch.
 func TestCheckHostSwitch(t *testing.T) {
-	requireRoot(t, "CAP_SETUID and CAP_SETGID")
+	lab.RequireRoot(t, "CAP_SETUID and CAP_SETGID")
 	caps, err := effectiveCaps()
 	if err != nil {
 		t.Fatal(err)
@@ -492,7 +482,7 @@ func TestFileWarnings(t *testing.T) {
 	})
 
 	t.Run("owned by another user", func(t *testing.T) {
-		requireRoot(t, "chown")
+		lab.RequireRoot(t, "chown")
 		p := tr.file("etc/theirs.toml", 0o644)
 		tr.chown("etc/theirs.toml", 65534, 65534)
 		want := []string{p + " is owned by user nobody, who could replace it: chown root " + p}

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/vrrpd/vrrpd/test/lab"
 )
 
 // record is one log record with its attributes (those added with With included) as strings.
@@ -674,18 +676,6 @@ func TestClose(t *testing.T) {
 	})
 }
 
-// requireRoot skips a test that needs root, or fails it when VRRPD_REQUIRE_E2E=1.
-func requireRoot(t *testing.T, why string) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("VRRPD_REQUIRE_E2E") == "1" {
-		t.Fatalf("needs root (%s), and VRRPD_REQUIRE_E2E=1", why)
-	}
-	t.Skipf("needs root (%s)", why)
-}
-
 // sharedDir returns a directory that every user can search, in a parent every user can search:
 // t.TempDir's parent is private to the test's user.
 func sharedDir(t *testing.T) string {
@@ -701,7 +691,7 @@ func sharedDir(t *testing.T) string {
 
 // TestCredential runs hooks as another user (global.script_user) and checks who they ran as.
 func TestCredential(t *testing.T) {
-	requireRoot(t, "running hooks as nobody")
+	lab.RequireRoot(t, "running hooks as nobody")
 	leakCheck(t)
 	dir := sharedDir(t)
 	out := filepath.Join(dir, "out")
@@ -751,7 +741,7 @@ func TestCredential(t *testing.T) {
 // TestCredentialCannotStart checks what is logged when a hook cannot start as its user: here
 // nobody may not execute it.
 func TestCredentialCannotStart(t *testing.T) {
-	requireRoot(t, "running hooks as nobody")
+	lab.RequireRoot(t, "running hooks as nobody")
 	dir := sharedDir(t)
 	hook := filepath.Join(dir, "root-only.sh")
 	if err := os.WriteFile(hook, []byte("#!/bin/sh\nexit 0\n"), 0o700); err != nil {

@@ -206,9 +206,7 @@ func TestNginxPair(t *testing.T) {
 	d1.waitState(t, "VI_1", "MASTER", 10*time.Second)
 
 	// A predecessor on lb2 was killed and left the VIP behind.
-	if out, err := n.lb2.Command(t.Context(), "ip", "addr", "add", "10.0.4.99/24", "dev", "eth0").CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	lab.MustIP(t, n.lb2, "addr", "add", "10.0.4.99/24", "dev", "eth0")
 	d2 := startDaemon(t, n.lb2, config("lb2", vr{name: "VI_1", vrid: 51, prio: 100, vips: []string{"10.0.4.99/24"}}))
 	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	if hasAddr(t, n.lb2, vip) {

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vrrpd/vrrpd/test/lab"
 )
 
 // transitions counts the transitions in a daemon's log.
@@ -87,9 +89,7 @@ func TestVIPRemovedByHand(t *testing.T) {
 	n := newLAN(t, false)
 	vip := netip.MustParseAddr("10.0.4.99")
 	d1, _ := startPair(t, n, "200ms")
-	if out, err := n.lb1.Command(t.Context(), "ip", "addr", "del", "10.0.4.99/24", "dev", "eth0").CombinedOutput(); err != nil {
-		t.Fatalf("%v: %s", err, out)
-	}
+	lab.MustIP(t, n.lb1, "addr", "del", "10.0.4.99/24", "dev", "eth0")
 	d1.logged(t, 5*time.Second, "a VIP was removed from the interface while master: putting it back")
 	if !hasAddr(t, n.lb1, vip) {
 		t.Error("the VIP is not back")

@@ -183,12 +183,7 @@ type tracker struct {
 // secondLink gives a host a second link, trk0, whose carrier the test controls through its
 // peer trk1, both in the host's namespace.
 func secondLink(t *testing.T, h *lab.Host) (down, up func()) {
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := h.Command(t.Context(), append([]string{"ip"}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", args, err, out)
-		}
-	}
+	ip := func(args ...string) { t.Helper(); lab.MustIP(t, h, args...) }
 	ip("link", "add", "trk0", "type", "veth", "peer", "name", "trk1")
 	ip("link", "set", "trk0", "up")
 	ip("link", "set", "trk1", "up")

@@ -36,9 +36,7 @@ func TestWatchRemovals(t *testing.T) {
 	// The subscription starts in the background: add and delete until a removal is seen.
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		for _, args := range [][]string{{"addr", "add", "10.0.4.99/24", "dev", "eth0"}, {"addr", "del", "10.0.4.99/24", "dev", "eth0"}} {
-			if out, err := h.Command(t.Context(), append([]string{"ip"}, args...)...).CombinedOutput(); err != nil {
-				t.Fatalf("ip %v: %v: %s", args, err, out)
-			}
+			lab.MustIP(t, h, args...)
 		}
 		select {
 		case r := <-got:

@@ -22,12 +22,7 @@ func TestWatchLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	ip := func(args ...string) {
-		t.Helper()
-		if out, err := h.Command(t.Context(), append([]string{"ip"}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", args, err, out)
-		}
-	}
+	ip := func(args ...string) { t.Helper(); lab.MustIP(t, h, args...) }
 	got := make(chan Link, 16)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -362,16 +362,7 @@ func TestAnnounceRecreatedInterface(t *testing.T) {
 
 // BenchmarkAnnounce measures one burst: 5 gratuitous ARPs and 5 NAs for one VIP each.
 func BenchmarkAnnounce(b *testing.B) {
-	lab.RequireRoot(b)
-	l, err := lab.New(lab.NewPrefix())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	a, err := l.AddHost("a", netip.MustParsePrefix("10.0.4.20/24"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	a := lab.MustHost(b, lab.ForTest(b), "a", "10.0.4.20/24")
 	h, err := a.NewHandle()
 	if err != nil {
 		b.Fatal(err)

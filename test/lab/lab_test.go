@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -236,10 +235,7 @@ func TestCapture(t *testing.T) {
 func TestNFT(t *testing.T) {
 	l, a, _, _ := threeHosts(t)
 	if _, err := exec.LookPath("nft"); err != nil {
-		if os.Getenv("VRRPD_REQUIRE_E2E") == "1" {
-			t.Fatal("needs nft:", err)
-		}
-		t.Skip("needs nft:", err)
+		Skip(t, "needs nft: "+err.Error())
 	}
 	p4, p6 := startPinger(t, a, ipB), startPinger(t, a, ip6B)
 	for _, p := range []*Pinger{p4, p6} {
@@ -272,7 +268,7 @@ func TestNFT(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	RequireRoot(t)
+	requireLab(t)
 	l, err := New(NewPrefix())
 	if err != nil {
 		t.Fatal(err)
@@ -366,7 +362,7 @@ func TestClassify(t *testing.T) {
 
 // BenchmarkLab measures building a three-host LAN and tearing it down.
 func BenchmarkLab(b *testing.B) {
-	RequireRoot(b)
+	requireLab(b)
 	for b.Loop() {
 		l, err := New(NewPrefix())
 		if err != nil {

@@ -7,31 +7,38 @@ import (
 	"testing"
 )
 
-// RequireRoot skips t unless it runs as root with iproute2's ip on PATH. With
-// VRRPD_REQUIRE_E2E=1 (as CI sets) it fails instead, so a green run never hides a
-// skipped namespace test.
-func RequireRoot(t testing.TB) {
+// Skip skips t for reason, or fails it instead with VRRPD_REQUIRE_E2E=1 (as CI sets), so that
+// a green run never hides a skipped test.
+func Skip(t testing.TB, reason string) {
 	t.Helper()
-	reason := ""
-	if os.Geteuid() != 0 {
-		reason = "needs root: creates network namespaces, veth pairs and a bridge"
-	} else if _, err := exec.LookPath("ip"); err != nil {
-		reason = "needs iproute2's ip on PATH: " + err.Error()
-	}
-	if reason == "" {
-		return
-	}
 	if os.Getenv("VRRPD_REQUIRE_E2E") == "1" {
 		t.Fatal(reason + " (VRRPD_REQUIRE_E2E=1 turns this skip into a failure)")
 	}
 	t.Skip(reason)
 }
 
-// ForTest returns a fresh lab with a unique prefix, removed when t ends. It calls
-// RequireRoot first.
+// RequireRoot skips t (see Skip) unless it runs as root; why says what needs root.
+func RequireRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Skip(t, "needs root: "+why)
+	}
+}
+
+// requireLab skips t (see Skip) unless it can build a lab: as root, with iproute2's ip on PATH.
+func requireLab(t testing.TB) {
+	t.Helper()
+	RequireRoot(t, "creates network namespaces, veth pairs and a bridge")
+	if _, err := exec.LookPath("ip"); err != nil {
+		Skip(t, "needs iproute2's ip on PATH: "+err.Error())
+	}
+}
+
+// ForTest returns a fresh lab with a unique prefix, removed when t ends. It skips t (see Skip)
+// where no lab can be built.
 func ForTest(t testing.TB) *Lab {
 	t.Helper()
-	RequireRoot(t)
+	requireLab(t)
 	l, err := New(NewPrefix())
 	if err != nil {
 		t.Fatal(err)
@@ -61,4 +68,12 @@ func MustHost(t testing.TB, l *Lab, name string, addrs ...string) *Host {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// MustIP runs iproute2's ip with args in h's namespace, failing t with its output on error.
+func MustIP(t testing.TB, h *Host, args ...string) {
+	t.Helper()
+	if out, err := h.Command(t.Context(), append([]string{"ip"}, args...)...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %v: %v: %s", args, err, out)
+	}
 }
