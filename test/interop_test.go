@@ -181,23 +181,12 @@ func (p *pair) live() []variant {
 	return slices.DeleteFunc(slices.Clone(variants), func(v variant) bool { return p.failed[v.name] })
 }
 
-// sent returns the adverts of the variant that h sent in [from, to).
-func (p *pair) sent(h *lab.Host, v variant, from, to time.Time) []lab.Event {
+// sent returns the frames that h sent in [from, to) for which is (isAdvert, isAnnounce) holds
+// with the variant.
+func (p *pair) sent(h *lab.Host, v variant, is func(lab.Event, variant) bool, from, to time.Time) []lab.Event {
 	var out []lab.Event
 	for _, e := range p.wire(h).Events() {
-		if isAdvert(e, v) && sameMAC(e.Src, h.MAC) && !e.Time.Before(from) && e.Time.Before(to) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// announced returns the gratuitous ARPs or unsolicited NAs for the variant's VIP that h sent
-// in [from, to).
-func (p *pair) announced(h *lab.Host, v variant, from, to time.Time) []lab.Event {
-	var out []lab.Event
-	for _, e := range p.wire(h).Events() {
-		if isAnnounce(e, v) && sameMAC(e.Src, h.MAC) && !e.Time.Before(from) && e.Time.Before(to) {
+		if is(e, v) && sameMAC(e.Src, h.MAC) && !e.Time.Before(from) && e.Time.Before(to) {
 			out = append(out, e)
 		}
 	}
@@ -274,7 +263,7 @@ func (p *pair) steady(t *testing.T, d *daemon, master *lab.Host, until time.Time
 		t.Fatal(err)
 	}
 	p.each(t, func(t *testing.T, v variant) {
-		sent := p.sent(master, v, start, end)
+		sent := p.sent(master, v, isAdvert, start, end)
 		if want := int(end.Sub(start)/v.interval) - 2; len(sent) < want {
 			t.Errorf("%s sent %d adverts in %s, want at least %d", master.Name, len(sent), end.Sub(start), want)
 		}
@@ -284,11 +273,11 @@ func (p *pair) steady(t *testing.T, d *daemon, master *lab.Host, until time.Time
 				break
 			}
 		}
-		if extra := p.sent(backup, v, start, end); len(extra) > 0 {
+		if extra := p.sent(backup, v, isAdvert, start, end); len(extra) > 0 {
 			t.Errorf("the backup %s sent %d adverts in %s, the first at priority %d: two masters",
 				backup.Name, len(extra), end.Sub(start), extra[0].Priority)
 		}
-		if garps := p.announced(backup, v, start, end); len(garps) > 0 {
+		if garps := p.sent(backup, v, isAnnounce, start, end); len(garps) > 0 {
 			t.Errorf("the backup %s announced %s %d times", backup.Name, v.vip(), len(garps))
 		}
 		if !hasAddr(t, master, v.vip()) || hasAddr(t, backup, v.vip()) {
