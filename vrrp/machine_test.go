@@ -62,6 +62,14 @@ func wantActions(t *testing.T, step string, got []Action, want ...string) {
 	}
 }
 
+// wantDeadline stops the test unless m's next timer, named what, expires at want.
+func wantDeadline(t *testing.T, what string, m *Machine, want time.Time) {
+	t.Helper()
+	if got := m.Deadline(); !got.Equal(want) {
+		t.Fatalf("%s: deadline %v, want %v", what, got, want)
+	}
+}
+
 // RFC 5798 §6.1 (v3) and RFC 3768 §6.1 (v2): Skew_Time and Master_Down_Interval, computed in
 // whole centiseconds.
 func TestTimers(t *testing.T) {
@@ -113,9 +121,7 @@ func TestNewMachineRejectsBadConfig(t *testing.T) {
 func TestStartupBackup(t *testing.T) {
 	m := newTestMachine(t, 100)
 	wantActions(t, "startup", m.Startup(t0), "RemoveVIPs", "Transition INIT->BACKUP")
-	if got, want := m.Deadline(), at(ms(3600)); !got.Equal(want) {
-		t.Errorf("deadline %v, want %v", got, want)
-	}
+	wantDeadline(t, "Master_Down_Timer", m, at(ms(3600)))
 	wantActions(t, "tick just before", m.Tick(at(ms(3599))))
 	got := m.Tick(at(ms(3600)))
 	wantActions(t, "tick at Master_Down_Interval", got, "SendAdvert 100", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
@@ -133,9 +139,7 @@ func TestStartupOwner(t *testing.T) {
 	if got[0].Priority != 255 {
 		t.Errorf("advertised priority %d", got[0].Priority)
 	}
-	if want := at(time.Second); !m.Deadline().Equal(want) {
-		t.Errorf("Adver_Timer %v, want %v", m.Deadline(), want)
-	}
+	wantDeadline(t, "Adver_Timer", m, at(time.Second))
 	wantActions(t, "priority change", m.SetPriority(at(1), 200, "check"))
 	if m.Priority() != 255 {
 		t.Errorf("owner priority changed to %d", m.Priority())
@@ -175,9 +179,7 @@ func TestBackupTakesOverAfterSkewOnPriorityZero(t *testing.T) {
 	m.Startup(t0)
 	m.Receive(at(time.Second), lb2, advert(200, time.Second))
 	wantActions(t, "priority 0", m.Receive(at(ms(1500)), lb2, advert(0, time.Second)))
-	if want := at(ms(1500 + 600)); !m.Deadline().Equal(want) {
-		t.Fatalf("deadline %v, want %v (Skew_Time 600ms)", m.Deadline(), want)
-	}
+	wantDeadline(t, "Skew_Time 600ms", m, at(ms(1500+600)))
 	got := m.Tick(at(ms(2100)))
 	wantActions(t, "skew", got, "SendAdvert 100", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
 	if want := "master 10.0.4.21 stopped (sent priority 0); took over after Skew_Time 600ms"; got[3].Reason != want {
@@ -191,9 +193,7 @@ func TestBackupLearnsMasterInterval(t *testing.T) {
 	m.Startup(t0)
 	m.Receive(at(time.Second), lb2, advert(200, ms(200)))
 	// 3*200ms + 156*20/256 cs (= 12cs) = 720ms
-	if want := at(time.Second + ms(720)); !m.Deadline().Equal(want) {
-		t.Errorf("deadline %v, want %v", m.Deadline(), want)
-	}
+	wantDeadline(t, "Master_Down_Timer", m, at(time.Second+ms(720)))
 	if got := m.Status().MasterInterval; got != ms(200) {
 		t.Errorf("Master_Adver_Interval %s, want 200ms", got)
 	}
@@ -204,9 +204,7 @@ func TestV2UsesItsOwnInterval(t *testing.T) {
 	m := newTestMachine(t, 100, func(c *Config) { c.Version, c.Interval = V2, 3*time.Second })
 	m.Startup(t0)
 	m.Receive(at(time.Second), lb2, &Advertisement{Version: V2, Priority: 200, Interval: time.Second})
-	if want := at(time.Second + ms(9600)); !m.Deadline().Equal(want) {
-		t.Errorf("deadline %v, want %v", m.Deadline(), want)
-	}
+	wantDeadline(t, "Master_Down_Timer", m, at(time.Second+ms(9600)))
 }
 
 // RFC 5798 §6.4.3: a master advertises every Advertisement_Interval. The schedule is kept even
@@ -215,14 +213,10 @@ func TestMasterAdvertSchedule(t *testing.T) {
 	m := newTestMachine(t, 255)
 	m.Startup(t0)
 	wantActions(t, "late tick", m.Tick(at(ms(1003))), "SendAdvert 255")
-	if want := at(2 * time.Second); !m.Deadline().Equal(want) {
-		t.Errorf("next advert %v, want %v", m.Deadline(), want)
-	}
+	wantDeadline(t, "next advert", m, at(2*time.Second))
 	// After a long stall (a paused VM), the schedule restarts from now instead of bursting.
 	wantActions(t, "after stall", m.Tick(at(ms(10500))), "SendAdvert 255")
-	if want := at(ms(11500)); !m.Deadline().Equal(want) {
-		t.Errorf("next advert %v, want %v", m.Deadline(), want)
-	}
+	wantDeadline(t, "next advert after the stall", m, at(ms(11500)))
 }
 
 // With an Epoch, adverts fall on a grid, so that instances advertise together: the first one
@@ -231,13 +225,9 @@ func TestMasterAdvertSchedule(t *testing.T) {
 func TestAdvertGrid(t *testing.T) {
 	m := newTestMachine(t, 255, func(c *Config) { c.Epoch = at(ms(50)) })
 	m.Startup(at(ms(1337)))
-	if want := at(ms(2050)); !m.Deadline().Equal(want) {
-		t.Fatalf("first advert at %v, want %v (the grid point before 2.337s)", m.Deadline(), want)
-	}
+	wantDeadline(t, "first advert, at the grid point before 2.337s", m, at(ms(2050)))
 	wantActions(t, "grid", m.Tick(at(ms(2050))), "SendAdvert 255")
-	if want := at(ms(3050)); !m.Deadline().Equal(want) {
-		t.Errorf("next advert at %v, want %v", m.Deadline(), want)
-	}
+	wantDeadline(t, "next advert", m, at(ms(3050)))
 	// Two instances becoming master at different times advertise together from then on.
 	o := newTestMachine(t, 255, func(c *Config) { c.Epoch = at(ms(50)) })
 	o.Startup(at(ms(2999)))
@@ -254,9 +244,7 @@ func TestMasterAnswersPriorityZero(t *testing.T) {
 	m := newTestMachine(t, 255)
 	m.Startup(t0)
 	wantActions(t, "priority 0", m.Receive(at(ms(400)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce")
-	if want := at(ms(1400)); !m.Deadline().Equal(want) {
-		t.Errorf("Adver_Timer %v, want %v", m.Deadline(), want)
-	}
+	wantDeadline(t, "Adver_Timer", m, at(ms(1400)))
 	wantActions(t, "again within 1s", m.Receive(at(ms(900)), lb2, advert(0, time.Second)), "SendAdvert 255")
 	wantActions(t, "later", m.Receive(at(ms(5000)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce")
 }
@@ -279,12 +267,10 @@ func TestMasterYieldsToHigherPriority(t *testing.T) {
 	got := m.Receive(now, lb2, advert(120, ms(500)))
 	wantActions(t, "higher", got, "SendAdvert 0", "RemoveVIPs", "Transition MASTER->BACKUP")
 	if want := "higher priority 120 from 10.0.4.21"; got[2].Reason != want {
-		t.Errorf("reason %q, want %q", got[1].Reason, want)
+		t.Errorf("reason %q, want %q", got[2].Reason, want)
 	}
 	// The new Master_Down_Interval uses the learned 500ms: 1.5s + 156*50/256 cs (30cs).
-	if want := now.Add(ms(1800)); !m.Deadline().Equal(want) {
-		t.Errorf("deadline %v, want %v", m.Deadline(), want)
-	}
+	wantDeadline(t, "Master_Down_Timer", m, now.Add(ms(1800)))
 }
 
 // RFC 5798 §6.4.3: equal priorities are broken by the primary address, as unsigned integers.
@@ -308,7 +294,7 @@ func TestMasterTieBreak(t *testing.T) {
 			if tt.yields {
 				wantActions(t, "tie", got, "SendAdvert 0", "RemoveVIPs", "Transition MASTER->BACKUP")
 				if want := "equal priority 100 from higher address " + tt.theirs.String(); got[2].Reason != want {
-					t.Errorf("reason %q, want %q", got[1].Reason, want)
+					t.Errorf("reason %q, want %q", got[2].Reason, want)
 				}
 			} else {
 				wantActions(t, "tie", got, "SendAdvert 100", "Announce")
@@ -337,9 +323,7 @@ func TestNoPreemptFollowsLowerPriority(t *testing.T) {
 	m.Startup(t0)
 	m.Receive(at(time.Second), lb2, advert(100, time.Second))
 	// 3s + 56*100/256 cs (21cs)
-	if want := at(ms(4210)); !m.Deadline().Equal(want) {
-		t.Errorf("deadline %v, want %v", m.Deadline(), want)
-	}
+	wantDeadline(t, "Master_Down_Timer", m, at(ms(4210)))
 	if want := "master 10.0.4.21 has lower priority 100 (ours 200), but preempt is off"; m.Status().Reason != want {
 		t.Errorf("reason %q", m.Status().Reason)
 	}
@@ -351,9 +335,7 @@ func TestPreemptAfterSkew(t *testing.T) {
 	m := newTestMachine(t, 200)
 	m.Startup(t0)
 	wantActions(t, "lower", m.Receive(at(time.Second), lb2, advert(100, time.Second)))
-	if want := at(ms(1210)); !m.Deadline().Equal(want) {
-		t.Fatalf("deadline %v, want %v (Skew_Time 210ms)", m.Deadline(), want)
-	}
+	wantDeadline(t, "Skew_Time 210ms", m, at(ms(1210)))
 	got := m.Tick(at(ms(1210)))
 	wantActions(t, "preempt", got, "SendAdvert 200", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
 	if want := "preempted master 10.0.4.21, whose priority 100 is lower than ours (200)"; got[3].Reason != want {
@@ -369,15 +351,11 @@ func TestPreemptDelay(t *testing.T) {
 	for s := 1; s <= 7; s++ {
 		now := at(time.Duration(s) * time.Second)
 		m.Receive(now, lb2, advert(100, time.Second))
-		if want := now.Add(ms(3210)); !m.Deadline().Equal(want) {
-			t.Fatalf("at %ds: deadline %v, want %v (Master_Down_Interval)", s, m.Deadline(), want)
-		}
+		wantDeadline(t, "Master_Down_Timer while preempt_delay runs", m, now.Add(ms(3210)))
 	}
 	// From 8s on, 11s (1s + 10s) is within Master_Down_Interval: preempt exactly then.
 	m.Receive(at(8*time.Second), lb2, advert(100, time.Second))
-	if want := at(11 * time.Second); !m.Deadline().Equal(want) {
-		t.Fatalf("deadline %v, want %v", m.Deadline(), want)
-	}
+	wantDeadline(t, "preempt_delay's end", m, at(11*time.Second))
 	m.Receive(at(9*time.Second), lb2, advert(100, time.Second))
 	m.Receive(at(10*time.Second), lb2, advert(100, time.Second))
 	got := m.Tick(at(11 * time.Second))
@@ -391,9 +369,7 @@ func TestPreemptDelay(t *testing.T) {
 	m2.Receive(at(time.Second), lb2, advert(100, time.Second))
 	m2.Receive(at(2*time.Second), lb2, advert(250, time.Second))
 	m2.Receive(at(9*time.Second), lb2, advert(100, time.Second))
-	if want := at(9*time.Second + ms(3210)); !m2.Deadline().Equal(want) {
-		t.Errorf("delay not reset: deadline %v, want %v", m2.Deadline(), want)
-	}
+	wantDeadline(t, "delay not reset: Master_Down_Timer", m2, at(9*time.Second+ms(3210)))
 }
 
 // garp_delay and garp_refresh: a burst on becoming master, a second after garp_delay, then one
@@ -453,16 +429,12 @@ func TestSetPriority(t *testing.T) {
 	now := becomeMasterAt(t, m)
 	wantActions(t, "master", m.SetPriority(now.Add(ms(200)), 80, "check nginx down"), "SendAdvert 80")
 	wantActions(t, "unchanged", m.SetPriority(now.Add(ms(300)), 80, "again"))
-	if want := now.Add(ms(1200)); !m.Deadline().Equal(want) {
-		t.Errorf("Adver_Timer %v, want %v", m.Deadline(), want)
-	}
+	wantDeadline(t, "Adver_Timer", m, now.Add(ms(1200)))
 	// The lower priority now changes the election: a backup at 90 preempts this master.
 	b := newTestMachine(t, 90, func(c *Config) { c.Addr = lb2 })
 	b.Startup(t0)
 	b.Receive(now.Add(ms(200)), lb1, advert(80, time.Second))
-	if want := now.Add(ms(200 + 640)); !b.Deadline().Equal(want) { // Skew_Time 166*100/256 cs
-		t.Errorf("backup deadline %v, want %v", b.Deadline(), want)
-	}
+	wantDeadline(t, "the backup's Skew_Time (166*100/256 cs)", b, now.Add(ms(200+640)))
 }
 
 // FAULT: a master gives up (priority 0, VIPs removed), adverts are ignored, and recovery starts
@@ -483,9 +455,7 @@ func TestFault(t *testing.T) {
 	wantActions(t, "second fault", m.Fault(now, "check nginx down"))
 	got = m.Recover(now.Add(time.Second), "interface eth0 is up")
 	wantActions(t, "recover", got, "RemoveVIPs", "Transition FAULT->BACKUP")
-	if want := now.Add(time.Second + ms(3600)); !m.Deadline().Equal(want) {
-		t.Errorf("deadline %v, want %v", m.Deadline(), want)
-	}
+	wantDeadline(t, "Master_Down_Timer after recovery", m, now.Add(time.Second+ms(3600)))
 	wantActions(t, "recover again", m.Recover(now, "again"))
 }
 
@@ -699,16 +669,12 @@ func TestHold(t *testing.T) {
 	if want := "master 10.0.4.21 has lower priority 100 (ours 110), but sync group G1: VI_2 follows a better master"; m.Status().Reason != want {
 		t.Errorf("reason %q, want %q", m.Status().Reason, want)
 	}
-	if want := now.Add(ms(700 + 3570)); !m.Deadline().Equal(want) {
-		t.Errorf("deadline %v, want %v (Master_Down_Interval: a dead master is not waited for)", m.Deadline(), want)
-	}
+	wantDeadline(t, "Master_Down_Timer: a dead master is not waited for", m, now.Add(ms(700+3570)))
 
 	// Released: preempt after Skew_Time (146*100/256 cs = 57cs).
 	rel := now.Add(ms(1000))
 	wantActions(t, "release", m.Hold(rel, ""))
-	if want := rel.Add(ms(570)); !m.Deadline().Equal(want) {
-		t.Errorf("deadline %v, want %v", m.Deadline(), want)
-	}
+	wantDeadline(t, "Skew_Time after the release", m, rel.Add(ms(570)))
 	got = m.Tick(rel.Add(ms(570)))
 	wantActions(t, "preempt", got, "SendAdvert 110", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
 
