@@ -639,17 +639,17 @@ func (d *Driver) receive(r received) {
 func (d *Driver) receiveOne(s *sock, p Packet, at time.Time) {
 	vrid, ok := PeekVRID(p.Data)
 	if !ok {
-		d.dropped(s, nil, DropLength, p.Src)
+		d.dropped(s, nil, DropLength, p.Src, at)
 		return
 	}
 	in := s.byVRID[vrid]
 	if in == nil {
-		d.dropped(s, nil, DropVRID, p.Src)
+		d.dropped(s, nil, DropVRID, p.Src, at)
 		return
 	}
 	v := in.rules.Check(p, &d.adv)
 	if v.Drop != DropNone {
-		d.dropped(s, in, v.Drop, p.Src)
+		d.dropped(s, in, v.Drop, p.Src, at)
 		return
 	}
 	in.cnt.AdvertsReceived++
@@ -667,19 +667,22 @@ func (d *Driver) receiveOne(s *sock, p Packet, at time.Time) {
 }
 
 // dropped counts a discarded packet, and logs it unless the same reason was logged recently.
-func (d *Driver) dropped(s *sock, in *instance, why Drop, src netip.Addr) {
-	now := d.opt.Now()
+// It runs for every dropped packet, so it builds the log record only when it logs.
+func (d *Driver) dropped(s *sock, in *instance, why Drop, src netip.Addr, at time.Time) {
 	last, count := &s.logged[why], &s.drops[why]
-	attrs := []any{"interface", s.key.ifname, "reason", why.String(), "from", src}
 	if in != nil {
 		last, count = &in.logged[why], &in.cnt.Drops[why]
-		attrs = append(attrs, "instance", in.cfg.Name, "vrid", in.cfg.VRID)
 	}
 	*count++
-	if now.Sub(*last) >= dropLogEvery {
-		*last = now
-		d.opt.Log.Warn("dropped VRRP packet", append(attrs, "dropped_so_far", *count)...)
+	if at.Sub(*last) < dropLogEvery {
+		return
 	}
+	*last = at
+	attrs := []any{"interface", s.key.ifname, "reason", why.String(), "from", src}
+	if in != nil {
+		attrs = append(attrs, "instance", in.cfg.Name, "vrid", in.cfg.VRID)
+	}
+	d.opt.Log.Warn("dropped VRRP packet", append(attrs, "dropped_so_far", *count)...)
 }
 
 // fire runs the machines whose deadline has passed. A timer can fire late: a busy CPU, a paused
