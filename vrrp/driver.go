@@ -186,7 +186,6 @@ type instance struct {
 
 	fault      string // why it is in FAULT by its own trackers or interface; "" if it is not
 	groupFault string // why its sync group puts it in FAULT: another member is; "" if not
-	held       string // why its sync group holds it back from being master; "" if it does not
 	timer      int    // its place in Driver.timers
 }
 

@@ -29,15 +29,15 @@ func (d *Driver) settle(in *instance) {
 				case y.fault != "" && fault == "":
 					fault = fmt.Sprintf("sync group %s: %s is in FAULT (%s)", g, y.cfg.Name, y.fault)
 				case y.m.Yielding() && held == "":
-					held = fmt.Sprintf("sync group %s: %s follows master %s", g, y.cfg.Name, y.m.Status().Master)
+					held = fmt.Sprintf("sync group %s: %s follows master %s", g, y.cfg.Name, y.m.master)
 				}
 			}
 			if fault != x.groupFault {
 				x.groupFault, changed = fault, true
 				d.apply(x, fmt.Sprintf("sync group %s has no member in FAULT", g))
 			}
-			if held != x.held {
-				x.held, changed = held, true
+			if held != x.m.held {
+				changed = true
 				d.act(x, x.m.Hold(d.opt.Now(), held))
 			}
 		}
