@@ -254,13 +254,27 @@ func (m *Machine) start(now time.Time, why string) {
 	// Any of our VIPs still on the interface were left by a predecessor that was killed before
 	// it could remove them, or by someone's hand. Nobody has elected us: remove them first.
 	m.do(Action{Kind: RemoveVIPs})
+	m.awaitMaster(now, why)
+	m.enter(now, Backup, why+": waiting for a master")
+}
+
+// awaitMaster forgets the master and arms Master_Down_Timer for one Master_Down_Interval at
+// our own interval (RFC 5798 §6.4.1): a backup with no master yet.
+func (m *Machine) awaitMaster(now time.Time, why string) {
 	m.masterInterval = m.cfg.Interval
 	m.master, m.masterPriority = netip.Addr{}, 0
 	m.preemptAt = time.Time{}
 	mdi := m.masterDownInterval()
 	m.downAt = now.Add(mdi)
 	m.down = downCause{kind: downStart, d: mdi, why: why}
-	m.enter(now, Backup, why+": waiting for a master")
+}
+
+// expect arms Master_Down_Timer for the master src (RFC 5798 §6.4.2): if it stays silent for
+// Master_Down_Interval, we take over.
+func (m *Machine) expect(now time.Time, src netip.Addr) {
+	mdi := m.masterDownInterval()
+	m.downAt = now.Add(mdi)
+	m.down = downCause{kind: downSilent, src: src, d: mdi}
 }
 
 // Shutdown is the Shutdown event of RFC 5798 §6.4.2 and §6.4.3. A master announces priority 0
@@ -337,9 +351,7 @@ func (m *Machine) backupReceive(now time.Time, src netip.Addr, adv *Advertisemen
 			m.masterInterval = adv.Interval
 		}
 		m.preemptAt = time.Time{}
-		mdi := m.masterDownInterval()
-		m.downAt = now.Add(mdi)
-		m.down = downCause{kind: downSilent, src: src, d: mdi}
+		m.expect(now, src)
 		return
 	}
 	// Preempt_Mode is on and the master's priority is lower than ours. RFC 5798 discards the
@@ -357,8 +369,7 @@ func (m *Machine) backupReceive(now time.Time, src netip.Addr, adv *Advertisemen
 	if mdi := m.masterDownInterval(); at.After(now.Add(mdi)) {
 		// Still inside preempt_delay: the lower-priority master stays for now, and its
 		// silence would still be noticed after Master_Down_Interval.
-		m.downAt = now.Add(mdi)
-		m.down = downCause{kind: downSilent, src: src, d: mdi}
+		m.expect(now, src)
 		return
 	}
 	m.downAt = at
@@ -386,9 +397,7 @@ func (m *Machine) masterReceive(now time.Time, src netip.Addr, adv *Advertisemen
 		if m.cfg.Version == V3 {
 			m.masterInterval = adv.Interval
 		}
-		mdi := m.masterDownInterval()
-		m.downAt = now.Add(mdi)
-		m.down = downCause{kind: downSilent, src: src, d: mdi}
+		m.expect(now, src)
 		why := fmt.Sprintf("higher priority %d from %s", adv.Priority, src)
 		if !higher {
 			why = fmt.Sprintf("equal priority %d from higher address %s", adv.Priority, src)
@@ -469,11 +478,8 @@ func (m *Machine) Fault(now time.Time, why string) []Action {
 	m.out = m.out[:0]
 	m.faulted = true
 	switch m.state {
-	case Initialize:
-		m.reason = why // Startup will enter FAULT with this reason
-		return m.out
-	case Fault:
-		m.reason = why
+	case Initialize, Fault:
+		m.reason = why // from Initialize, Startup enters FAULT with this reason
 		return m.out
 	case Master:
 		m.do(Action{Kind: SendAdvert, Priority: 0})
@@ -514,11 +520,7 @@ func (m *Machine) Hold(now time.Time, why string) []Action {
 	m.held = why
 	switch {
 	case why != "" && m.state == Master:
-		m.masterInterval = m.cfg.Interval
-		mdi := m.masterDownInterval()
-		m.downAt = now.Add(mdi)
-		m.down = downCause{kind: downStart, d: mdi, why: "stepping down"}
-		m.master, m.masterPriority = netip.Addr{}, 0
+		m.awaitMaster(now, "stepping down")
 		m.do(Action{Kind: SendAdvert, Priority: 0})
 		m.do(Action{Kind: RemoveVIPs})
 		m.enter(now, Backup, why)
