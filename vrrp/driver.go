@@ -351,7 +351,7 @@ func (d *Driver) SetPriority(name string, prio uint8, why string) error {
 		if old := in.m.Priority(); old != prio {
 			d.opt.Log.Info("priority changed", "instance", name, "vrid", in.cfg.VRID, "from", old, "to", prio, "reason", why)
 		}
-		d.act(in, in.m.SetPriority(d.opt.Now(), prio, why))
+		d.act(in, in.m.SetPriority(d.opt.Now(), prio))
 	})
 }
 
@@ -476,7 +476,7 @@ func (d *Driver) add(cfg InstanceConfig) error {
 
 	now := d.opt.Now()
 	if p := cfg.InitialPriority; p != 0 {
-		m.SetPriority(now, p, "trackers at start-up")
+		m.SetPriority(now, p) // the trackers' priority at start-up
 	}
 	in.fault = cfg.InitialFault
 	if err := d.ready(in); err != nil && in.fault == "" {

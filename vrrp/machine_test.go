@@ -140,7 +140,7 @@ func TestStartupOwner(t *testing.T) {
 		t.Errorf("advertised priority %d", got[0].Priority)
 	}
 	wantDeadline(t, "Adver_Timer", m, at(time.Second))
-	wantActions(t, "priority change", m.SetPriority(at(1), 200, "check"))
+	wantActions(t, "priority change", m.SetPriority(at(1), 200))
 	if m.Priority() != 255 {
 		t.Errorf("owner priority changed to %d", m.Priority())
 	}
@@ -427,8 +427,8 @@ func TestShutdown(t *testing.T) {
 func TestSetPriority(t *testing.T) {
 	m := newTestMachine(t, 100)
 	now := becomeMasterAt(t, m)
-	wantActions(t, "master", m.SetPriority(now.Add(ms(200)), 80, "check nginx down"), "SendAdvert 80")
-	wantActions(t, "unchanged", m.SetPriority(now.Add(ms(300)), 80, "again"))
+	wantActions(t, "master", m.SetPriority(now.Add(ms(200)), 80), "SendAdvert 80")
+	wantActions(t, "unchanged", m.SetPriority(now.Add(ms(300)), 80))
 	wantDeadline(t, "Adver_Timer", m, now.Add(ms(1200)))
 	// The lower priority now changes the election: a backup at 90 preempts this master.
 	b := newTestMachine(t, 90, func(c *Config) { c.Addr = lb2 })
