@@ -518,7 +518,7 @@ func (d *Driver) ready(in *instance) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.key.ifname, err)
 		}
-		in.cfg.Src = src
+		in.cfg.Src, in.cfg.Machine.Addr = src, src
 		in.m.SetAddr(src)
 	}
 	return nil
@@ -563,12 +563,12 @@ func primaryAddr(c Conn, isVIP func(netip.Addr) bool, ipv6 bool) (netip.Addr, er
 
 // isVIP reports whether a is a VIP of any instance.
 func (d *Driver) isVIP(a netip.Addr) bool {
-	for _, in := range d.order {
-		if slices.ContainsFunc(in.cfg.VIPs, func(p netip.Prefix) bool { return p.Addr() == a }) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(d.order, func(in *instance) bool { return in.cfg.hasVIP(a) })
+}
+
+// hasVIP reports whether a is one of the instance's VIPs.
+func (c *InstanceConfig) hasVIP(a netip.Addr) bool {
+	return slices.ContainsFunc(c.VIPs, func(p netip.Prefix) bool { return p.Addr() == a })
 }
 
 // forget removes a stopped instance and closes its socket if nobody else uses it.

@@ -101,11 +101,10 @@ func (d *Driver) probed(masters []*instance, dups []Duplicate) {
 		}
 		var mine []Duplicate
 		for _, dup := range dups {
-			if slices.ContainsFunc(in.cfg.VIPs, func(p netip.Prefix) bool { return p.Addr() == dup.VIP }) {
-				mine = append(mine, dup)
+			if !in.cfg.hasVIP(dup.VIP) {
+				continue
 			}
-		}
-		for _, dup := range mine {
+			mine = append(mine, dup)
 			if !slices.Contains(in.cnt.Duplicates, dup) {
 				d.opt.Log.Warn(fmt.Sprintf("duplicate VIP %s answered by %s: another host still holds it", dup.VIP, dup.MAC),
 					"instance", in.cfg.Name, "vrid", in.cfg.VRID)
