@@ -41,8 +41,7 @@ func resealChecksum(p Packet, mode ChecksumMode) {
 
 // editPacket returns a copy of p with f applied to the message and the checksum recomputed.
 func editPacket(p Packet, mode ChecksumMode, f func(msg []byte)) Packet {
-	p.Data = bytes.Clone(p.Data)
-	f(p.Data)
+	p.Data = edited(p.Data, f)
 	resealChecksum(p, mode)
 	return p
 }
