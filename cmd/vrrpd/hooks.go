@@ -28,10 +28,9 @@ type group struct {
 	state   string
 }
 
-func newHooks(cfg *configs.Config, runner *notify.Runner) *hooks {
-	h := &hooks{runner: runner, instance: map[string]notify.Hooks{}, groupOf: map[string]*group{}}
-	h.reconfigure(cfg)
-	return h
+// newHooks returns hooks with no configuration: apply gives them theirs, at start-up as on reload.
+func newHooks(runner *notify.Runner) *hooks {
+	return &hooks{runner: runner, instance: map[string]notify.Hooks{}, groupOf: map[string]*group{}}
 }
 
 // reconfigure takes the hooks of cfg. An instance that cfg no longer has keeps its hooks, so

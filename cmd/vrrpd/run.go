@@ -146,7 +146,7 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 	defer os.Remove(cfg.Global.Socket)
 
 	runner := notify.NewRunner(log)
-	d.hooks = newHooks(cfg, runner)
+	d.hooks = newHooks(runner)
 	d.driver = vrrp.NewDriver(vrrp.Options{Log: log, Listen: vrrp.ListenIP, VIPs: vips, Notify: d.hooks, Probe: prober(vips, log)})
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
