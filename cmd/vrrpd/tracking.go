@@ -122,7 +122,8 @@ func (t *tracking) reconfigure(ctx context.Context, cfg *configs.Config, wait ti
 			t.startCheck(ctx, c, cred)
 		}
 	}
-	if links := t.names(checks.KindInterface); t.watch == nil || !slices.Equal(links, t.watch.names) {
+	links := t.names(checks.KindInterface)
+	if t.watch == nil || !slices.Equal(links, t.watch.names) {
 		if t.watch != nil {
 			t.watch.cancel()
 		}
@@ -130,7 +131,7 @@ func (t *tracking) reconfigure(ctx context.Context, cfg *configs.Config, wait ti
 	}
 	t.mu.Unlock()
 
-	t.waitReported(ctx, wait)
+	t.waitReported(ctx, wait, links, wanted)
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -210,18 +211,18 @@ func (t *tracking) startWatch(ctx context.Context, names []string) {
 	})
 }
 
-// waitReported waits until every tracked link and check has reported, or for at most wait.
-func (t *tracking) waitReported(ctx context.Context, wait time.Duration) {
+// waitReported waits until every link and check named has reported, or for at most wait.
+func (t *tracking) waitReported(ctx context.Context, wait time.Duration, links, checkNames []string) {
 	deadline := time.Now().Add(wait)
 	for ctx.Err() == nil {
 		t.mu.Lock()
 		missing := 0
-		for _, name := range t.names(checks.KindInterface) {
+		for _, name := range links {
 			if _, ok := t.links[name]; !ok {
 				missing++
 			}
 		}
-		for _, name := range t.names(checks.KindCheck) {
+		for _, name := range checkNames {
 			if _, ok := t.checks[name]; !ok {
 				missing++
 			}
