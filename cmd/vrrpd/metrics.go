@@ -89,9 +89,8 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, s := range ss {
-		doc := socketDocOf(s)
 		for r := vrrp.DropNone + 1; r < vrrp.NumDrops; r++ {
-			ch <- prometheus.MustNewConstMetric(m.sockDrops, counter, float64(s.Drops[r]), doc.Interface, doc.Family, r.String())
+			ch <- prometheus.MustNewConstMetric(m.sockDrops, counter, float64(s.Drops[r]), s.Interface, family(s.IPv6), r.String())
 		}
 	}
 	for name, up := range m.track.checkStates() {

@@ -114,10 +114,9 @@ func instanceDocOf(s vrrp.InstanceStatus) instanceDoc {
 	for _, p := range c.Peers {
 		d.UnicastPeers = append(d.UnicastPeers, p.String())
 	}
-	for _, st := range []vrrp.State{vrrp.Backup, vrrp.Master, vrrp.Fault} {
-		d.Transitions[st.String()] = s.Transitions[st]
+	for _, st := range []vrrp.State{vrrp.Backup, vrrp.Master, vrrp.Fault, vrrp.Initialize} {
+		d.Transitions[stateName(st, true)] = s.Transitions[st]
 	}
-	d.Transitions["STOP"] = s.Transitions[vrrp.Initialize]
 	for r := vrrp.DropNone + 1; r < vrrp.NumDrops; r++ {
 		if r != vrrp.DropVRID { // an instance never sees a foreign VRID: the socket counts those
 			d.Drops[r.String()] = s.Drops[r]
@@ -126,11 +125,16 @@ func instanceDocOf(s vrrp.InstanceStatus) instanceDoc {
 	return d
 }
 
-func socketDocOf(s vrrp.SocketStatus) socketDoc {
-	d := socketDoc{Interface: s.Interface, Family: "ipv4", Drops: map[string]uint64{}}
-	if s.IPv6 {
-		d.Family = "ipv6"
+// family names a socket's address family in status and metrics.
+func family(ipv6 bool) string {
+	if ipv6 {
+		return "ipv6"
 	}
+	return "ipv4"
+}
+
+func socketDocOf(s vrrp.SocketStatus) socketDoc {
+	d := socketDoc{Interface: s.Interface, Family: family(s.IPv6), Drops: map[string]uint64{}}
 	for r := vrrp.DropNone + 1; r < vrrp.NumDrops; r++ {
 		d.Drops[r.String()] = s.Drops[r]
 	}
