@@ -1,8 +1,8 @@
 package test
 
 import (
+	"bytes"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -186,7 +186,7 @@ func (p *pair) live() []variant {
 func (p *pair) sent(h *lab.Host, v variant, is func(lab.Event, variant) bool, from, to time.Time) []lab.Event {
 	var out []lab.Event
 	for _, e := range p.wire(h).Events() {
-		if is(e, v) && sameMAC(e.Src, h.MAC) && !e.Time.Before(from) && e.Time.Before(to) {
+		if is(e, v) && bytes.Equal(e.Src, h.MAC) && !e.Time.Before(from) && e.Time.Before(to) {
 			out = append(out, e)
 		}
 	}
@@ -200,8 +200,6 @@ func isAdvert(e lab.Event, v variant) bool {
 func isAnnounce(e lab.Event, v variant) bool {
 	return (e.Kind == lab.GARP || e.Kind == lab.NA) && e.IP == v.vip()
 }
-
-func sameMAC(a, b net.HardwareAddr) bool { return a.String() == b.String() }
 
 // waitVIP waits until h holds the variant's VIP (want) or does not.
 func (p *pair) waitVIP(t *testing.T, h *lab.Host, v variant, want bool, within time.Duration) {
@@ -324,7 +322,7 @@ func (p *pair) takeover(t *testing.T, v variant, from time.Time, old, to *lab.Ho
 			case e.Time.Before(from):
 			case isAdvert(e, v) && e.IP == oldAddr:
 				last = e.Time
-			case isAnnounce(e, v) && sameMAC(e.Src, to.MAC) && !last.IsZero():
+			case isAnnounce(e, v) && bytes.Equal(e.Src, to.MAC) && !last.IsZero():
 				return e.Time.Sub(last), true
 			}
 		}

@@ -1,12 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -249,14 +249,12 @@ func (d *demo) whoHas(nodes ...*demoNode) string {
 		return "unknown (" + err.Error() + ")"
 	}
 	for _, n := range nodes {
-		if sameMAC(mac, n.host.MAC) {
+		if bytes.Equal(mac, n.host.MAC) {
 			return fmt.Sprintf("%s (%s)", n.name, mac)
 		}
 	}
 	return mac.String()
 }
-
-func sameMAC(a, b net.HardwareAddr) bool { return a.String() == b.String() }
 
 // report prints the failover as the wire saw it: from the old master's last advertisement to
 // the new master's first gratuitous ARP, beside the RFC's ideal.
@@ -266,7 +264,7 @@ func (d *demo) report(events []lab.Event, from, to *demoNode, what string, ideal
 		switch {
 		case e.Kind == lab.VRRP && e.IP == from.addr.Addr() && garp.IsZero():
 			last = e.Time
-		case e.Kind == lab.GARP && e.IP == demoVIP && sameMAC(e.MAC, to.host.MAC) && !last.IsZero() && garp.IsZero():
+		case e.Kind == lab.GARP && e.IP == demoVIP && bytes.Equal(e.MAC, to.host.MAC) && !last.IsZero() && garp.IsZero():
 			garp = e.Time
 		}
 	}
@@ -280,29 +278,35 @@ func (d *demo) report(events []lab.Event, from, to *demoNode, what string, ideal
 
 // reach waits until the client gets an answer from the VIP.
 func (d *demo) reach() error {
+	ping, err := d.ping()
+	if err == nil {
+		ping.Stop()
+	}
+	return err
+}
+
+// ping has the client ping the VIP every 10ms, and returns once the VIP answers.
+func (d *demo) ping() (*lab.Pinger, error) {
 	ping, err := lab.StartPinger(d.client, demoVIP, 10*time.Millisecond)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer ping.Stop()
 	if err := ping.WaitReply(time.Now(), 5*time.Second); err != nil {
-		return fmt.Errorf("the client cannot reach the VIP: %w", err)
+		ping.Stop()
+		return nil, fmt.Errorf("the client cannot reach the VIP: %w", err)
 	}
-	return nil
+	return ping, nil
 }
 
 // measure fails the master while the client pings the VIP every 10ms and captures its wire,
 // waits until takeover says the new master has taken over and the client hears the VIP again,
 // and returns what the wire saw and the longest gap between ping replies.
 func (d *demo) measure(ctx context.Context, master *demoNode, fail, takeover func() error) ([]lab.Event, time.Duration, error) {
-	ping, err := lab.StartPinger(d.client, demoVIP, 10*time.Millisecond)
+	ping, err := d.ping()
 	if err != nil {
 		return nil, 0, err
 	}
 	defer ping.Stop()
-	if err := ping.WaitReply(time.Now(), 5*time.Second); err != nil {
-		return nil, 0, fmt.Errorf("the client cannot reach the VIP: %w", err)
-	}
 	capture, err := lab.StartCapture(d.client)
 	if err != nil {
 		return nil, 0, err
