@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -23,22 +22,6 @@ import (
 
 	"github.com/vrrpd/vrrpd/test/lab"
 )
-
-// leakCheck fails the test if goroutines started during it are still running at its end.
-func leakCheck(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			t.Errorf("%d goroutines left behind:\n%s", n-before, buf[:runtime.Stack(buf, true)])
-		}
-	})
-}
 
 // startNamed runs a copy of /bin/sleep named name, so that its /proc/PID/comm is name (cut to 15
 // bytes) and its argv[0] is the copy's path. It is killed when the test ends.
@@ -63,29 +46,6 @@ func startNamed(t *testing.T, name string) *exec.Cmd {
 	return cmd
 }
 
-// processGone reports whether pid has exited: it no longer exists, or it is a zombie waiting for a
-// parent (init, in a container, may never reap it).
-func processGone(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')') // the state follows the command name in parentheses
-	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
-}
-
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !processGone(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still running", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // errString is err's message, or "" for nil.
 func errString(err error) string {
 	if err == nil {
@@ -95,7 +55,7 @@ func errString(err error) string {
 }
 
 func TestProcess(t *testing.T) {
-	leakCheck(t)
+	lab.LeakCheck(t)
 	// Unique per run, so no other process on the machine has these names.
 	suffix := strconv.Itoa(os.Getpid())
 	short := "vt" + suffix                        // within comm's 15 bytes
@@ -214,7 +174,7 @@ func BenchmarkProcess(b *testing.B) {
 }
 
 func TestCommand(t *testing.T) {
-	leakCheck(t)
+	lab.LeakCheck(t)
 	dir := t.TempDir()
 	noExec := filepath.Join(dir, "noexec")
 	if err := os.WriteFile(noExec, []byte("#!/bin/sh\nexit 0\n"), 0o644); err != nil {
@@ -262,7 +222,7 @@ func TestCommand(t *testing.T) {
 // TestCommandKillsProcessGroup checks that nothing a command started outlives its check: not on a
 // timeout, and not when it exits leaving a child in the background.
 func TestCommandKillsProcessGroup(t *testing.T) {
-	leakCheck(t)
+	lab.LeakCheck(t)
 	tests := []struct {
 		name    string
 		checker func(pidFile string) Checker
@@ -318,14 +278,14 @@ func TestCommandKillsProcessGroup(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				waitGone(t, pid)
+				lab.WaitGone(t, pid)
 			}
 		})
 	}
 }
 
 func TestTCP(t *testing.T) {
-	leakCheck(t)
+	lab.LeakCheck(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -360,7 +320,7 @@ func TestTCP(t *testing.T) {
 }
 
 func TestHTTP(t *testing.T) {
-	leakCheck(t)
+	lab.LeakCheck(t)
 	var followed atomic.Int32
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
@@ -425,13 +385,8 @@ func TestHTTP(t *testing.T) {
 // writes who it runs as to a file, which must say so.
 func TestCommandCredential(t *testing.T) {
 	lab.RequireRoot(t, "running checks as nobody")
-	leakCheck(t)
-	dir := t.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} { // t.TempDir's parent is private to root
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	lab.LeakCheck(t)
+	dir := lab.SharedDir(t)
 	out := filepath.Join(dir, "out")
 	if err := os.Mkdir(out, 0o700); err != nil {
 		t.Fatal(err)
@@ -449,15 +404,7 @@ func TestCommandCredential(t *testing.T) {
 	}
 	nobody := &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{65534, 4000000}}
 	asNobody := []string{"65534", "65534", "65534 4000000"}
-	// As id prints them: the group first, then the other supplementary groups.
-	groups, _ := os.Getgroups()
-	ids := []string{strconv.Itoa(os.Getegid())}
-	for _, g := range groups {
-		if g != os.Getegid() {
-			ids = append(ids, strconv.Itoa(g))
-		}
-	}
-	asSelf := []string{strconv.Itoa(os.Geteuid()), strconv.Itoa(os.Getegid()), strings.Join(ids, " ")}
+	asSelf := lab.SelfIDs()
 	for _, tc := range []struct {
 		name    string
 		checker func(file string) Checker

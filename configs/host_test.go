@@ -27,13 +27,7 @@ type tree struct {
 // newTree returns a tree in a fresh directory that every user can search, as can its parent, so
 // that any script_user can reach it.
 func newTree(t *testing.T) *tree {
-	base := t.TempDir()
-	for _, d := range []string{filepath.Dir(base), base} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return &tree{t, base}
+	return &tree{t, lab.SharedDir(t)}
 }
 
 func (tr *tree) path(name string) string { return filepath.Join(tr.base, name) }

@@ -3,11 +3,9 @@ package notify
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -86,23 +84,6 @@ func script(t *testing.T, dir, name, body string) string {
 	return path
 }
 
-// leakCheck fails the test if goroutines started during it are still running at its end (after the
-// cleanups registered later, such as Close, have run).
-func leakCheck(t *testing.T) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
-		if n := runtime.NumGoroutine(); n > before {
-			buf := make([]byte, 1<<20)
-			t.Errorf("%d goroutines left behind:\n%s", n-before, buf[:runtime.Stack(buf, true)])
-		}
-	})
-}
-
 // closeRunner closes r, failing the test if the queued hooks don't finish within a generous bound.
 func closeRunner(t *testing.T, r *Runner) {
 	t.Helper()
@@ -129,30 +110,6 @@ func waitFile(t *testing.T, path string) string {
 	}
 }
 
-// processGone reports whether pid has exited: it no longer exists, or it is a zombie waiting for a
-// parent (init, in a container, may never reap it).
-func processGone(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	// The state follows the command name in parentheses, which may itself hold ") ".
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i >= 0 && i+2 < len(s) && s[i+2] == 'Z'
-}
-
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !processGone(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still running", pid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func readLines(t *testing.T, path string) []string {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -170,7 +127,7 @@ func event(prio int) Event {
 }
 
 func TestOrderPerKey(t *testing.T) {
-	leakCheck(t)
+	lab.LeakCheck(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	hook := script(t, dir, "hook", `printf '%s\n' "$VRRPD_PRIORITY" >> "$1"`)
@@ -189,7 +146,7 @@ func TestOrderPerKey(t *testing.T) {
 }
 
 func TestKeysRunConcurrently(t *testing.T) {
-	leakCheck(t)
+	lab.LeakCheck(t)
 	dir := t.TempDir()
 	slow := script(t, dir, "slow", `: > "$1"; exec sleep 1000`)
 	fast := script(t, dir, "fast", `: > "$1"`)
@@ -213,7 +170,7 @@ func TestKeysRunConcurrently(t *testing.T) {
 }
 
 func TestNotifyNeverBlocks(t *testing.T) {
-	leakCheck(t)
+	lab.LeakCheck(t)
 	dir := t.TempDir()
 	hook := script(t, dir, "hang", `: > "$1"; exec sleep 1000`)
 	log := newRecorder()
@@ -246,7 +203,7 @@ func TestNotifyNeverBlocks(t *testing.T) {
 }
 
 func TestQueueFullDropsOldest(t *testing.T) {
-	leakCheck(t)
+	lab.LeakCheck(t)
 	dir := t.TempDir()
 	gate := filepath.Join(dir, "gate")
 	if err := syscall.Mkfifo(gate, 0o600); err != nil {
@@ -291,7 +248,7 @@ printf '%s\n' "$VRRPD_PRIORITY" >> "$1"`)
 }
 
 func TestTimeoutKillsProcessGroup(t *testing.T) {
-	leakCheck(t)
+	lab.LeakCheck(t)
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "pids")
 	// The hook starts a grandchild, records both pids, and hangs.
@@ -313,7 +270,7 @@ wait`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitGone(t, pid)
+		lab.WaitGone(t, pid)
 	}
 	recs := log.find("notify hook timed out: killed it and its process group")
 	want := []record{{Level: slog.LevelError, Msg: "notify hook timed out: killed it and its process group", Attrs: map[string]string{
@@ -325,7 +282,7 @@ wait`)
 }
 
 func TestArguments(t *testing.T) {
-	leakCheck(t)
+	lab.LeakCheck(t)
 	tests := []struct {
 		name  string
 		group bool
@@ -401,7 +358,7 @@ func TestArguments(t *testing.T) {
 }
 
 func TestEnvironment(t *testing.T) {
-	leakCheck(t)
+	lab.LeakCheck(t)
 	tests := []struct {
 		name  string
 		group bool
@@ -495,7 +452,7 @@ func TestEnvironment(t *testing.T) {
 }
 
 func TestLogging(t *testing.T) {
-	leakCheck(t)
+	lab.LeakCheck(t)
 	tests := []struct {
 		name  string
 		body  string // script body; "" means the hook path does not exist
@@ -612,7 +569,7 @@ func TestLongLineSplit(t *testing.T) {
 
 func TestClose(t *testing.T) {
 	t.Run("waits for queued hooks", func(t *testing.T) {
-		leakCheck(t)
+		lab.LeakCheck(t)
 		dir := t.TempDir()
 		out := filepath.Join(dir, "out")
 		hook := script(t, dir, "hook", `sleep 1; printf '%s\n' "$VRRPD_PRIORITY" >> "$1"`)
@@ -629,7 +586,7 @@ func TestClose(t *testing.T) {
 	})
 
 	t.Run("kills a hung hook at the deadline", func(t *testing.T) {
-		leakCheck(t)
+		lab.LeakCheck(t)
 		dir := t.TempDir()
 		pidFile := filepath.Join(dir, "pid")
 		hang := script(t, dir, "hang", `echo $$ > "$1.tmp" && mv "$1.tmp" "$1"; exec sleep 1000`)
@@ -676,24 +633,11 @@ func TestClose(t *testing.T) {
 	})
 }
 
-// sharedDir returns a directory that every user can search, in a parent every user can search:
-// t.TempDir's parent is private to the test's user.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // TestCredential runs hooks as another user (global.script_user) and checks who they ran as.
 func TestCredential(t *testing.T) {
 	lab.RequireRoot(t, "running hooks as nobody")
-	leakCheck(t)
-	dir := sharedDir(t)
+	lab.LeakCheck(t)
+	dir := lab.SharedDir(t)
 	out := filepath.Join(dir, "out")
 	if err := os.Mkdir(out, 0o700); err != nil {
 		t.Fatal(err)
@@ -703,22 +647,12 @@ func TestCredential(t *testing.T) {
 	}
 	// Each hook writes who it runs as to the file named by its first argument.
 	hook := script(t, dir, "whoami.sh", `{ id -u; id -g; id -G; } > "$1.tmp" && mv "$1.tmp" "$1"`)
-	self := func() []string {
-		groups, _ := os.Getgroups()
-		ids := []string{strconv.Itoa(os.Getegid())}
-		for _, g := range groups {
-			if g != os.Getegid() {
-				ids = append(ids, strconv.Itoa(g))
-			}
-		}
-		return []string{strconv.Itoa(os.Geteuid()), strconv.Itoa(os.Getegid()), strings.Join(ids, " ")}
-	}
 	for _, tc := range []struct {
 		name string
 		cred *syscall.Credential
 		want []string // id -u, id -g, id -G
 	}{
-		{"the daemon's own user", nil, self()},
+		{"the daemon's own user", nil, lab.SelfIDs()},
 		{"nobody", &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{65534}}, []string{"65534", "65534", "65534"}},
 		{"nobody with more groups", &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{65534, 4000000}},
 			[]string{"65534", "65534", "65534 4000000"}},
@@ -742,7 +676,7 @@ func TestCredential(t *testing.T) {
 // nobody may not execute it.
 func TestCredentialCannotStart(t *testing.T) {
 	lab.RequireRoot(t, "running hooks as nobody")
-	dir := sharedDir(t)
+	dir := lab.SharedDir(t)
 	hook := filepath.Join(dir, "root-only.sh")
 	if err := os.WriteFile(hook, []byte("#!/bin/sh\nexit 0\n"), 0o700); err != nil {
 		t.Fatal(err)
