@@ -25,7 +25,7 @@ import (
 
 // startNamed runs a copy of /bin/sleep named name, so that its /proc/PID/comm is name (cut to 15
 // bytes) and its argv[0] is the copy's path. It is killed when the test ends.
-func startNamed(t *testing.T, name string) *exec.Cmd {
+func startNamed(t testing.TB, name string) *exec.Cmd {
 	t.Helper()
 	bin, err := os.ReadFile("/bin/sleep")
 	if err != nil {
@@ -150,19 +150,7 @@ func BenchmarkProcess(b *testing.B) {
 	b.Run("running", func(b *testing.B) {
 		// A long name, so that argv[0] is read too.
 		name := "vrrpd-bench-long-name-" + strconv.Itoa(os.Getpid())
-		bin, err := os.ReadFile("/bin/sleep")
-		if err != nil {
-			b.Fatal(err)
-		}
-		path := filepath.Join(b.TempDir(), name)
-		if err := os.WriteFile(path, bin, 0o755); err != nil {
-			b.Fatal(err)
-		}
-		cmd := exec.Command(path, "1000")
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		startNamed(b, name)
 		c := Process(name)
 		b.ReportAllocs()
 		for b.Loop() {
