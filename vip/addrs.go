@@ -44,16 +44,15 @@ func watchRemovals(ctx context.Context, ns netns.NsHandle, sub *subscription, re
 			if u.NewAddr {
 				continue
 			}
-			ip, ok := netip.AddrFromSlice(u.LinkAddress.IP)
-			if !ok {
+			p := prefixOf(&u.LinkAddress)
+			if !p.IsValid() {
 				continue
 			}
-			ones, _ := u.LinkAddress.Mask.Size()
 			l, err := h.LinkByIndex(u.LinkIndex)
 			if err != nil {
 				continue // the interface went with it: link tracking handles that
 			}
-			removed(l.Attrs().Name, netip.PrefixFrom(ip.Unmap(), ones))
+			removed(l.Attrs().Name, p)
 		}
 	}
 }

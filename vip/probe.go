@@ -13,7 +13,6 @@ import (
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 	"github.com/mdlayher/packet"
-	"golang.org/x/sys/unix"
 )
 
 // Duplicate is another host that answers for one of our VIPs.
@@ -47,8 +46,7 @@ func (m *Manager) Probe(ifname string, vips []netip.Prefix, wait time.Duration) 
 	if len(attrs.HardwareAddr) != 6 {
 		return nil, fmt.Errorf("probe on %s: %w", ifname, ErrNotEthernet)
 	}
-	ifi := &net.Interface{Index: attrs.Index, Name: attrs.Name, HardwareAddr: attrs.HardwareAddr}
-	c, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, nil)
+	c, err := listenARP(attrs, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open ARP socket on %s: %w", ifname, err)
 	}
@@ -81,7 +79,7 @@ func (m *Manager) Probe(ifname string, vips []netip.Prefix, wait time.Duration) 
 			continue
 		}
 		d := Duplicate{VIP: p.SenderIP, MAC: slices.Clone(p.SenderHardwareAddr)}
-		if !slices.ContainsFunc(dups, func(o Duplicate) bool { return o.VIP == d.VIP && o.MAC.String() == d.MAC.String() }) {
+		if !slices.ContainsFunc(dups, func(o Duplicate) bool { return o.VIP == d.VIP && slices.Equal(o.MAC, d.MAC) }) {
 			dups = append(dups, d)
 		}
 	}

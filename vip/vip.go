@@ -9,6 +9,7 @@
 package vip
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -114,9 +115,7 @@ func (m *Manager) Present(ifname string, vips []netip.Prefix) ([]netip.Prefix, e
 	}
 	on := make(map[netip.Prefix]bool, len(list))
 	for _, a := range list {
-		ip, _ := netip.AddrFromSlice(a.IP)
-		ones, _ := a.Mask.Size()
-		on[netip.PrefixFrom(ip.Unmap(), ones)] = true
+		on[prefixOf(a.IPNet)] = true
 	}
 	var present []netip.Prefix
 	for _, v := range vips {
@@ -151,15 +150,18 @@ func (m *Manager) Announce(ifname string, vips []netip.Prefix, count int) error 
 	}
 	s := m.sender(attrs)
 
+	// RFC 4861 §4.4 asks for an address of the interface as the source of an NA: its
+	// link-local address, or the VIP itself if it has no usable one, as keepalived always does.
+	linkLocal := sync.OnceValues(func() (netip.Addr, error) { return m.linkLocal(link) })
 	var errs []error
 	for _, v := range vips {
 		var err error
 		if ip := v.Addr(); ip.Is4() {
 			err = s.garp(attrs, ip, count)
 		} else {
-			var src netip.Addr
-			if src, err = m.naSource(link, ip); err == nil {
-				err = s.unsolicitedNA(attrs, src, ip, count)
+			var ll netip.Addr
+			if ll, err = linkLocal(); err == nil {
+				err = s.unsolicitedNA(attrs, cmp.Or(ll, ip), ip, count)
 			}
 		}
 		if err != nil {
@@ -230,8 +232,7 @@ func (s *sender) garp(attrs *netlink.LinkAttrs, ip netip.Addr, count int) error 
 		if err != nil {
 			return err
 		}
-		ifi := &net.Interface{Index: attrs.Index, Name: attrs.Name, HardwareAddr: attrs.HardwareAddr}
-		c, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, &packet.Config{Filter: drop})
+		c, err := listenARP(attrs, &packet.Config{Filter: drop})
 		if err != nil {
 			return fmt.Errorf("open ARP socket: %w", err)
 		}
@@ -248,6 +249,12 @@ func (s *sender) garp(attrs *netlink.LinkAttrs, ip netip.Addr, count int) error 
 		}
 	}
 	return nil
+}
+
+// listenARP opens a raw ARP socket on the interface.
+func listenARP(attrs *netlink.LinkAttrs, cfg *packet.Config) (*packet.Conn, error) {
+	ifi := &net.Interface{Index: attrs.Index, Name: attrs.Name, HardwareAddr: attrs.HardwareAddr}
+	return packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, cfg)
 }
 
 func (s *sender) unsolicitedNA(attrs *netlink.LinkAttrs, src, ip netip.Addr, count int) error {
@@ -293,10 +300,8 @@ func listenICMPv6() (*ipv6.PacketConn, error) {
 	return p, nil
 }
 
-// naSource picks the source address of a neighbour advertisement: the interface's
-// link-local address (RFC 4861 §4.4 asks for an address of the interface), or the VIP
-// itself if the interface has no usable one, as keepalived always does.
-func (m *Manager) naSource(link netlink.Link, vip netip.Addr) (netip.Addr, error) {
+// linkLocal returns the interface's usable link-local address, or the zero Addr if it has none.
+func (m *Manager) linkLocal(link netlink.Link) (netip.Addr, error) {
 	list, err := m.h.AddrList(link, netlink.FAMILY_V6)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("list addresses: %w", err)
@@ -307,7 +312,17 @@ func (m *Manager) naSource(link netlink.Link, vip netip.Addr) (netip.Addr, error
 			return ip, nil
 		}
 	}
-	return vip, nil
+	return netip.Addr{}, nil
+}
+
+// prefixOf is n as a netip.Prefix; the zero Prefix if n's address is invalid.
+func prefixOf(n *net.IPNet) netip.Prefix {
+	ip, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}
+	}
+	ones, _ := n.Mask.Size()
+	return netip.PrefixFrom(ip.Unmap(), ones)
 }
 
 func addr(v netip.Prefix) *netlink.Addr {

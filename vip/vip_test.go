@@ -13,8 +13,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netlink"
-	"github.com/vrrpd/vrrpd/test/lab"
 	"golang.org/x/sys/unix"
+
+	"github.com/vrrpd/vrrpd/test/lab"
 )
 
 var (
