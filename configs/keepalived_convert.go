@@ -92,12 +92,10 @@ type kaConverter struct {
 // kaInstance is a vrrp_instance being converted: its tables, and what finish needs to complete them.
 type kaInstance struct {
 	name      string
-	t, notify *tomlTable
+	t         *tomlTable // its sub is the [instance.notify] table
 	iface     string
 	state     *kaStmt // the last "state" line
 	advert    *kaStmt // advert_int, whose rounding depends on the version
-	priority  bool    // priority is set
-	version   bool    // version is set
 	strict    bool    // strict_mode
 	nopreempt *kaStmt
 	delay     *kaStmt // preempt_delay, which keepalived may ignore
@@ -418,13 +416,12 @@ func (c *kaConverter) instance(s *kaStmt) {
 	if !c.section(s) {
 		return
 	}
-	in := &kaInstance{name: s.arg(), notify: notifyTable("instance"),
-		t: &tomlTable{header: "[[instance]]", comments: []string{fmt.Sprintf("vrrp_instance %s, %s", s.arg(), s.pos)},
+	in := &kaInstance{name: s.arg(),
+		t: &tomlTable{header: "[[instance]]", sub: notifyTable("instance"), comments: []string{fmt.Sprintf("vrrp_instance %s, %s", s.arg(), s.pos)},
 			order: []string{"name", "interface", "vrid", "priority", "version", "advert_interval", "preempt", "preempt_delay",
 				"vips", "unicast_src", "unicast_peers", "auth_pass", "garp_delay", "garp_repeat", "garp_refresh",
 				"track_interfaces", "track_checks"}},
 	}
-	in.t.sub = in.notify
 	in.t.set("name", tomlString(s.arg()), "")
 	var peers []string
 	for _, d := range s.block {
@@ -438,9 +435,9 @@ func (c *kaConverter) instance(s *kaStmt) {
 		case "virtual_router_id":
 			c.setInt(in.t, "vrid", d)
 		case "priority":
-			in.priority = c.setInt(in.t, "priority", d) || in.priority
+			c.setInt(in.t, "priority", d)
 		case "version":
-			in.version = c.setInt(in.t, "version", d) || in.version
+			c.setInt(in.t, "version", d)
 		case "advert_int":
 			in.advert = d
 		case "nopreempt":
@@ -479,9 +476,9 @@ func (c *kaConverter) instance(s *kaStmt) {
 		case "track_script":
 			in.tracks = append(in.tracks, c.block(d)...)
 		case "notify_master", "notify_backup", "notify_fault", "notify_stop":
-			c.hook(in.notify, strings.TrimPrefix(kw, "notify_"), d)
+			c.hook(in.t.sub, strings.TrimPrefix(kw, "notify_"), d)
 		case "notify":
-			c.hook(in.notify, "any", d)
+			c.hook(in.t.sub, "any", d)
 		case "garp_master_delay":
 			c.setSeconds(in.t, "garp_delay", d)
 		case "garp_master_repeat":
@@ -504,8 +501,9 @@ func (c *kaConverter) finish(in *kaInstance) {
 	ipv6 := c.vips(in)
 
 	// keepalived's default version is 2, vrrpd's is 3: always say which.
+	_, hasVersion := in.t.get("version")
 	switch {
-	case in.version:
+	case hasVersion:
 	case c.version != "":
 		in.t.set("version", c.version, "global_defs vrrp_version")
 	case ipv6:
@@ -585,7 +583,7 @@ func (c *kaConverter) preempt(in *kaInstance) {
 	master := in.state != nil && in.state.arg() == "MASTER"
 	if master {
 		c.note(in.state.pos, kaMaster)
-		if !in.priority {
+		if _, ok := in.t.get("priority"); !ok {
 			in.t.set("priority", "255", "state MASTER without a priority: keepalived makes it the address owner")
 			c.note(in.state.pos, "warning: state MASTER without a priority: keepalived makes this node the address owner, "+
 				"priority 255; carried over as priority = 255: set 1-254 unless this node really owns the VIPs")
