@@ -260,9 +260,9 @@ func convert(v any, dst any) string {
 		}
 		*dst = b
 	case *time.Duration:
-		s, _ := v.(string)
+		s, ok := v.(string)
 		d, err := time.ParseDuration(s)
-		if _, ok := v.(string); !ok || err != nil {
+		if !ok || err != nil {
 			return show(v) + ` is not a duration like "1s" or "100ms"`
 		}
 		*dst = d

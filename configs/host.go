@@ -234,9 +234,11 @@ type finding struct {
 }
 
 func newHost(cred *syscall.Credential) *host {
-	h := &host{who: selfIdentity(), found: map[string][]finding{}, users: map[uint32]string{}, groups: map[uint32]string{}}
+	h := &host{found: map[string][]finding{}, users: map[uint32]string{}, groups: map[uint32]string{}}
 	if cred != nil {
 		h.who = identity{uid: cred.Uid, gid: cred.Gid, groups: cred.Groups}
+	} else {
+		h.who = selfIdentity()
 	}
 	return h
 }

@@ -82,7 +82,7 @@ func portable(msg string) string {
 }
 
 // whoAmI names this process's user as CheckHost's messages do.
-func whoAmI(t *testing.T) string {
+func whoAmI() string {
 	u, err := user.LookupId(strconv.Itoa(os.Geteuid()))
 	if err != nil {
 		return "uid " + strconv.Itoa(os.Geteuid())
@@ -96,7 +96,7 @@ func TestCheckHostPaths(t *testing.T) {
 		if os.Geteuid() == 0 {
 			return "is not executable (mode " + mode + "): chmod +x"
 		}
-		return "is not executable by " + whoAmI(t) + " (mode " + mode + "): chmod u+x"
+		return "is not executable by " + whoAmI() + " (mode " + mode + "): chmod u+x"
 	}
 	for _, tc := range []struct {
 		name  string

@@ -110,7 +110,7 @@ func (d *decoder) instance(t *table) Instance {
 		V3Checksum: "pseudo-header", GARPDelay: 5 * time.Second, GARPRepeat: 5}
 	d.name(t, "instance", &in.Name)
 	ifOK := req(t, "interface", &in.Interface, ifname)
-	vrid, priority := 0, 100
+	vrid, priority := 0, int(in.Priority)
 	vridOK := req(t, "vrid", &vrid, between(1, 255))
 	opt(t, "priority", &priority, between(1, 255))
 	in.VRID, in.Priority = uint8(vrid), uint8(priority)
@@ -433,10 +433,7 @@ func argv(args []string) string {
 	if len(args) == 0 {
 		return "must not be empty"
 	}
-	if !filepath.IsAbs(args[0]) {
-		return fmt.Sprintf("%q is not an absolute path", args[0])
-	}
-	return ""
+	return absPath(args[0])
 }
 
 // ifname follows the kernel's dev_valid_name (net/core/dev.c): 1-15 bytes (IFNAMSIZ 16 with the NUL),
