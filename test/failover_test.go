@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
@@ -145,14 +146,13 @@ func heard(t *testing.T, c *lab.Capture, master netip.Addr) {
 // new master's first gratuitous ARP or neighbour advertisement for vip.
 func wireDelay(t *testing.T, events []lab.Event, oldMaster netip.Addr, newMAC net.HardwareAddr, vip netip.Addr) time.Duration {
 	t.Helper()
-	var last time.Time
-	for _, e := range events {
-		switch {
-		case e.Kind == lab.VRRP && e.IP == oldMaster:
-			last = e.Time
-		case (e.Kind == lab.GARP || e.Kind == lab.NA) && e.IP == vip && e.MAC.String() == newMAC.String() && !last.IsZero():
-			return e.Time.Sub(last)
-		}
+	d, ok := lab.Takeover(events,
+		func(e lab.Event) bool { return e.Kind == lab.VRRP && e.IP == oldMaster },
+		func(e lab.Event) bool {
+			return (e.Kind == lab.GARP || e.Kind == lab.NA) && e.IP == vip && bytes.Equal(e.MAC, newMAC)
+		})
+	if ok {
+		return d
 	}
 	var seen []string
 	for _, e := range events {

@@ -316,17 +316,9 @@ func (p *pair) takeover(t *testing.T, v variant, from time.Time, old, to *lab.Ho
 	// delay finds the takeover in the events: the old master's last advert, then the new one's
 	// first announcement. The announcement may follow the VIP by a moment: wait for it.
 	delay := func(es []lab.Event) (time.Duration, bool) {
-		var last time.Time
-		for _, e := range es {
-			switch {
-			case e.Time.Before(from):
-			case isAdvert(e, v) && e.IP == oldAddr:
-				last = e.Time
-			case isAnnounce(e, v) && bytes.Equal(e.Src, to.MAC) && !last.IsZero():
-				return e.Time.Sub(last), true
-			}
-		}
-		return 0, false
+		return lab.Takeover(es,
+			func(e lab.Event) bool { return !e.Time.Before(from) && isAdvert(e, v) && e.IP == oldAddr },
+			func(e lab.Event) bool { return !e.Time.Before(from) && isAnnounce(e, v) && bytes.Equal(e.Src, to.MAC) })
 	}
 	es, err := p.wire(to).Wait(5*time.Second, func(es []lab.Event) bool { _, ok := delay(es); return ok })
 	if err == nil {

@@ -259,21 +259,17 @@ func (d *demo) whoHas(nodes ...*demoNode) string {
 // report prints the failover as the wire saw it: from the old master's last advertisement to
 // the new master's first gratuitous ARP, beside the RFC's ideal.
 func (d *demo) report(events []lab.Event, from, to *demoNode, what string, ideal time.Duration, idealName string) {
-	var last, garp time.Time
-	for _, e := range events {
-		switch {
-		case e.Kind == lab.VRRP && e.IP == from.addr.Addr() && garp.IsZero():
-			last = e.Time
-		case e.Kind == lab.GARP && e.IP == demoVIP && bytes.Equal(e.MAC, to.host.MAC) && !last.IsZero() && garp.IsZero():
-			garp = e.Time
-		}
-	}
-	if last.IsZero() || garp.IsZero() {
+	took, ok := lab.Takeover(events,
+		func(e lab.Event) bool { return e.Kind == lab.VRRP && e.IP == from.addr.Addr() },
+		func(e lab.Event) bool {
+			return e.Kind == lab.GARP && e.IP == demoVIP && bytes.Equal(e.MAC, to.host.MAC)
+		})
+	if !ok {
 		d.say("   %s took over (the capture missed the packets to time it).", to.name)
 		return
 	}
 	d.say("   %s took over. On the wire, from %s's %s to %s's first gratuitous ARP: %s (RFC ideal, %s: %s).",
-		to.name, from.name, what, to.name, garp.Sub(last).Round(100*time.Microsecond), idealName, ideal)
+		to.name, from.name, what, to.name, took.Round(100*time.Microsecond), idealName, ideal)
 }
 
 // reach waits until the client gets an answer from the VIP.

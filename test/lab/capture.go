@@ -213,6 +213,22 @@ func Filter(events []Event, k Kind) []Event {
 	return out
 }
 
+// Takeover is a failover as a wire saw it: from the last event that old matches (the old
+// master's adverts) to the first event after it that announced matches (the new master's
+// gratuitous ARP or unsolicited NA). ok is false if the events hold no such pair.
+func Takeover(events []Event, old, announced func(Event) bool) (d time.Duration, ok bool) {
+	var last time.Time
+	for _, e := range events {
+		switch {
+		case old(e):
+			last = e.Time
+		case announced(e) && !last.IsZero():
+			return e.Time.Sub(last), true
+		}
+	}
+	return 0, false
+}
+
 // Classify parses an Ethernet frame (untagged) into an Event. Anything it doesn't
 // recognise is Other; it never fails.
 func Classify(frame []byte) Event {
