@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -239,7 +240,7 @@ func (p *pair) restore(ctx context.Context, s scenario) error {
 // isGARP matches a gratuitous ARP for vip from mac.
 func isGARP(mac net.HardwareAddr, vip netip.Addr) func(lab.Event) bool {
 	return func(e lab.Event) bool {
-		return e.Kind == lab.GARP && e.IP == vip && e.MAC.String() == mac.String()
+		return e.Kind == lab.GARP && e.IP == vip && bytes.Equal(e.MAC, mac)
 	}
 }
 

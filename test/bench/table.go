@@ -84,7 +84,7 @@ func (r *results) rows() []row {
 			}
 			ka, ours := r.failover[failKey{"keepalived", s, d}], r.failover[failKey{"vrrpd", s, d}]
 			rw := row{measure: fmt.Sprintf("delay/ideal, %s, %s (VRRPv%d)", s, d, versionFor(d)),
-				ka: r.ratioCell(ka), ours: r.ratioCell(ours), target: "—", met: "—"}
+				ka: ratioCell(ka), ours: ratioCell(ours), target: "—", met: "—"}
 			if t, ok := targets[failKey{"", s, d}]; ok {
 				rw.target = fmt.Sprintf("≤ %g (keepalived ~%s)", t.limit, t.ref)
 				rw.met = metRatio(ours, t.limit)
@@ -99,7 +99,7 @@ func (r *results) rows() []row {
 				continue
 			}
 			rows = append(rows, row{measure: fmt.Sprintf("client outage, %s, %s", s, d),
-				ka: r.outageCell(ka), ours: r.outageCell(ours), target: "—", met: "—"})
+				ka: outageCell(ka), ours: outageCell(ours), target: "—", met: "—"})
 		}
 	}
 	for _, cc := range costCases() {
@@ -109,7 +109,7 @@ func (r *results) rows() []row {
 		}
 		what := fmt.Sprintf("%d instance%s at %s (VRRPv%d)", cc.instances, plural(cc.instances), cc.interval, cc.version)
 		for i, role := range []string{"master", "backup"} {
-			rw := row{measure: "CPU s/s, " + what + ", " + role, ka: r.cpuCell(ka, i), ours: r.cpuCell(ours, i), target: "—", met: "—"}
+			rw := row{measure: "CPU s/s, " + what + ", " + role, ka: cpuCell(ka, i), ours: cpuCell(ours, i), target: "—", met: "—"}
 			if cc.instances == 200 {
 				rw.target = fmt.Sprintf("≤ %.1f× keepalived's", cpuShare)
 				if ok(ka) && ok(ours) {
@@ -121,7 +121,7 @@ func (r *results) rows() []row {
 			rows = append(rows, rw)
 		}
 		for i, role := range []string{"master", "backup"} {
-			rw := row{measure: "peak RSS, " + what + ", " + role, ka: r.rssCell(ka, i), ours: r.rssCell(ours, i), target: "≤ keepalived's", met: "—"}
+			rw := row{measure: "peak RSS, " + what + ", " + role, ka: rssCell(ka, i), ours: rssCell(ours, i), target: "≤ keepalived's", met: "—"}
 			if ok(ka) && ok(ours) {
 				rw.met = yesNo(ours.rss[i] <= ka.rss[i])
 			}
@@ -206,13 +206,6 @@ func (r *results) details() [][]string {
 // detail is the rest of a details line: delay median and worst, the breakdown's medians, the
 // outage's median, and the trials.
 func (f *failResult) detail() []string {
-	pick := func(get func(trial) time.Duration) []time.Duration {
-		out := make([]time.Duration, len(f.trials))
-		for i, t := range f.trials {
-			out[i] = get(t)
-		}
-		return out
-	}
 	trials := fmt.Sprintf("%d ok", len(f.trials))
 	if len(f.errs) > 0 {
 		trials += fmt.Sprintf(", %d failed: %s", len(f.errs), oneLine(f.errs[0]))
@@ -220,7 +213,7 @@ func (f *failResult) detail() []string {
 	if len(f.trials) == 0 {
 		return []string{"—", "—", "—", "—", "—", "—", trials}
 	}
-	delays := pick(func(t trial) time.Duration { return t.delay })
+	delays := f.delays()
 	zero := 0
 	for _, t := range f.trials {
 		if t.lastPrioZero {
@@ -232,16 +225,16 @@ func (f *failResult) detail() []string {
 	}
 	return []string{
 		fmtDur(median(delays)), fmtDur(slices.Max(delays)),
-		fmtDur(median(pick(func(t trial) time.Duration { return t.timerLate }))),
-		fmtDur(median(pick(func(t trial) time.Duration { return t.advertGARP }))),
-		fmtDur(median(pick(func(t trial) time.Duration { return t.garpWire }))),
-		fmtDur(median(pick(func(t trial) time.Duration { return t.outage }))),
+		fmtDur(median(f.pick(func(t trial) time.Duration { return t.timerLate }))),
+		fmtDur(median(f.pick(func(t trial) time.Duration { return t.advertGARP }))),
+		fmtDur(median(f.pick(func(t trial) time.Duration { return t.garpWire }))),
+		fmtDur(median(f.pick(func(t trial) time.Duration { return t.outage }))),
 		trials,
 	}
 }
 
 // ratioCell is "median (worst)" of delay/ideal, or of the delay where the ideal is 0.
-func (r *results) ratioCell(f *failResult) string {
+func ratioCell(f *failResult) string {
 	if f == nil {
 		return "—"
 	}
@@ -262,21 +255,18 @@ func (r *results) ratioCell(f *failResult) string {
 	return cell
 }
 
-func (r *results) outageCell(f *failResult) string {
+func outageCell(f *failResult) string {
 	if f == nil {
 		return "—"
 	}
 	if len(f.trials) == 0 {
 		return "failed"
 	}
-	out := make([]time.Duration, len(f.trials))
-	for i, t := range f.trials {
-		out[i] = t.outage
-	}
+	out := f.pick(func(t trial) time.Duration { return t.outage })
 	return fmt.Sprintf("%s (%s)", fmtDur(median(out)), fmtDur(slices.Max(out)))
 }
 
-func (r *results) cpuCell(c *costResult, i int) string {
+func cpuCell(c *costResult, i int) string {
 	if c == nil {
 		return "—"
 	}
@@ -286,7 +276,7 @@ func (r *results) cpuCell(c *costResult, i int) string {
 	return fmt.Sprintf("%.4f", c.cpu[i])
 }
 
-func (r *results) rssCell(c *costResult, i int) string {
+func rssCell(c *costResult, i int) string {
 	if c == nil {
 		return "—"
 	}
@@ -327,12 +317,17 @@ func metRatio(f *failResult, limit float64) string {
 	return "yes"
 }
 
-func (f *failResult) delays() []time.Duration {
+// pick returns one measure of every trial.
+func (f *failResult) pick(get func(trial) time.Duration) []time.Duration {
 	out := make([]time.Duration, len(f.trials))
 	for i, t := range f.trials {
-		out[i] = t.delay
+		out[i] = get(t)
 	}
 	return out
+}
+
+func (f *failResult) delays() []time.Duration {
+	return f.pick(func(t trial) time.Duration { return t.delay })
 }
 
 // ratios returns the median and the worst delay/ideal.
