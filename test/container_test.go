@@ -88,7 +88,7 @@ func TestContainerFailover(t *testing.T) {
 	if err := p.WaitReply(time.Now(), 10*time.Second); err != nil {
 		t.Fatalf("the client cannot reach the VIP %s: %v", vip, err)
 	}
-	waitNeighbor(t, client, vip, lb1, 5*time.Second)
+	clientFollows(t, client, vip, lb1.mac)
 
 	// The master dies without a word (SIGKILL: no priority-0 advert), and its network namespace
 	// with it, so lb2 must notice the silence.
@@ -105,7 +105,7 @@ func TestContainerFailover(t *testing.T) {
 	if err := p.WaitReply(time.Now(), 10*time.Second); err != nil {
 		t.Fatalf("the client lost the VIP %s after the failover: %v", vip, err)
 	}
-	waitNeighbor(t, client, vip, lb2, 5*time.Second)
+	clientFollows(t, client, vip, lb2.mac)
 	s := p.Stats()
 	t.Logf("the client's longest gap in replies: %s (%d of %d pings answered)", s.MaxGap.Round(time.Millisecond), s.Received, s.Sent)
 }
@@ -359,14 +359,12 @@ func (c *container) instance(ctx context.Context, name string) (instance, error)
 	if err != nil {
 		return instance{}, err
 	}
-	var s status
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		return instance{}, fmt.Errorf("%s: vrrpd status --json: %w\n%s", c.name, err, out)
+	s, err := parseStatus(c.name, []byte(out))
+	if err != nil {
+		return instance{}, err
 	}
-	for _, in := range s.Instances {
-		if in.Name == name {
-			return in, nil
-		}
+	if in, ok := s.instance(name); ok {
+		return in, nil
 	}
 	return instance{}, fmt.Errorf("%s has no instance %q", c.name, name)
 }
@@ -400,23 +398,6 @@ func (c *container) waitExited(t *testing.T, within time.Duration) {
 			t.Fatalf("%s still running %s after docker kill: %q %v", c.name, within, out, err)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// waitNeighbor waits until h's neighbour entry for ip is c's MAC address: h would send its
-// packets for ip to c.
-func waitNeighbor(t *testing.T, h *lab.Host, ip netip.Addr, c *container, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		mac, err := h.Neighbor(ip)
-		if err == nil && bytes.Equal(mac, c.mac) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s's neighbour entry for %s is %v (%v), want %s's %s", h.Name, ip, mac, err, c.name, c.mac)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

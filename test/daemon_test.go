@@ -204,11 +204,25 @@ func (d *daemon) status() (status, error) {
 	if err := cmd.Run(); err != nil {
 		return status{}, fmt.Errorf("vrrpd status: %v: %s", err, strings.TrimSpace(errOut.String()))
 	}
+	return parseStatus(d.name, out.Bytes())
+}
+
+// parseStatus decodes the output of `vrrpd status --json` on the router who.
+func parseStatus(who string, out []byte) (status, error) {
 	var s status
-	if err := json.Unmarshal(out.Bytes(), &s); err != nil {
-		return status{}, fmt.Errorf("vrrpd status --json: %v\n%s", err, out.Bytes())
+	if err := json.Unmarshal(out, &s); err != nil {
+		return status{}, fmt.Errorf("%s: vrrpd status --json: %v\n%s", who, err, out)
 	}
 	return s, nil
+}
+
+// instance returns the named instance.
+func (s status) instance(name string) (instance, bool) {
+	i := slices.IndexFunc(s.Instances, func(in instance) bool { return in.Name == name })
+	if i < 0 {
+		return instance{}, false
+	}
+	return s.Instances[i], true
 }
 
 func (d *daemon) instance(name string) (instance, error) {
@@ -216,10 +230,8 @@ func (d *daemon) instance(name string) (instance, error) {
 	if err != nil {
 		return instance{}, err
 	}
-	for _, in := range s.Instances {
-		if in.Name == name {
-			return in, nil
-		}
+	if in, ok := s.instance(name); ok {
+		return in, nil
 	}
 	return instance{}, fmt.Errorf("%s has no instance %q", d.name, name)
 }
@@ -253,16 +265,25 @@ func (d *daemon) logged(t *testing.T, within time.Duration, subs ...string) stri
 	deadline := time.Now().Add(within)
 	for {
 		log, _ := os.ReadFile(d.logPath())
-		for line := range strings.Lines(string(log)) {
-			if !slices.ContainsFunc(subs, func(sub string) bool { return !strings.Contains(line, sub) }) {
-				return line
-			}
+		if lines := matching(string(log), subs...); len(lines) > 0 {
+			return lines[0]
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%s did not log a line with %q within %s:\n%s", d.name, subs, within, log)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// matching returns the lines of log that contain every one of subs.
+func matching(log string, subs ...string) []string {
+	var lines []string
+	for line := range strings.Lines(log) {
+		if !slices.ContainsFunc(subs, func(sub string) bool { return !strings.Contains(line, sub) }) {
+			lines = append(lines, line)
+		}
+	}
+	return lines
 }
 
 // hasAddr reports whether the host's eth0 carries addr.

@@ -89,6 +89,12 @@ func shared(prio int, interval string) vr {
 	return vr{name: "VI_1", vrid: 51, prio: prio, interval: interval, vips: []string{"10.0.4.99/24"}}
 }
 
+// with returns v with more TOML for the instance.
+func (v vr) with(extra string) vr {
+	v.extra = extra
+	return v
+}
+
 // startPair starts lb1 (110) and lb2 (100) sharing 10.0.4.99 at the given interval, and waits until
 // lb1 is master and lb2 follows it.
 func startPair(t *testing.T, n *lan, interval string) (d1, d2 *daemon) {
@@ -171,7 +177,7 @@ func clientFollows(t *testing.T, client *lab.Host, vip netip.Addr, mac net.Hardw
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		got, err := client.Neighbor(vip)
-		if err == nil && got.String() == mac.String() {
+		if err == nil && bytes.Equal(got, mac) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -202,12 +208,12 @@ func TestNginxPair(t *testing.T) {
 	n := newLAN(t, false)
 	vip := netip.MustParseAddr("10.0.4.99")
 	lb1Addr := netip.MustParseAddr("10.0.4.20")
-	d1 := startDaemon(t, n.lb1, config("lb1", vr{name: "VI_1", vrid: 51, prio: 110, vips: []string{"10.0.4.99/24"}}))
+	d1 := startDaemon(t, n.lb1, config("lb1", shared(110, "1s")))
 	d1.waitState(t, "VI_1", "MASTER", 10*time.Second)
 
 	// A predecessor on lb2 was killed and left the VIP behind.
 	lab.MustIP(t, n.lb2, "addr", "add", "10.0.4.99/24", "dev", "eth0")
-	d2 := startDaemon(t, n.lb2, config("lb2", vr{name: "VI_1", vrid: 51, prio: 100, vips: []string{"10.0.4.99/24"}}))
+	d2 := startDaemon(t, n.lb2, config("lb2", shared(100, "1s")))
 	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	if hasAddr(t, n.lb2, vip) {
 		t.Fatal("lb2 kept the stale VIP after start-up")

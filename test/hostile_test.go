@@ -289,12 +289,11 @@ func TestHostile(t *testing.T) {
 			t.Fatalf("%s after the flood: %v", c.d.name, err)
 		}
 		for _, b := range c.before.Instances {
-			i := slices.IndexFunc(after.Instances, func(in instance) bool { return in.Name == b.Name })
-			if i < 0 {
+			a, ok := after.instance(b.Name)
+			if !ok {
 				t.Errorf("%s lost instance %s", c.d.name, b.Name)
 				continue
 			}
-			a := after.Instances[i]
 			if a.State != b.State || a.Since != b.Since || a.Master != b.Master || a.Reason != b.Reason {
 				t.Errorf("%s %s changed: %s following %s since %s (%s), was %s following %s since %s (%s)",
 					c.d.name, b.Name, a.State, a.Master, a.Since, a.Reason, b.State, b.Master, b.Since, b.Reason)
@@ -368,11 +367,5 @@ func logLines(t *testing.T, d *daemon, subs ...string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for line := range strings.Lines(string(log)) {
-		if !slices.ContainsFunc(subs, func(sub string) bool { return !strings.Contains(line, sub) }) {
-			n++
-		}
-	}
-	return n
+	return len(matching(string(log), subs...))
 }

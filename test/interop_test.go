@@ -301,11 +301,11 @@ func (p *pair) steady(t *testing.T, d *daemon, master *lab.Host, until time.Time
 
 func instanceOf(t *testing.T, s status, name string) instance {
 	t.Helper()
-	i := slices.IndexFunc(s.Instances, func(in instance) bool { return in.Name == name })
-	if i < 0 {
+	in, ok := s.instance(name)
+	if !ok {
 		t.Fatalf("vrrpd has no instance %s", name)
 	}
-	return s.Instances[i]
+	return in
 }
 
 // takeover is a failover of the variant as the new master's own wire saw it: from the old

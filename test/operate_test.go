@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,7 +20,7 @@ import (
 // reload rewrites the daemon's configuration and sends SIGHUP.
 func (d *daemon) reload(config string) {
 	d.t.Helper()
-	if err := os.WriteFile(filepath.Join(d.dir, "vrrpd.toml"), []byte(config), 0o644); err != nil {
+	if err := os.WriteFile(d.conf, []byte(config), 0o644); err != nil {
 		d.t.Fatal(err)
 	}
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
@@ -136,9 +135,7 @@ func TestReloadPriority(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	n := newLAN(t, false)
-	d1 := startDaemon(t, n.lb1, strings.Replace(config("lb1",
-		vr{name: "VI_1", vrid: 51, prio: 110, interval: "100ms", vips: []string{"10.0.4.99/24"}}),
-		"[global]\n", "[global]\nmetrics = \"10.0.4.20:9650\"\n", 1))
+	d1 := startDaemon(t, n.lb1, configWith("lb1", "metrics = \"10.0.4.20:9650\"\n", shared(110, "100ms")))
 	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
 	scrape := func() map[string]float64 {
 		t.Helper()

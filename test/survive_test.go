@@ -198,13 +198,8 @@ func TestHungCheck(t *testing.T) {
 	n := newLAN(t, false)
 	marker := fmt.Sprintf("4242.%d", time.Now().UnixNano()%1e9) // a sleep argument unique to this test
 	check := fmt.Sprintf("\n[[check]]\nname = \"hang\"\nscript = \"sleep %s\"\ninterval = \"500ms\"\ntimeout = \"300ms\"\n", marker)
-	inst := func(prio int, extra string) vr {
-		v := shared(prio, "200ms")
-		v.extra = extra
-		return v
-	}
-	d2 := startDaemon(t, n.lb2, config("lb2", inst(100, "")))
-	d1 := startDaemon(t, n.lb1, configWith("lb1", check, inst(110, "track_checks = [{ name = \"hang\" }]\n")))
+	d2 := startDaemon(t, n.lb2, config("lb2", shared(100, "200ms")))
+	d1 := startDaemon(t, n.lb1, configWith("lb1", check, shared(110, "200ms").with("track_checks = [{ name = \"hang\" }]\n")))
 	in := d1.waitState(t, "VI_1", "FAULT", 5*time.Second)
 	if !strings.Contains(in.Reason, "check hang down") || !strings.Contains(in.Reason, "timed out after 300ms") {
 		t.Errorf("lb1's reason %q", in.Reason)

@@ -83,7 +83,6 @@ func TestSystemdCredentials(t *testing.T) {
 	n := newLAN(t, false)
 	capture := startCapture(t, n.client)
 	vip := netip.MustParseAddr("10.0.4.99")
-	vips := []string{"10.0.4.99/24"}
 
 	// What systemd's RuntimeDirectory gives the daemon: a directory of its own for the socket.
 	// The test binary's directory is private to root, so the daemon gets a copy of the binary.
@@ -103,7 +102,7 @@ func TestSystemdCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf := filepath.Join(dir, "vrrpd.toml")
-	if err := os.WriteFile(conf, []byte(config("lb1", vr{name: "VI_1", vrid: 51, prio: 110, interval: "200ms", vips: vips})), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(config("lb1", shared(110, "200ms"))), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -113,7 +112,7 @@ func TestSystemdCredentials(t *testing.T) {
 		argv = append(argv, "--no-new-privs")
 	}
 	lb1 := runDaemon(t, n.lb1, dir, conf, append(argv, bin)...)
-	lb2 := startDaemon(t, n.lb2, config("lb2", vr{name: "VI_1", vrid: 51, prio: 100, interval: "200ms", vips: vips}))
+	lb2 := startDaemon(t, n.lb2, config("lb2", shared(100, "200ms")))
 
 	lb1.waitState(t, "VI_1", "MASTER", 10*time.Second)
 	// lb2 hears lb1's adverts: they left through the unprivileged raw socket.
