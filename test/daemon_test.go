@@ -60,10 +60,63 @@ type daemon struct {
 	dir     string
 	conf    string   // the configuration file
 	program []string // the vrrpd binary, possibly behind a wrapper
-	cmd     *exec.Cmd
-	done    chan error // the process's exit, once
-	err     error
-	gone    bool
+	*proc            // the running (or last) process
+}
+
+// proc is a process a test started, with its output appended to a log file.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	done chan error // its exit, once
+	err  error
+	gone bool // its exit has been read
+}
+
+// startProc starts cmd, named name in errors, with its output appended to logPath.
+func startProc(name string, cmd *exec.Cmd, logPath string) (*proc, error) {
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, err
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait(); log.Close() }()
+	return p, nil
+}
+
+// wait returns the process's exit, waiting up to 15s for it before killing it.
+func (p *proc) wait() error {
+	if p.gone {
+		return p.err
+	}
+	select {
+	case p.err = <-p.done:
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		p.err = fmt.Errorf("%s did not exit within 15s: %w", p.name, <-p.done)
+	}
+	p.gone = true
+	return p.err
+}
+
+// stop sends SIGTERM, as systemd or docker stop would, and waits for the exit.
+func (p *proc) stop() error {
+	if !p.gone {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	return p.wait()
+}
+
+// kill sends SIGKILL, as an OOM kill or `docker kill` would, and waits for the exit.
+func (p *proc) kill() error {
+	if !p.gone {
+		p.cmd.Process.Kill()
+	}
+	return p.wait()
 }
 
 func (d *daemon) socket() string  { return filepath.Join(d.dir, "vrrpd.sock") }
@@ -86,7 +139,7 @@ func startDaemon(t *testing.T, host *lab.Host, config string) *daemon {
 // daemon is stopped (SIGTERM) when the test ends, and its log shown if the test failed.
 func runDaemon(t *testing.T, host *lab.Host, dir, conf string, program ...string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, name: host.Name, host: host, dir: dir, conf: conf, program: program, done: make(chan error, 1)}
+	d := &daemon{t: t, name: host.Name, host: host, dir: dir, conf: conf, program: program}
 	d.start()
 	t.Cleanup(func() {
 		d.stop()
@@ -100,20 +153,15 @@ func runDaemon(t *testing.T, host *lab.Host, dir, conf string, program ...string
 
 func (d *daemon) start() {
 	d.t.Helper()
-	log, err := os.OpenFile(d.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	argv := append(slices.Clone(d.program), "run", "--config", d.conf, "--socket", d.socket())
+	cmd := d.host.Command(d.t.Context(), argv...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	p, err := startProc(d.name, cmd, d.logPath())
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	argv := append(slices.Clone(d.program), "run", "--config", d.conf, "--socket", d.socket())
-	d.cmd = d.host.Command(d.t.Context(), argv...)
-	d.cmd.Stdout, d.cmd.Stderr = log, log
-	d.cmd.Cancel = func() error { return d.cmd.Process.Signal(syscall.SIGTERM) }
-	d.cmd.WaitDelay = 10 * time.Second
-	if err := d.cmd.Start(); err != nil {
-		d.t.Fatal(err)
-	}
-	d.done, d.gone = make(chan error, 1), false
-	go func() { d.done <- d.cmd.Wait(); log.Close() }()
+	d.proc = p
 }
 
 // restart runs the daemon again with the same configuration, after it stopped or was killed.
@@ -123,37 +171,6 @@ func (d *daemon) restart() {
 		d.t.Fatalf("%s: restart of a running daemon", d.name)
 	}
 	d.start()
-}
-
-// wait returns the daemon's exit, waiting up to 15s for it.
-func (d *daemon) wait() error {
-	if d.gone {
-		return d.err
-	}
-	select {
-	case d.err = <-d.done:
-	case <-time.After(15 * time.Second):
-		d.cmd.Process.Kill()
-		d.err = fmt.Errorf("%s did not exit within 15s: %w", d.name, <-d.done)
-	}
-	d.gone = true
-	return d.err
-}
-
-// stop sends SIGTERM and waits for the exit.
-func (d *daemon) stop() error {
-	if !d.gone {
-		d.cmd.Process.Signal(syscall.SIGTERM)
-	}
-	return d.wait()
-}
-
-// kill sends SIGKILL, as an OOM kill or `docker kill` would.
-func (d *daemon) kill() {
-	if !d.gone {
-		d.cmd.Process.Kill()
-	}
-	d.wait()
 }
 
 // status is the subset of `vrrpd status --json` (SPEC.md) that the tests read.

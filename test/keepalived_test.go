@@ -80,11 +80,8 @@ type keepalived struct {
 	t     *testing.T
 	host  *lab.Host
 	dir   string
-	cmd   *exec.Cmd
-	child int        // the VRRP child's pid, from the -r pidfile
-	done  chan error // the parent's exit
-	err   error
-	gone  bool
+	*proc     // the parent
+	child int // the VRRP child's pid, from the -r pidfile
 }
 
 func (k *keepalived) conf() string    { return filepath.Join(k.dir, "keepalived.conf") }
@@ -95,24 +92,19 @@ func (k *keepalived) logPath() string { return filepath.Join(k.dir, "keepalived.
 func startKeepalived(t *testing.T, host *lab.Host, conf string) *keepalived {
 	t.Helper()
 	bin := requireKeepalived(t)
-	k := &keepalived{t: t, host: host, dir: t.TempDir(), done: make(chan error, 1)}
+	k := &keepalived{t: t, host: host, dir: t.TempDir()}
 	if err := os.WriteFile(k.conf(), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	log, err := os.OpenFile(k.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
 		t.Fatal(err)
 	}
 	// ip netns exec execs keepalived in place: the command's pid is keepalived's parent. stop
 	// ends it, so that its exit status is checked, not a cancelled context's.
-	k.cmd = host.Command(context.Background(), bin, "-n", "-l", "-G", "-P", "-R", "-f", k.conf(),
+	cmd := host.Command(context.Background(), bin, "-n", "-l", "-G", "-P", "-R", "-f", k.conf(),
 		"-p", filepath.Join(k.dir, "keepalived.pid"), "-r", filepath.Join(k.dir, "vrrp.pid"))
-	k.cmd.Stdout, k.cmd.Stderr = log, log
-	if err := k.cmd.Start(); err != nil {
-		log.Close()
+	p, err := startProc("keepalived", cmd, k.logPath())
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { k.done <- k.cmd.Wait(); log.Close() }()
+	k.proc = p
 	t.Cleanup(func() {
 		if err := k.stop(); err != nil {
 			t.Errorf("keepalived on %s: %v", host.Name, err)
@@ -154,14 +146,7 @@ func (k *keepalived) stop() error {
 	if k.gone {
 		return k.err
 	}
-	k.gone = true
-	k.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case k.err = <-k.done:
-	case <-time.After(15 * time.Second):
-		k.cmd.Process.Kill()
-		k.err = fmt.Errorf("did not exit within 15s of SIGTERM: %w", <-k.done)
-	}
+	k.proc.stop()
 	// The child dies with its parent (keepalived sets PR_SET_PDEATHSIG), but make sure: it is
 	// ours if its command line names our configuration file.
 	if k.child > 0 {
