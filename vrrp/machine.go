@@ -69,10 +69,13 @@ type Config struct {
 	Epoch time.Time
 }
 
-// answerGap limits how often a master answers another master's advert with a GARP/NA burst.
-// Two masters mean a healed split brain: the burst turns the clients that followed the loser
-// back to us, and one per second is plenty for that.
-const answerGap = time.Second
+// answerGap limits how often a master answers another master's advert with a GARP/NA burst:
+// once a second, or once per three Advertisement_Intervals if that is shorter. Two masters mean
+// a healed split brain, and the burst turns the clients that followed the loser back to us. The
+// loser can only be master again after its Master_Down_Interval, which is more than three of our
+// intervals after our last advert, so the gap never withholds the burst from the next split
+// brain; it stops a burst per advert from a peer that keeps advertising a lower priority.
+func (m *Machine) answerGap() time.Duration { return min(time.Second, 3*m.cfg.Interval) }
 
 // cs is a centisecond, the unit in which RFC 5798 §6.1 computes the timers.
 const cs = 10 * time.Millisecond
@@ -428,7 +431,7 @@ func (m *Machine) nextAdvert(now time.Time) time.Time {
 // per answerGap. The burst sent on becoming master does not count: the other master may have
 // announced after it, as when a split brain heals within a second.
 func (m *Machine) answer(now time.Time) {
-	if m.lastAnswer.IsZero() || now.Sub(m.lastAnswer) >= answerGap {
+	if m.lastAnswer.IsZero() || now.Sub(m.lastAnswer) >= m.answerGap() {
 		m.lastAnswer = now
 		m.do(Action{Kind: Announce})
 	}

@@ -238,8 +238,8 @@ func TestAdvertGrid(t *testing.T) {
 
 // RFC 5798 §6.4.3: a master that receives priority 0 advertises at once and resets Adver_Timer.
 // Another master was stopping or yielding, so clients may point at it: vrrpd also re-announces,
-// at most once a second. Its own burst on becoming master does not count: the other master may
-// have announced after it.
+// at most once a second, or once per three intervals if that is shorter. Its own burst on becoming
+// master does not count: the other master may have announced after it.
 func TestMasterAnswersPriorityZero(t *testing.T) {
 	m := newTestMachine(t, 255)
 	m.Startup(t0)
@@ -247,6 +247,14 @@ func TestMasterAnswersPriorityZero(t *testing.T) {
 	wantDeadline(t, "Adver_Timer", m, at(ms(1400)))
 	wantActions(t, "again within 1s", m.Receive(at(ms(900)), lb2, advert(0, time.Second)), "SendAdvert 255")
 	wantActions(t, "later", m.Receive(at(ms(5000)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce")
+
+	// At 200ms, the other router can be master again 3 intervals (600ms) plus its Skew_Time after
+	// our advert: a split brain that heals then is answered too. TestSplitBrainHeals found this.
+	f := newTestMachine(t, 255, func(c *Config) { c.Interval = ms(200) })
+	f.Startup(t0)
+	wantActions(t, "200ms: priority 0", f.Receive(at(ms(100)), lb2, advert(0, ms(200))), "SendAdvert 255", "Announce")
+	wantActions(t, "200ms: within 600ms", f.Receive(at(ms(650)), lb2, advert(0, ms(200))), "SendAdvert 255")
+	wantActions(t, "200ms: after 600ms", f.Receive(at(ms(700)), lb2, advert(0, ms(200))), "SendAdvert 255", "Announce")
 }
 
 // becomeMasterAt makes a machine master at t0 through Master_Down_Interval expiry.
@@ -304,7 +312,7 @@ func TestMasterTieBreak(t *testing.T) {
 }
 
 // RFC 9568 §6.4.3: a master discards a lower-priority advert and advertises at once. vrrpd also
-// re-announces the VIPs, at most once per second, so clients of a healed split brain come back,
+// re-announces the VIPs, at most once per answerGap, so clients of a healed split brain come back,
 // even right after becoming master.
 func TestMasterAssertsAgainstLowerPriority(t *testing.T) {
 	m := newTestMachine(t, 100)
