@@ -111,8 +111,10 @@ func TestCheckMovesVIP(t *testing.T) {
 	rec := newRecorder(t)
 	check := fmt.Sprintf("\n[[check]]\nname = \"nginx\"\nprocess = %q\ninterval = \"100ms\"\nfall = 2\nrise = 2\nweight = -20\n", name)
 	d1 := startDaemon(t, n.lb1, configWith("lb1", check, shared(110, "200ms").with("track_checks = [{ name = \"nginx\" }]\n"+rec.notify())))
-	d2 := startDaemon(t, n.lb2, config("lb2", shared(100, "200ms")))
+	// lb2 starts once lb1 is master, so that lb1's first master hook has a known reason: had lb2
+	// started first, it could become master before lb1 and be preempted.
 	d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
+	d2 := startDaemon(t, n.lb2, config("lb2", shared(100, "200ms")))
 	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	ping, _ := n.watch(t, vip)
 
