@@ -308,12 +308,10 @@ func (c *ipConn) addrFor(dst netip.Addr) net.Addr {
 	return a
 }
 
+// Addrs asks for the addresses of the interface the socket is bound to, by index: one address
+// dump, without the dump of every link that a lookup by name costs.
 func (c *ipConn) Addrs() ([]netip.Addr, error) {
-	ifi, err := net.InterfaceByName(c.ifi.Name)
-	if err != nil {
-		return nil, err
-	}
-	addrs, err := ifi.Addrs()
+	addrs, err := c.ifi.Addrs()
 	if err != nil {
 		return nil, err
 	}
