@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"syscall"
@@ -47,6 +48,14 @@ func cmdRun(args []string, stderr io.Writer) int {
 	// 200 instances). GOMAXPROCS in the environment still decides.
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
+	}
+	// The live heap is about 1 MiB even at 200 instances, but start-up (the configuration,
+	// netlink dumps, every instance's first adverts and GARPs) churns through several, and at
+	// Go's default GOGC of 100 the heap's floor is 4 MiB: measured, the resident set of 200
+	// instances falls from about 16.5 to 15 MiB at 25, with the same CPU at steady state, where
+	// little is allocated. GOGC in the environment still decides.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(25)
 	}
 	level := new(slog.LevelVar)
 	level.Set(cfg.Global.LogLevel)
