@@ -1,13 +1,15 @@
 package vrrp
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
+	"os"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -112,13 +114,16 @@ type ipConn struct {
 	ifi *net.Interface
 	pc  net.PacketConn
 	v6  bool
-	p4  *ipv4.PacketConn
+	p4  *ipv4.PacketConn // for the socket options only: packets go through rc
 	p6  *ipv6.PacketConn
+	rc  syscall.RawConn
 
 	// Read returns the packets one recvmmsg read, from its own buffers.
-	rc   syscall.RawConn
-	rx   []ipv4.Message // the same type as ipv6.Message
-	pkts []Packet
+	rx    batch
+	bufs  [][]byte
+	names []unix.RawSockaddrInet6 // IPv6 senders; IPv4 reads the IP header
+	oob   [][]byte                // IPv6 hop limit and destination
+	pkts  []Packet
 	// busy is set from the moment Read finds packets queued, before it takes them, until they
 	// are released: with the queue's length, it tells Pending about every packet that has
 	// arrived and not been processed.
@@ -126,10 +131,9 @@ type ipConn struct {
 
 	// Send reuses its message headers, and keeps the control message of each source address
 	// and the socket address of each destination.
-	tx      []ipv4.Message
-	txBufs  [][]byte
+	tx      batch
 	control map[netip.Addr][]byte
-	to      map[netip.Addr]net.Addr
+	to      map[netip.Addr]sockaddr
 }
 
 func (c *ipConn) setupV4(group netip.Addr) error {
@@ -162,53 +166,73 @@ func (c *ipConn) setupV6(group netip.Addr) error {
 
 func (c *ipConn) initBatches(oob func() []byte) {
 	c.rc, _ = c.pc.(*net.IPConn).SyscallConn()
-	c.rx = make([]ipv4.Message, batchSize)
-	for i := range c.rx {
-		c.rx[i].Buffers = [][]byte{make([]byte, recvBuf+60)} // room for an IPv4 header
-		if oob != nil {
-			c.rx[i].OOB = oob()
+	c.rx, c.tx = newBatch(batchSize), newBatch(batchSize)
+	c.bufs = make([][]byte, batchSize)
+	for i := range c.bufs {
+		c.bufs[i] = make([]byte, recvBuf+60) // room for an IPv4 header
+		c.rx.iov[i] = iovec(c.bufs[i])
+	}
+	if oob != nil {
+		c.names = make([]unix.RawSockaddrInet6, batchSize)
+		c.oob = make([][]byte, batchSize)
+		for i := range c.oob {
+			c.oob[i] = oob()
 		}
 	}
-	c.control, c.to = map[netip.Addr][]byte{}, map[netip.Addr]net.Addr{}
+	c.control, c.to = map[netip.Addr][]byte{}, map[netip.Addr]sockaddr{}
 }
 
 // Read returns the packets one recvmmsg reads. A raw IPv4 socket reads the IP header with the
 // message, which gives the TTL and the addresses; IPv6 gives the hop limit and destination in
 // control messages.
 func (c *ipConn) Read() ([]Packet, error) {
-	for {
-		if err := c.waitQueued(); err != nil {
-			return nil, err
+	var n int
+	var errno syscall.Errno
+	err := c.rc.Read(func(fd uintptr) bool {
+		c.busy.Store(true)
+		if queued(fd) > 0 {
+			c.resetRx()
+			if n, errno = mmsg(unix.SYS_RECVMMSG, fd, c.rx.hs, unix.MSG_DONTWAIT); errno != unix.EAGAIN {
+				return true
+			}
 		}
-		var n int
-		var err error
+		c.busy.Store(false)
+		return false // the runtime waits until the socket is readable, and asks again
+	})
+	if err == nil && errno != 0 {
+		err = os.NewSyscallError("recvmmsg", errno)
+	}
+	if err != nil {
+		c.busy.Store(false)
+		return nil, err
+	}
+	c.pkts = c.pkts[:0]
+	for i := range n {
+		c.pkts = append(c.pkts, c.parse(i))
+	}
+	return c.pkts, nil
+}
+
+// resetRx gives the kernel every receive buffer whole again.
+func (c *ipConn) resetRx() {
+	for i := range c.rx.hs {
+		h := &c.rx.hs[i].hdr
+		h.Iov = &c.rx.iov[i]
+		h.SetIovlen(1)
 		if c.v6 {
-			n, err = c.p6.ReadBatch(c.rx, unix.MSG_DONTWAIT)
-		} else {
-			n, err = c.p4.ReadBatch(c.rx, unix.MSG_DONTWAIT)
-		}
-		if err != nil && !errors.Is(err, unix.EAGAIN) {
-			return nil, err
-		}
-		c.pkts = c.pkts[:0]
-		for i := range max(n, 0) {
-			c.pkts = append(c.pkts, c.parse(&c.rx[i]))
-		}
-		if len(c.pkts) > 0 {
-			return c.pkts, nil
+			h.Name, h.Namelen = (*byte)(unsafe.Pointer(&c.names[i])), unix.SizeofSockaddrInet6
+			h.Control = &c.oob[i][0]
+			h.SetControllen(len(c.oob[i]))
 		}
 	}
 }
 
-func (c *ipConn) parse(m *ipv4.Message) Packet {
-	data := m.Buffers[0][:m.N]
+func (c *ipConn) parse(i int) Packet {
+	h := &c.rx.hs[i]
+	data := c.bufs[i][:h.n]
 	if c.v6 {
-		p := Packet{Src: addrOf(m.Addr), Data: data}
-		var cm ipv6.ControlMessage
-		if cm.Parse(m.OOB[:m.NN]) == nil {
-			p.TTL = cm.HopLimit
-			p.Dst, _ = netip.AddrFromSlice(cm.Dst)
-		}
+		p := Packet{Src: netip.AddrFrom16(c.names[i].Addr), Data: data}
+		p.TTL, p.Dst = parseV6Control(c.oob[i][:h.hdr.Controllen])
 		return p
 	}
 	ihl := 0
@@ -226,32 +250,38 @@ func (c *ipConn) parse(m *ipv4.Message) Packet {
 	}
 }
 
-// waitQueued waits until a packet is queued in the socket, and marks the Conn busy before Read
-// takes any.
-func (c *ipConn) waitQueued() error {
-	return c.rc.Read(func(fd uintptr) bool {
-		c.busy.Store(true)
-		if queued(fd) > 0 {
-			return true
+// parseV6Control reads the hop limit and the destination address from an IPv6 packet's
+// control messages (RFC 3542 §6); the hop limit is -1 if they lack it.
+func parseV6Control(b []byte) (hopLimit int, dst netip.Addr) {
+	hopLimit = -1
+	for len(b) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		if int(h.Len) < unix.CmsgLen(0) || int(h.Len) > len(b) {
+			break
 		}
-		c.busy.Store(false)
-		return false // the runtime waits until the socket is readable, and asks again
-	})
+		data := b[unix.CmsgLen(0):h.Len]
+		switch {
+		case h.Level != unix.IPPROTO_IPV6:
+		case h.Type == unix.IPV6_HOPLIMIT && len(data) >= 4:
+			hopLimit = int(int32(binary.NativeEndian.Uint32(data)))
+		case h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+			dst = netip.AddrFrom16([16]byte(data[:16]))
+		}
+		b = b[min(unix.CmsgSpace(len(data)), len(b)):]
+	}
+	return hopLimit, dst
 }
 
 // queued is the size of the next packet in the socket's queue, 0 if there is none (SIOCINQ).
+// Like recvmmsg and sendmmsg, it is a raw system call: none of them blocks, and a system call
+// made the ordinary way wakes the runtime's monitor thread (sysmon) from its sleep, which costs
+// an idle daemon several context switches for every packet.
 func queued(fd uintptr) int {
-	n, _ := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
-	return n
-}
-
-func addrOf(a net.Addr) netip.Addr {
-	if ip, ok := a.(*net.IPAddr); ok {
-		if addr, ok := netip.AddrFromSlice(ip.IP); ok {
-			return addr.Unmap()
-		}
+	var n int32
+	if _, _, errno := unix.RawSyscall(unix.SYS_IOCTL, fd, unix.SIOCINQ, uintptr(unsafe.Pointer(&n))); errno != 0 {
+		return 0
 	}
-	return netip.Addr{}
+	return int(n)
 }
 
 // Send sends the messages with one sendmmsg, or a few.
@@ -259,21 +289,26 @@ func (c *ipConn) Send(out []Outgoing) (int, error) {
 	sent := 0
 	for sent < len(out) {
 		batch := out[sent:min(len(out), sent+batchSize)]
-		c.txBufs, c.tx = c.txBufs[:0], c.tx[:0]
-		for _, o := range batch {
-			c.txBufs = append(c.txBufs, o.Msg)
-		}
 		for i, o := range batch {
-			c.tx = append(c.tx, ipv4.Message{Buffers: c.txBufs[i : i+1 : i+1], OOB: c.controlFor(o.Src), Addr: c.addrFor(o.Dst)})
+			c.tx.iov[i] = iovec(o.Msg)
+			ctl, to := c.controlFor(o.Src), c.addrFor(o.Dst)
+			h := &c.tx.hs[i].hdr
+			h.Iov = &c.tx.iov[i]
+			h.SetIovlen(1)
+			h.Name, h.Namelen = to.ptr, to.len
+			h.Control = &ctl[0]
+			h.SetControllen(len(ctl))
 		}
 		var n int
-		var err error
-		if c.v6 {
-			n, err = c.p6.WriteBatch(c.tx, 0)
-		} else {
-			n, err = c.p4.WriteBatch(c.tx, 0)
+		var errno syscall.Errno
+		err := c.rc.Write(func(fd uintptr) bool {
+			n, errno = mmsg(unix.SYS_SENDMMSG, fd, c.tx.hs[:len(batch)], unix.MSG_DONTWAIT)
+			return errno != unix.EAGAIN // on EAGAIN the runtime waits until the socket is writable
+		})
+		if err == nil && errno != 0 {
+			err = os.NewSyscallError("sendmmsg", errno)
 		}
-		sent += max(n, 0) // on an error, sendmmsg's -1 comes through
+		sent += n
 		if err != nil {
 			return sent, err
 		}
@@ -295,17 +330,58 @@ func (c *ipConn) controlFor(src netip.Addr) []byte {
 	return b
 }
 
-func (c *ipConn) addrFor(dst netip.Addr) net.Addr {
+// sockaddr is a destination as the kernel takes it.
+type sockaddr struct {
+	ptr *byte
+	len uint32
+}
+
+func (c *ipConn) addrFor(dst netip.Addr) sockaddr {
 	a, ok := c.to[dst]
 	if !ok {
-		ip := &net.IPAddr{IP: dst.AsSlice()}
-		if c.v6 && (dst.IsLinkLocalMulticast() || dst.IsLinkLocalUnicast()) {
-			ip.Zone = strconv.Itoa(c.ifi.Index) // by index: Go's name cache may be stale
+		if dst.Is4() {
+			sa := &unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
+			a = sockaddr{(*byte)(unsafe.Pointer(sa)), unix.SizeofSockaddrInet4}
+		} else {
+			sa := &unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: dst.As16()}
+			if dst.IsLinkLocalMulticast() || dst.IsLinkLocalUnicast() {
+				sa.Scope_id = uint32(c.ifi.Index) // by index: Go's name cache may be stale
+			}
+			a = sockaddr{(*byte)(unsafe.Pointer(sa)), unix.SizeofSockaddrInet6}
 		}
-		a = ip
 		c.to[dst] = a
 	}
 	return a
+}
+
+// mmsghdr is struct mmsghdr of <sys/socket.h>: a message and the length received or sent.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+}
+
+// batch is the headers of one recvmmsg or sendmmsg, each with its one buffer.
+type batch struct {
+	hs  []mmsghdr
+	iov []unix.Iovec
+}
+
+func newBatch(n int) batch { return batch{make([]mmsghdr, n), make([]unix.Iovec, n)} }
+
+func iovec(b []byte) unix.Iovec {
+	v := unix.Iovec{Base: unsafe.SliceData(b)}
+	v.SetLen(len(b))
+	return v
+}
+
+// mmsg makes recvmmsg or sendmmsg as a raw system call (see queued), and returns how many
+// messages it moved.
+func mmsg(trap, fd uintptr, hs []mmsghdr, flags int) (int, syscall.Errno) {
+	n, _, errno := unix.RawSyscall6(trap, fd, uintptr(unsafe.Pointer(&hs[0])), uintptr(len(hs)), uintptr(flags), 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), 0
 }
 
 // Addrs asks for the addresses of the interface the socket is bound to, by index: one address
