@@ -140,6 +140,7 @@ type Driver struct {
 	adv    Advertisement  // receive scratch
 	order  []*instance    // in the order added
 	timers timers         // the instances by deadline
+	alarm  *alarm         // goes off at the earliest deadline
 	probes probes         // duplicate-VIP probes to run
 	epoch  time.Time      // the adverts' grid (Config.Epoch)
 	byNm   map[string]*instance
@@ -213,13 +214,18 @@ func NewDriver(opt Options) *Driver {
 // (a master sends priority 0 and removes its VIPs), the sockets close, and Run returns.
 func (d *Driver) Run(ctx context.Context) error {
 	defer close(d.done)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	var err error
+	if d.alarm, err = newAlarm(); err != nil {
+		close(d.stop)
+		return err
+	}
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.alarm.run() }()
+	var armed time.Time // the deadline the alarm is set for
 	for {
-		if next := d.timers.next(); next.IsZero() {
-			timer.Stop()
-		} else {
-			timer.Reset(next.Sub(d.opt.Now()))
+		if next := d.timers.next(); !next.Equal(armed) {
+			d.alarm.set(next.Sub(d.opt.Now()), next.IsZero())
+			armed = next
 		}
 		select {
 		case <-ctx.Done():
@@ -227,7 +233,8 @@ func (d *Driver) Run(ctx context.Context) error {
 			return nil
 		case r := <-d.rx:
 			d.receive(r)
-		case <-timer.C:
+		case <-d.alarm.C:
+			armed = time.Time{} // the alarm has gone off: set it again
 			d.fire()
 		case f := <-d.cmds:
 			f()
@@ -842,5 +849,6 @@ func (d *Driver) shutdown() {
 			s.conn.Close()
 		}
 	}
+	d.alarm.close()
 	d.wg.Wait()
 }

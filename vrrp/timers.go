@@ -2,7 +2,12 @@ package vrrp
 
 import (
 	"container/heap"
+	"os"
+	"syscall"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // timers orders the instances by their machines' deadlines (a min-heap), so that one timer
@@ -73,3 +78,60 @@ func (t timers) anyDue(now time.Time, f func(*instance) bool) bool {
 	}
 	return visit(0)
 }
+
+// alarm is the driver's one timer: a timerfd that the runtime's poller watches, and a goroutine
+// that reports its expiries on C. A runtime timer would do, but the runtime's monitor thread
+// (sysmon) wakes whenever the next runtime timer is due, which doubles the context switches of
+// a daemon whose work is mostly that timer; and the runtime rounds its poller's timeout to
+// milliseconds, where a timerfd keeps nanoseconds.
+type alarm struct {
+	f  *os.File
+	rc syscall.RawConn
+	C  chan struct{} // an expiry; one waiting is enough
+}
+
+func newAlarm() (*alarm, error) {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return nil, os.NewSyscallError("timerfd_create", err)
+	}
+	f := os.NewFile(uintptr(fd), "vrrp alarm") // non-blocking: the runtime's poller watches it
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &alarm{f: f, rc: rc, C: make(chan struct{}, 1)}, nil
+}
+
+// set makes the alarm go off after d (at once if d ≤ 0), or never if d is off.
+func (a *alarm) set(d time.Duration, off bool) {
+	var spec unix.ItimerSpec
+	if !off {
+		spec.Value = unix.NsecToTimespec(max(d, 1).Nanoseconds())
+	}
+	a.rc.Control(func(fd uintptr) {
+		// A raw system call, as the sockets' are (see queued). It cannot fail on a valid spec.
+		unix.RawSyscall6(unix.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&spec)), 0, 0, 0)
+	})
+}
+
+// run reports the expiries until the alarm is closed.
+func (a *alarm) run() {
+	var n uint64
+	for {
+		err := a.rc.Read(func(fd uintptr) bool {
+			_, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&n)), 8)
+			return errno != unix.EAGAIN
+		})
+		if err != nil {
+			return
+		}
+		select {
+		case a.C <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (a *alarm) close() error { return a.f.Close() }
