@@ -104,7 +104,7 @@ func newAlarm() (*alarm, error) {
 	return &alarm{f: f, rc: rc, C: make(chan struct{}, 1)}, nil
 }
 
-// set makes the alarm go off after d (at once if d ≤ 0), or never if d is off.
+// set makes the alarm go off after d (at once if d ≤ 0), or never if off.
 func (a *alarm) set(d time.Duration, off bool) {
 	var spec unix.ItimerSpec
 	if !off {

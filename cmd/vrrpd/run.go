@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -164,8 +165,8 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 	defer d.closeRunner(runner)
 	abort := func(err error) error { // stop the driver (releasing what it took) and fail
 		cancel()
-		<-done
-		return err
+		// A driver that could not start (ErrStopped) has the cause.
+		return cmp.Or(<-done, err)
 	}
 
 	d.track = newTracking(d.driver, log)
