@@ -374,14 +374,7 @@ func TestHTTP(t *testing.T) {
 func TestCommandCredential(t *testing.T) {
 	lab.RequireRoot(t, "running checks as nobody")
 	lab.LeakCheck(t)
-	dir := lab.SharedDir(t)
-	out := filepath.Join(dir, "out")
-	if err := os.Mkdir(out, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(out, 0o777); err != nil { // writable by nobody
-		t.Fatal(err)
-	}
+	dir, out := lab.SharedDir(t), lab.WritableDir(t)
 	whoami := filepath.Join(dir, "whoami.sh")
 	if err := os.WriteFile(whoami, []byte("#!/bin/sh\n{ id -u; id -g; id -G; } > \"$1\"\n"), 0o755); err != nil {
 		t.Fatal(err)

@@ -637,14 +637,7 @@ func TestClose(t *testing.T) {
 func TestCredential(t *testing.T) {
 	lab.RequireRoot(t, "running hooks as nobody")
 	lab.LeakCheck(t)
-	dir := lab.SharedDir(t)
-	out := filepath.Join(dir, "out")
-	if err := os.Mkdir(out, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(out, 0o777); err != nil { // writable by nobody
-		t.Fatal(err)
-	}
+	dir, out := lab.SharedDir(t), lab.WritableDir(t)
 	// Each hook writes who it runs as to the file named by its first argument.
 	hook := script(t, dir, "whoami.sh", `{ id -u; id -g; id -G; } > "$1.tmp" && mv "$1.tmp" "$1"`)
 	for _, tc := range []struct {

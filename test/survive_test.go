@@ -238,28 +238,12 @@ func TestStopDuringReload(t *testing.T) {
 	}
 }
 
-// publicDir is a directory that user nobody can enter (t.TempDir is root's alone): for hooks
-// that run as nobody and the files they write.
-func publicDir(t *testing.T, mode os.FileMode) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "vrrpd-public-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, mode); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // Hooks run as global.script_user; a hook that others could replace is refused, by `vrrpd
 // check` and by `vrrpd run`, saying what to chmod; a config file anyone may write is a warning.
 func TestScriptUser(t *testing.T) {
 	t.Parallel()
 	n := newLAN(t, false)
-	bin := publicDir(t, 0o755)
-	out := publicDir(t, 0o777)
+	bin, out := lab.SharedDir(t), lab.WritableDir(t)
 	hook := filepath.Join(bin, "whoami.sh")
 	os.WriteFile(hook, []byte("#!/bin/sh\nid -u > "+filepath.Join(out, "uid")+"\n"), 0o755)
 	conf := "[global]\nrouter_id = \"lb1\"\nscript_user = \"nobody\"\n" +

@@ -67,6 +67,20 @@ func SharedDir(t testing.TB) string {
 	return dir
 }
 
+// WritableDir returns a fresh directory that every user can write, in a SharedDir: for the files
+// a program running as another user writes.
+func WritableDir(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(SharedDir(t), "out")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil { // Mkdir's mode is masked by the umask
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // SelfIDs returns this process's user, group and groups as `id -u`, `id -g` and `id -G` print
 // them: the group first, then the other supplementary groups.
 func SelfIDs() []string {
