@@ -14,25 +14,14 @@ import (
 
 // WatchRemovals reports an address deleted from an interface, with its prefix length.
 func TestWatchRemovals(t *testing.T) {
-	l := lab.ForTest(t)
-	h := lab.MustHost(t, l, "a", "10.0.4.20/24")
-	ns, err := netns.GetFromName(h.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
 	type removal struct {
 		ifname string
 		p      netip.Prefix
 	}
 	got := make(chan removal, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	h := watching(t, func(ctx context.Context, ns netns.NsHandle) {
 		WatchRemovals(ctx, ns, slog.New(slog.DiscardHandler), func(ifname string, p netip.Prefix) { got <- removal{ifname, p} })
-	}()
-	defer func() { cancel(); <-done }()
+	})
 	// The subscription starts in the background: add and delete until a removal is seen.
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		for _, args := range [][]string{{"addr", "add", "10.0.4.99/24", "dev", "eth0"}, {"addr", "del", "10.0.4.99/24", "dev", "eth0"}} {
@@ -50,4 +39,22 @@ func TestWatchRemovals(t *testing.T) {
 			t.Fatal("no removal reported")
 		}
 	}
+}
+
+// watching gives a host on a fresh LAN, and runs watch on its namespace until the test ends.
+func watching(t *testing.T, watch func(ctx context.Context, ns netns.NsHandle)) *lab.Host {
+	t.Helper()
+	h := lab.MustHost(t, lab.ForTest(t), "a", "10.0.4.20/24")
+	ns, err := netns.GetFromName(h.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		watch(ctx, ns)
+	}()
+	t.Cleanup(func() { cancel(); <-done; ns.Close() })
+	return h
 }

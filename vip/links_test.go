@@ -15,22 +15,11 @@ import (
 // WatchLinks reports the initial state of each interface, then every change, from netlink: a
 // missing interface, admin down, no carrier, up, deleted, and re-created with a new index.
 func TestWatchLinks(t *testing.T) {
-	l := lab.ForTest(t)
-	h := lab.MustHost(t, l, "a", "10.0.4.20/24")
-	ns, err := netns.GetFromName(h.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	ip := func(args ...string) { t.Helper(); lab.MustIP(t, h, args...) }
 	got := make(chan Link, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	h := watching(t, func(ctx context.Context, ns netns.NsHandle) {
 		WatchLinks(ctx, ns, []string{"eth0", "trk0"}, slog.New(slog.DiscardHandler), func(s Link) { got <- s })
-	}()
-	defer func() { cancel(); <-done }()
+	})
+	ip := func(args ...string) { t.Helper(); lab.MustIP(t, h, args...) }
 
 	// next waits for name's next report, which must be up/why; allowed lists states that may
 	// come first, as the kernel passes through them.
