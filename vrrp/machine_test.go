@@ -543,16 +543,23 @@ func (w *wire) run(end time.Time) {
 	}
 }
 
+// startPair starts the nginx pair, lb1 (110) and lb2 (100), together at t0 on a simulated wire;
+// partitioned, neither hears the other until the test plugs them in.
+func startPair(t *testing.T, partitioned bool) (w *wire, r1, r2 *simRouter) {
+	w = &wire{t: t, now: t0}
+	r1, r2 = w.add("lb1", 110, lb1), w.add("lb2", 100, lb2)
+	r1.unplugged, r2.unplugged = partitioned, partitioned
+	w.act(r1, r1.m.Startup(t0))
+	w.act(r2, r2.m.Startup(t0))
+	return w, r1, r2
+}
+
 // The nginx pair end to end, in simulated time: lb1 (110) and lb2 (100) start together;
 // lb1 wins after its own Master_Down_Interval. lb1 is unplugged: lb2 takes over one
 // Master_Down_Interval after lb1's last advert. lb1 returns and preempts after Skew_Time.
 // lb1 stops cleanly: lb2 takes over after Skew_Time.
 func TestPairScenario(t *testing.T) {
-	w := &wire{t: t, now: t0}
-	r1 := w.add("lb1", 110, lb1)
-	r2 := w.add("lb2", 100, lb2)
-	w.act(r1, r1.m.Startup(t0))
-	w.act(r2, r2.m.Startup(t0))
+	w, r1, r2 := startPair(t, false)
 	w.run(at(10 * time.Second))
 	// lb1: 3s + 146*100/256 cs (57cs) = 3.57s; lb2 would have waited 3.6s.
 	if diff := cmp.Diff([]string{"BACKUP at 0s", "MASTER at 3.57s"}, r1.log); diff != "" {
@@ -611,13 +618,8 @@ func TestPairScenario(t *testing.T) {
 // The other order of a healing split brain: the winner's advert reaches the loser first. The
 // loser yields with priority 0, so the winner still learns of it and re-announces the VIP.
 func TestSplitBrainHealsWhenTheWinnerSpeaksFirst(t *testing.T) {
-	w := &wire{t: t, now: t0}
-	r1 := w.add("lb1", 110, lb1)
-	r2 := w.add("lb2", 100, lb2)
 	// Partitioned: both become master, lb1 at 3.57s, lb2 at 3.6s; lb1 advertises at x.57s.
-	r1.unplugged, r2.unplugged = true, true
-	w.act(r1, r1.m.Startup(t0))
-	w.act(r2, r2.m.Startup(t0))
+	w, r1, r2 := startPair(t, true)
 	w.run(at(ms(10500)))
 	if r1.m.State() != Master || r2.m.State() != Master {
 		t.Fatalf("partitioned: lb1 %s, lb2 %s, want both MASTER", r1.m.State(), r2.m.State())
@@ -637,12 +639,7 @@ func TestSplitBrainHealsWhenTheWinnerSpeaksFirst(t *testing.T) {
 // GARP turned the clients), and the partition ends at 3.65s. lb1's next advert at 4.57s makes
 // lb2 yield, and lb1 re-announces then, although it announced less than a second before.
 func TestShortSplitBrainHeals(t *testing.T) {
-	w := &wire{t: t, now: t0}
-	r1 := w.add("lb1", 110, lb1)
-	r2 := w.add("lb2", 100, lb2)
-	r1.unplugged, r2.unplugged = true, true
-	w.act(r1, r1.m.Startup(t0))
-	w.act(r2, r2.m.Startup(t0))
+	w, r1, r2 := startPair(t, true)
 	w.run(at(ms(3650)))
 	r1.unplugged, r2.unplugged = false, false
 	w.run(at(5 * time.Second))
