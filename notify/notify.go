@@ -165,6 +165,11 @@ func (r *Runner) NotifyGroup(h Hooks, ev Event) {
 }
 
 func (r *Runner) enqueue(j job) {
+	// An event with no hook to run queues nothing and starts no worker: most instances have no
+	// hooks, and at start-up hundreds of them change state at once.
+	if _, argv := j.hooks.forState(j.ev.State); len(argv) == 0 && len(j.hooks.Any) == 0 {
+		return
+	}
 	// The caller may reuse its slices once we return.
 	j.hooks.Master = slices.Clone(j.hooks.Master)
 	j.hooks.Backup = slices.Clone(j.hooks.Backup)
@@ -231,18 +236,8 @@ func (r *Runner) work(key queueKey, q *queue) {
 // runJob runs the state's hook and then Any.
 func (r *Runner) runJob(j job) {
 	log := r.logger(j)
-	var name string
-	var argv []string
-	switch j.ev.State {
-	case StateMaster:
-		name, argv = "master", j.hooks.Master
-	case StateBackup:
-		name, argv = "backup", j.hooks.Backup
-	case StateFault:
-		name, argv = "fault", j.hooks.Fault
-	case StateStop:
-		name, argv = "stop", j.hooks.Stop
-	default:
+	name, argv := j.hooks.forState(j.ev.State)
+	if name == "" {
 		log.Warn("notify event has an unknown state: only the any hook runs", "state", j.ev.State)
 	}
 	env := r.env(j.ev)
@@ -252,6 +247,21 @@ func (r *Runner) runJob(j job) {
 	if len(j.hooks.Any) > 0 && r.kill.Err() == nil {
 		r.run(log, "any", anyArgs(j), env, j.hooks)
 	}
+}
+
+// forState names the hook for a state and returns its argv; "" and nil for an unknown state.
+func (h Hooks) forState(state string) (name string, argv []string) {
+	switch state {
+	case StateMaster:
+		return "master", h.Master
+	case StateBackup:
+		return "backup", h.Backup
+	case StateFault:
+		return "fault", h.Fault
+	case StateStop:
+		return "stop", h.Stop
+	}
+	return "", nil
 }
 
 // anyArgs is the Any hook's argv with keepalived's generic notify arguments appended.
@@ -283,9 +293,9 @@ func (r *Runner) env(ev Event) []string {
 }
 
 // oneLine replaces line breaks with spaces.
-func oneLine(s string) string {
-	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ").Replace(s)
-}
+func oneLine(s string) string { return lineBreaks.Replace(s) }
+
+var lineBreaks = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
 
 // logger tags log lines with the key: the instance, or the sync group.
 func (r *Runner) logger(j job) *slog.Logger {

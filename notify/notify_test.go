@@ -145,6 +145,30 @@ func TestOrderPerKey(t *testing.T) {
 	}
 }
 
+// An event whose state has no hook, and no Any hook, starts no worker: at start-up every instance
+// changes state at once, and most have no hooks. One with only an Any hook still runs it.
+func TestNoHookNoWorker(t *testing.T) {
+	lab.LeakCheck(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out")
+	hook := script(t, dir, "hook", `printf '%s\n' "$VRRPD_STATE" >> "$1"`)
+	r := NewRunner(slog.New(newRecorder()))
+
+	r.Notify("VI_1", Hooks{}, event(1))
+	r.Notify("VI_2", Hooks{Backup: []string{hook, out}}, event(1)) // MASTER: no hook for it
+	r.mu.Lock()
+	queued := len(r.queues)
+	r.mu.Unlock()
+	if queued != 0 {
+		t.Errorf("%d queues after events with no hook to run, want 0", queued)
+	}
+	r.Notify("VI_3", Hooks{Any: []string{hook, out}}, event(1))
+	closeRunner(t, r)
+	if diff := cmp.Diff([]string{StateMaster}, readLines(t, out)); diff != "" {
+		t.Errorf("hooks run (-want +got):\n%s", diff)
+	}
+}
+
 func TestKeysRunConcurrently(t *testing.T) {
 	lab.LeakCheck(t)
 	dir := t.TempDir()
