@@ -106,9 +106,14 @@ func bindToDevice(c *net.IPConn, ifname string) error {
 // addresses (8 + 255*16 bytes).
 const recvBuf = 4096
 
-// batchSize is how many packets one system call reads or sends at most: with many instances on
-// an interface, their adverts come and go in bursts.
-const batchSize = 64
+// sendBatch and readBatch are how many packets one system call sends or reads at most: with many
+// instances on an interface, their adverts come and go in bursts. A read needs a whole buffer
+// per packet, so it takes fewer: 200 instances in step arrive as 13 reads of 16 instead of 4 of
+// 64, a few more system calls every interval against 200 KiB less memory per socket.
+const (
+	sendBatch = 64
+	readBatch = 16
+)
 
 type ipConn struct {
 	ifi *net.Interface
@@ -166,15 +171,17 @@ func (c *ipConn) setupV6(group netip.Addr) error {
 
 func (c *ipConn) initBatches(oob func() []byte) {
 	c.rc, _ = c.pc.(*net.IPConn).SyscallConn()
-	c.rx, c.tx = newBatch(batchSize), newBatch(batchSize)
-	c.bufs = make([][]byte, batchSize)
+	c.rx, c.tx = newBatch(readBatch), newBatch(sendBatch)
+	const size = recvBuf + 60 // room for an IPv4 header
+	bufs := make([]byte, readBatch*size)
+	c.bufs = make([][]byte, readBatch)
 	for i := range c.bufs {
-		c.bufs[i] = make([]byte, recvBuf+60) // room for an IPv4 header
+		c.bufs[i] = bufs[i*size : (i+1)*size : (i+1)*size]
 		c.rx.iov[i] = iovec(c.bufs[i])
 	}
 	if oob != nil {
-		c.names = make([]unix.RawSockaddrInet6, batchSize)
-		c.oob = make([][]byte, batchSize)
+		c.names = make([]unix.RawSockaddrInet6, readBatch)
+		c.oob = make([][]byte, readBatch)
 		for i := range c.oob {
 			c.oob[i] = oob()
 		}
@@ -288,7 +295,7 @@ func queued(fd uintptr) int {
 func (c *ipConn) Send(out []Outgoing) (int, error) {
 	sent := 0
 	for sent < len(out) {
-		batch := out[sent:min(len(out), sent+batchSize)]
+		batch := out[sent:min(len(out), sent+sendBatch)]
 		for i, o := range batch {
 			c.tx.iov[i] = iovec(o.Msg)
 			ctl, to := c.controlFor(o.Src), c.addrFor(o.Dst)
