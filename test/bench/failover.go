@@ -137,10 +137,13 @@ func (p *pair) trial(ctx context.Context, s scenario, ideal time.Duration) (tria
 		defer c.Close()
 		caps[i] = &follower{c: c}
 	}
-	// Start from an advert of lb1 on the client's wire, so there is a last one.
+	// Start from an advert of lb1 on both wires, so there is a last one on each: one the client
+	// saw before lb2's capture began would leave lb2's empty, when lb1 fails within an interval.
 	isLB1 := func(e lab.Event) bool { return e.Kind == lab.VRRP && e.IP == lb1 }
-	if _, err := caps[0].until(ctx, time.Time{}, in.interval+2*time.Second, isLB1); err != nil {
-		return trial{}, fmt.Errorf("no advert from lb1 before the trial: %w", err)
+	for _, c := range caps {
+		if _, err := c.until(ctx, time.Time{}, in.interval+2*time.Second, isLB1); err != nil {
+			return trial{}, fmt.Errorf("no advert from lb1 before the trial: %w", err)
+		}
 	}
 
 	t0 := time.Now()
