@@ -411,6 +411,7 @@ func (d *Driver) Status() ([]InstanceStatus, []SocketStatus, error) {
 	var is []InstanceStatus
 	var ss []SocketStatus
 	err := d.do(func() error {
+		is = make([]InstanceStatus, 0, len(d.order))
 		for _, in := range d.order {
 			c := in.cfg
 			c.VIPs, c.Peers = slices.Clone(c.VIPs), slices.Clone(c.Peers)

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -101,9 +104,47 @@ func serveControl(ctx context.Context, ln net.Listener, log *slog.Logger, handle
 			} else {
 				resp = handle(req)
 			}
-			json.NewEncoder(c).Encode(resp)
+			if err := writeResponse(c, resp); err != nil {
+				log.Debug("control socket: answer not sent", "err", err)
+			}
 		}()
 	}
+}
+
+// writeResponse writes resp as json.Encoder would, on one line, but a status document's
+// instances one at a time: at 200 instances the document is 250 KB, and encoding it whole raised
+// the daemon's peak memory by as much again. The rest of the document is encoded with no
+// instances, and they go into its empty list.
+func writeResponse(w io.Writer, resp response) error {
+	bw := bufio.NewWriter(w)
+	if resp.Status == nil || len(resp.Status.Instances) == 0 {
+		if err := json.NewEncoder(bw).Encode(resp); err != nil {
+			return err
+		}
+		return bw.Flush()
+	}
+	rest := *resp.Status
+	rest.Instances = []instanceDoc{}
+	b, err := json.Marshal(response{Status: &rest})
+	if err != nil {
+		return err
+	}
+	// Found only where the key is: inside a string, the quotes would be escaped.
+	at := bytes.Index(b, []byte(`"instances":[`)) + len(`"instances":[`)
+	bw.Write(b[:at])
+	for i, in := range resp.Status.Instances {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		ib, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		bw.Write(ib)
+	}
+	bw.Write(b[at:])
+	bw.WriteByte('\n')
+	return bw.Flush()
 }
 
 // askDaemon sends one request to the daemon at path.

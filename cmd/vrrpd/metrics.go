@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"errors"
 	"log/slog"
@@ -47,14 +47,15 @@ func (m metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	var e exposition
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	if r.Method == http.MethodHead {
+		return
+	}
+	// Written as it is made: 200 instances make about 500 KB.
+	e := exposition{bufio.NewWriter(w)}
 	e.vrrp(is, ss, m.track.checkStates())
 	e.process()
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(e.Len()))
-	if r.Method == http.MethodGet {
-		_, _ = w.Write(e.Bytes())
-	}
+	_ = e.Flush()
 }
 
 // serveMetrics serves /metrics on addr until ctx is done. Nothing else listens on the network.
@@ -79,9 +80,9 @@ func serveMetrics(ctx context.Context, addr string, h http.Handler, log *slog.Lo
 	return nil
 }
 
-// exposition is a scrape's body in Prometheus's text format. Each family is written whole, its
+// exposition writes a scrape's body in Prometheus's text format. Each family is written whole, its
 // HELP and TYPE first, as the format requires.
-type exposition struct{ bytes.Buffer }
+type exposition struct{ *bufio.Writer }
 
 const (
 	gauge   = "gauge"
@@ -107,7 +108,7 @@ func (e *exposition) sample(name string, v float64, labels ...string) {
 				e.WriteByte(',')
 			}
 			e.WriteString(p[0] + `="`)
-			labelEscaper.WriteString(e, p[1])
+			_, _ = labelEscaper.WriteString(e, p[1])
 			e.WriteByte('"')
 		}
 		e.WriteByte('}')

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"net/netip"
 	"strings"
@@ -37,10 +38,14 @@ func TestExposition(t *testing.T) {
 	sock.Drops[vrrp.DropVRID] = 7
 	checks := map[string]bool{"nginx": true, `odd "name"\` + "\n": false}
 
-	var e exposition
+	var buf bytes.Buffer
+	e := exposition{bufio.NewWriter(&buf)}
 	e.vrrp([]vrrp.InstanceStatus{master, backup}, []vrrp.SocketStatus{sock}, checks)
 	e.process()
-	text := e.String()
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	text := buf.String()
 
 	p := expfmt.NewTextParser(model.LegacyValidation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
@@ -140,10 +145,14 @@ func TestExposition(t *testing.T) {
 
 // A scrape with nothing configured is still a valid, empty-bodied set of families.
 func TestExpositionEmpty(t *testing.T) {
-	var e exposition
+	var buf bytes.Buffer
+	e := exposition{bufio.NewWriter(&buf)}
 	e.vrrp(nil, nil, nil)
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	p := expfmt.NewTextParser(model.LegacyValidation)
-	if _, err := p.TextToMetricFamilies(bytes.NewReader(e.Bytes())); err != nil {
-		t.Errorf("Prometheus's parser rejects an empty exposition: %v\n%s", err, e.String())
+	if _, err := p.TextToMetricFamilies(&buf); err != nil {
+		t.Errorf("Prometheus's parser rejects an empty exposition: %v", err)
 	}
 }

@@ -255,7 +255,8 @@ func statusOf(d *vrrp.Driver, cfg *configs.Config, track *tracking, started time
 	}
 	doc := &statusDoc{
 		RouterID: cfg.Global.RouterID, Version: version(), PID: os.Getpid(),
-		Started: started.UTC().Format(time.RFC3339), Instances: []instanceDoc{}, Sockets: []socketDoc{},
+		Started:   started.UTC().Format(time.RFC3339),
+		Instances: make([]instanceDoc, 0, len(is)), Sockets: make([]socketDoc, 0, len(ss)),
 	}
 	for _, s := range is {
 		in := instanceDocOf(s)
