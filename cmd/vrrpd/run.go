@@ -169,6 +169,7 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 	}
 
 	d.track = newTracking(d.driver, log)
+	defer func() { cancel(); d.track.wait() }()
 	if cfg.Global.Metrics != "" {
 		if err := serveMetrics(runCtx, cfg.Global.Metrics, metricsHandler{d.driver, d.track}, log); err != nil {
 			return abort(fmt.Errorf("metrics: %w", err))

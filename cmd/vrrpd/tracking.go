@@ -33,6 +33,8 @@ type tracking struct {
 	running   map[string]*runningCheck // the check goroutines, by name
 	watch     *linkWatch               // the link watch goroutine
 	started   bool                     // the driver runs the instances: changes go to it
+
+	probing sync.WaitGroup // the check goroutines: each kills its probe's process group as it ends
 }
 
 // tracked is one instance's trackers and what they last decided.
@@ -172,16 +174,23 @@ func (t *tracking) startCheck(ctx context.Context, c configs.Check, cred *syscal
 	rc := &runningCheck{cfg: c, cred: cred, cancel: cancel}
 	t.running[c.Name] = rc
 	spec := checks.Spec{Name: c.Name, Checker: checkerOf(c, cred), Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}
-	go checks.Run(ctx, spec, t.log, func(up bool, why string) {
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		if t.running[c.Name] != rc {
-			return // a check stopped by a reload
-		}
-		t.checks[c.Name] = up
-		t.update(checks.KindCheck, c.Name, up, why)
+	t.probing.Go(func() {
+		checks.Run(ctx, spec, t.log, func(up bool, why string) {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			if t.running[c.Name] != rc {
+				return // a check stopped by a reload
+			}
+			t.checks[c.Name] = up
+			t.update(checks.KindCheck, c.Name, up, why)
+		})
 	})
 }
+
+// wait waits until every check has ended, once their context is done: a probe still running
+// then is killed with its process group first, which the daemon must see done before it exits,
+// for nothing else would.
+func (t *tracking) wait() { t.probing.Wait() }
 
 func checkerOf(c configs.Check, cred *syscall.Credential) checks.Checker {
 	switch c.Kind {
