@@ -10,6 +10,7 @@ package vip
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv6"
@@ -40,7 +42,8 @@ type Manager struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	senders map[string]*sender // by interface name
+	senders map[string]*sender      // by interface name
+	links   map[string]netlink.Link // by name, looked up since the last change; nil unless Watch is subscribed
 }
 
 // sender holds an interface's announcement sockets, opened on first use.
@@ -186,7 +189,13 @@ func (m *Manager) Close() error {
 	return errors.Join(errs...)
 }
 
+// link looks the interface up, or takes it from the links Watch keeps. m.mu must be held: Watch
+// forgets a changed interface under it, so a lookup cannot store what a change it has not yet
+// heard of made stale.
 func (m *Manager) link(ifname string) (netlink.Link, error) {
+	if l, ok := m.links[ifname]; ok {
+		return l, nil
+	}
 	link, err := m.h.LinkByName(ifname)
 	var notFound netlink.LinkNotFoundError
 	if errors.As(err, &notFound) {
@@ -195,7 +204,64 @@ func (m *Manager) link(ifname string) (netlink.Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("interface %s: %w", ifname, err)
 	}
+	if m.links != nil {
+		m.links[ifname] = link
+	}
 	return link, nil
+}
+
+// Watch lets the Manager keep the interfaces it has looked up, until ctx is done, instead of
+// asking netlink again for each Add, Remove, Present, Announce and Probe: those lookups were half
+// of what the daemon allocated at start-up with 200 instances, and one more round trip before
+// each GARP burst. It listens to netlink link messages in ns (netns.None() for the current
+// namespace, which must be the handle's) and forgets an interface as soon as a message says it
+// changed: deleted, renamed, a new MAC address, anything. While it is not subscribed, every
+// call looks its interface up, as without Watch.
+func (m *Manager) Watch(ctx context.Context, ns netns.NsHandle) {
+	keepWatching(ctx, m.log, "interface cache", func(sub *subscription) error {
+		updates := make(chan netlink.LinkUpdate, 256)
+		opts := netlink.LinkSubscribeOptions{ErrorCallback: sub.onError}
+		if ns.IsOpen() {
+			opts.Namespace = &ns
+		}
+		if err := netlink.LinkSubscribeWithOptions(updates, sub.done, opts); err != nil {
+			return fmt.Errorf("subscribe to link updates: %w", err)
+		}
+		// Subscribed: from here on every change is heard, so what is looked up stays fresh.
+		m.cacheLinks(map[string]netlink.Link{})
+		defer m.cacheLinks(nil)
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case err := <-sub.errs:
+				return err
+			case u, ok := <-updates:
+				if !ok {
+					return errors.New("link updates closed")
+				}
+				m.forget(u.Attrs().Index, u.Attrs().Name)
+			}
+		}
+	})
+}
+
+func (m *Manager) cacheLinks(links map[string]netlink.Link) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.links = links
+}
+
+// forget drops the interface a link message is about: by its index, which a rename keeps, and by
+// its name, which a new interface may take.
+func (m *Manager) forget(index int, name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for n, l := range m.links {
+		if n == name || l.Attrs().Index == index {
+			delete(m.links, n)
+		}
+	}
 }
 
 // sender returns the interface's cached sockets, dropping them first if the interface

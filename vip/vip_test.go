@@ -1,6 +1,7 @@
 package vip
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/vrrpd/vrrpd/test/lab"
@@ -358,6 +360,80 @@ func TestAnnounceRecreatedInterface(t *testing.T) {
 	}
 	if err := announce(a, m, "x0", vips, 1); err != nil {
 		t.Errorf("Announce after Close: %v", err)
+	}
+}
+
+// With Watch, the Manager keeps what it looked up, and forgets an interface the moment netlink
+// says it changed: the GARP after a MAC change carries the new MAC, and a renamed interface is no
+// longer found by its old name.
+func TestWatchKeepsInterfacesFresh(t *testing.T) {
+	a, b, m := twoHosts(t)
+	ns, err := netns.GetFromName(a.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Watch(ctx, ns) }()
+	t.Cleanup(func() { cancel(); <-done; ns.Close() })
+	cached := func(name string) (caching, ok bool) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		_, ok = m.links[name]
+		return m.links != nil, ok
+	}
+	waitCached := func(name string, want bool) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			caching, ok := cached(name)
+			if caching && ok == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s cached: %v (caching %v), want %v", name, ok, caching, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := a.Command(t.Context(), args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", args, err, out)
+		}
+	}
+
+	waitCached("eth0", false) // subscribed
+	if err := m.Add("eth0", []netip.Prefix{vip4}); err != nil {
+		t.Fatal(err)
+	}
+	waitCached("eth0", true)
+	newMAC, _ := net.ParseMAC("02:00:00:00:00:99")
+	run("ip", "link", "set", "eth0", "address", newMAC.String())
+	waitCached("eth0", false)
+	wait := captureFrom(t, b)
+	if err := announce(a, m, "eth0", []netip.Prefix{vip4}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if garps := wait(lab.GARP, newMAC, 1); len(garps) != 1 {
+		t.Errorf("b saw %d gratuitous ARPs from the new MAC %s, want 1", len(garps), newMAC)
+	}
+
+	// Down, as an interface must be to be renamed: the rename is the only message about it.
+	// Its creation's own messages are heard first, so only the rename can make it forget x0.
+	run("ip", "link", "add", "x0", "type", "veth", "peer", "name", "x1")
+	time.Sleep(200 * time.Millisecond)
+	if err := m.Add("x0", []netip.Prefix{netip.MustParsePrefix("10.9.0.1/24")}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, ok := cached("x0"); !ok {
+		t.Fatal("x0 forgotten before anything changed")
+	}
+	run("ip", "link", "set", "x0", "name", "y0")
+	waitCached("x0", false)
+	if err := m.Add("x0", []netip.Prefix{netip.MustParsePrefix("10.9.0.2/24")}); !errors.Is(err, ErrNoInterface) {
+		t.Errorf("Add on x0 after its rename: %v, want ErrNoInterface", err)
 	}
 }
 

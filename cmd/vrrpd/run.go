@@ -159,6 +159,10 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 	d.driver = vrrp.NewDriver(vrrp.Options{Log: log, Listen: vrrp.ListenIP, VIPs: vips, Notify: d.hooks, Probe: prober(vips, log)})
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The VIP manager keeps the interfaces it has looked up for as long as it hears their changes.
+	watched := make(chan struct{})
+	go func() { defer close(watched); vips.Watch(runCtx, netns.None()) }()
+	defer func() { cancel(); <-watched }()
 	done := make(chan error, 1)
 	go func() { done <- d.driver.Run(runCtx) }()
 	defer d.closeRunner(runner)
