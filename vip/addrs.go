@@ -31,28 +31,18 @@ func watchRemovals(ctx context.Context, ns netns.NsHandle, sub *subscription, re
 		return err
 	}
 	defer h.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-sub.errs:
-			return err
-		case u, ok := <-updates:
-			if !ok {
-				return fmt.Errorf("address updates closed")
-			}
-			if u.NewAddr {
-				continue
-			}
-			p := prefixOf(&u.LinkAddress)
-			if !p.IsValid() {
-				continue
-			}
-			l, err := h.LinkByIndex(u.LinkIndex)
-			if err != nil {
-				continue // the interface went with it: link tracking handles that
-			}
-			removed(l.Attrs().Name, p)
+	return each(ctx, sub, updates, func(u netlink.AddrUpdate) {
+		if u.NewAddr {
+			return
 		}
-	}
+		p := prefixOf(&u.LinkAddress)
+		if !p.IsValid() {
+			return
+		}
+		l, err := h.LinkByIndex(u.LinkIndex)
+		if err != nil {
+			return // the interface went with it: link tracking handles that
+		}
+		removed(l.Attrs().Name, p)
+	})
 }

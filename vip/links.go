@@ -85,15 +85,41 @@ func keepWatching(ctx context.Context, log *slog.Logger, what string, watch func
 	}
 }
 
-func watchLinks(ctx context.Context, ns netns.NsHandle, names []string, sub *subscription, send func(Link)) error {
+// linkUpdates subscribes to the link messages of ns for as long as sub lasts.
+func linkUpdates(ns netns.NsHandle, sub *subscription) (<-chan netlink.LinkUpdate, error) {
 	updates := make(chan netlink.LinkUpdate, 256)
 	opts := netlink.LinkSubscribeOptions{ErrorCallback: sub.onError}
 	if ns.IsOpen() {
 		opts.Namespace = &ns
 	}
-	// Subscribe before reading the current states, so no change falls in between.
 	if err := netlink.LinkSubscribeWithOptions(updates, sub.done, opts); err != nil {
-		return fmt.Errorf("subscribe to link updates: %w", err)
+		return nil, fmt.Errorf("subscribe to link updates: %w", err)
+	}
+	return updates, nil
+}
+
+// each hands every update to handle until ctx is done (nil) or the subscription fails.
+func each[U any](ctx context.Context, sub *subscription, updates <-chan U, handle func(U)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-sub.errs:
+			return err
+		case u, ok := <-updates:
+			if !ok {
+				return errors.New("netlink updates closed")
+			}
+			handle(u)
+		}
+	}
+}
+
+func watchLinks(ctx context.Context, ns netns.NsHandle, names []string, sub *subscription, send func(Link)) error {
+	// Subscribe before reading the current states, so no change falls in between.
+	updates, err := linkUpdates(ns, sub)
+	if err != nil {
+		return err
 	}
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
@@ -112,25 +138,13 @@ func watchLinks(ctx context.Context, ns netns.NsHandle, names []string, sub *sub
 	for _, n := range names {
 		tracked[n] = true
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-sub.errs:
-			return err
-		case u, ok := <-updates:
-			if !ok {
-				return errors.New("link updates closed")
-			}
-			name := u.Link.Attrs().Name
-			if !tracked[name] {
-				continue
-			}
-			if u.Header.Type == unix.RTM_DELLINK {
-				send(Link{Name: name, Why: fmt.Sprintf("interface %s was deleted", name)})
-				continue
-			}
+	return each(ctx, sub, updates, func(u netlink.LinkUpdate) {
+		switch name := u.Link.Attrs().Name; {
+		case !tracked[name]:
+		case u.Header.Type == unix.RTM_DELLINK:
+			send(Link{Name: name, Why: fmt.Sprintf("interface %s was deleted", name)})
+		default:
 			send(linkOf(name, u.Link))
 		}
-	}
+	})
 }

@@ -219,30 +219,14 @@ func (m *Manager) link(ifname string) (netlink.Link, error) {
 // call looks its interface up, as without Watch.
 func (m *Manager) Watch(ctx context.Context, ns netns.NsHandle) {
 	keepWatching(ctx, m.log, "interface cache", func(sub *subscription) error {
-		updates := make(chan netlink.LinkUpdate, 256)
-		opts := netlink.LinkSubscribeOptions{ErrorCallback: sub.onError}
-		if ns.IsOpen() {
-			opts.Namespace = &ns
-		}
-		if err := netlink.LinkSubscribeWithOptions(updates, sub.done, opts); err != nil {
-			return fmt.Errorf("subscribe to link updates: %w", err)
+		updates, err := linkUpdates(ns, sub)
+		if err != nil {
+			return err
 		}
 		// Subscribed: from here on every change is heard, so what is looked up stays fresh.
 		m.cacheLinks(map[string]netlink.Link{})
 		defer m.cacheLinks(nil)
-		for {
-			select {
-			case <-ctx.Done():
-				return nil
-			case err := <-sub.errs:
-				return err
-			case u, ok := <-updates:
-				if !ok {
-					return errors.New("link updates closed")
-				}
-				m.forget(u.Attrs().Index, u.Attrs().Name)
-			}
-		}
+		return each(ctx, sub, updates, func(u netlink.LinkUpdate) { m.forget(u.Attrs().Index, u.Attrs().Name) })
 	})
 }
 
