@@ -22,9 +22,9 @@ import (
 
 // The metrics are written by hand in Prometheus's text format (version 0.0.4), not through
 // client_golang: linking that library, with protobuf, cost 2.2 MiB of resident memory whether or
-// not metrics were on (issue 7: 14.4 against 12.1 MiB at 200 instances), for a dozen families
-// that are all read fresh at each scrape. The tests parse the output with Prometheus's own
-// parser and lint it.
+// not metrics were on (issue 7, peak RSS at 200 instances: 14.4 MiB with it, 12.1 with no metrics
+// at all, 12.7 with this file), for a dozen families that are all read fresh at each scrape. The
+// tests parse the output with Prometheus's own parser and lint it.
 
 // processStart is when the process started, near enough: package initialisation.
 var processStart = time.Now()
