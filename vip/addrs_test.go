@@ -45,6 +45,13 @@ func TestWatchRemovals(t *testing.T) {
 func watching(t *testing.T, watch func(ctx context.Context, ns netns.NsHandle)) *lab.Host {
 	t.Helper()
 	h := lab.MustHost(t, lab.ForTest(t), "a", "10.0.4.20/24")
+	watchOn(t, h, watch)
+	return h
+}
+
+// watchOn runs watch on h's namespace until the test ends.
+func watchOn(t *testing.T, h *lab.Host, watch func(ctx context.Context, ns netns.NsHandle)) {
+	t.Helper()
 	ns, err := netns.GetFromName(h.NS)
 	if err != nil {
 		t.Fatal(err)
@@ -56,5 +63,4 @@ func watching(t *testing.T, watch func(ctx context.Context, ns netns.NsHandle)) 
 		watch(ctx, ns)
 	}()
 	t.Cleanup(func() { cancel(); <-done; ns.Close() })
-	return h
 }

@@ -1,7 +1,6 @@
 package vip
 
 import (
-	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/vrrpd/vrrpd/test/lab"
@@ -368,14 +366,7 @@ func TestAnnounceRecreatedInterface(t *testing.T) {
 // longer found by its old name.
 func TestWatchKeepsInterfacesFresh(t *testing.T) {
 	a, b, m := twoHosts(t)
-	ns, err := netns.GetFromName(a.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); m.Watch(ctx, ns) }()
-	t.Cleanup(func() { cancel(); <-done; ns.Close() })
+	watchOn(t, a, m.Watch)
 	cached := func(name string) (caching, ok bool) {
 		m.mu.Lock()
 		defer m.mu.Unlock()
@@ -396,12 +387,6 @@ func TestWatchKeepsInterfacesFresh(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	run := func(args ...string) {
-		t.Helper()
-		if out, err := a.Command(t.Context(), args...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v: %s", args, err, out)
-		}
-	}
 
 	waitCached("eth0", false) // subscribed
 	if err := m.Add("eth0", []netip.Prefix{vip4}); err != nil {
@@ -409,7 +394,7 @@ func TestWatchKeepsInterfacesFresh(t *testing.T) {
 	}
 	waitCached("eth0", true)
 	newMAC, _ := net.ParseMAC("02:00:00:00:00:99")
-	run("ip", "link", "set", "eth0", "address", newMAC.String())
+	lab.MustIP(t, a, "link", "set", "eth0", "address", newMAC.String())
 	waitCached("eth0", false)
 	wait := captureFrom(t, b)
 	if err := announce(a, m, "eth0", []netip.Prefix{vip4}, 1); err != nil {
@@ -421,7 +406,7 @@ func TestWatchKeepsInterfacesFresh(t *testing.T) {
 
 	// Down, as an interface must be to be renamed: the rename is the only message about it.
 	// Its creation's own messages are heard first, so only the rename can make it forget x0.
-	run("ip", "link", "add", "x0", "type", "veth", "peer", "name", "x1")
+	lab.MustIP(t, a, "link", "add", "x0", "type", "veth", "peer", "name", "x1")
 	time.Sleep(200 * time.Millisecond)
 	if err := m.Add("x0", []netip.Prefix{netip.MustParsePrefix("10.9.0.1/24")}); err != nil {
 		t.Fatal(err)
@@ -430,7 +415,7 @@ func TestWatchKeepsInterfacesFresh(t *testing.T) {
 	if _, ok := cached("x0"); !ok {
 		t.Fatal("x0 forgotten before anything changed")
 	}
-	run("ip", "link", "set", "x0", "name", "y0")
+	lab.MustIP(t, a, "link", "set", "x0", "name", "y0")
 	waitCached("x0", false)
 	if err := m.Add("x0", []netip.Prefix{netip.MustParsePrefix("10.9.0.2/24")}); !errors.Is(err, ErrNoInterface) {
 		t.Errorf("Add on x0 after its rename: %v, want ErrNoInterface", err)

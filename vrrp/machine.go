@@ -459,8 +459,8 @@ func (m *Machine) becomeMaster(now time.Time, why string) {
 }
 
 // SetPriority changes the effective priority, as trackers decide. The address owner's priority
-// never changes. A master advertises its new priority at once, and the
-// rules of RFC 5798 §6.4 decide what follows.
+// never changes. A master advertises its new priority at once, and the rules of RFC 5798 §6.4
+// decide what follows.
 func (m *Machine) SetPriority(now time.Time, prio uint8) []Action {
 	m.out = m.out[:0]
 	if m.cfg.Priority == 255 || prio == 0 || prio == m.prio {
