@@ -20,7 +20,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
 // startNamed runs a copy of /bin/sleep named name, so that its /proc/PID/comm is name (cut to 15
@@ -55,7 +55,7 @@ func errString(err error) string {
 }
 
 func TestProcess(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	// Unique per run, so no other process on the machine has these names.
 	suffix := strconv.Itoa(os.Getpid())
 	short := "vt" + suffix                        // within comm's 15 bytes
@@ -162,7 +162,7 @@ func BenchmarkProcess(b *testing.B) {
 }
 
 func TestCommand(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	dir := t.TempDir()
 	noExec := filepath.Join(dir, "noexec")
 	if err := os.WriteFile(noExec, []byte("#!/bin/sh\nexit 0\n"), 0o644); err != nil {
@@ -210,7 +210,7 @@ func TestCommand(t *testing.T) {
 // TestCommandKillsProcessGroup checks that nothing a command started outlives its check: not on a
 // timeout, and not when it exits leaving a child in the background.
 func TestCommandKillsProcessGroup(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	tests := []struct {
 		name    string
 		checker func(pidFile string) Checker
@@ -266,14 +266,14 @@ func TestCommandKillsProcessGroup(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				lab.WaitGone(t, pid)
+				labtest.WaitGone(t, pid)
 			}
 		})
 	}
 }
 
 func TestTCP(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -308,7 +308,7 @@ func TestTCP(t *testing.T) {
 }
 
 func TestHTTP(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	var followed atomic.Int32
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
@@ -372,9 +372,9 @@ func TestHTTP(t *testing.T) {
 // TestCommandCredential runs exec and script checks as another user (global.script_user): each
 // writes who it runs as to a file, which must say so.
 func TestCommandCredential(t *testing.T) {
-	lab.RequireRoot(t, "running checks as nobody")
-	lab.LeakCheck(t)
-	dir, out := lab.SharedDir(t), lab.WritableDir(t)
+	labtest.RequireRoot(t, "running checks as nobody")
+	labtest.LeakCheck(t)
+	dir, out := labtest.SharedDir(t), labtest.WritableDir(t)
 	whoami := filepath.Join(dir, "whoami.sh")
 	if err := os.WriteFile(whoami, []byte("#!/bin/sh\n{ id -u; id -g; id -G; } > \"$1\"\n"), 0o755); err != nil {
 		t.Fatal(err)
@@ -385,7 +385,7 @@ func TestCommandCredential(t *testing.T) {
 	}
 	nobody := &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{65534, 4000000}}
 	asNobody := []string{"65534", "65534", "65534 4000000"}
-	asSelf := lab.SelfIDs()
+	asSelf := labtest.SelfIDs()
 	for _, tc := range []struct {
 		name    string
 		checker func(file string) Checker

@@ -13,7 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
 // step is one probe of a fakeChecker.
@@ -110,7 +110,7 @@ func (h *countHandler) errors() int {
 }
 
 func TestMonitorRiseFall(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	const (
 		up1   = "check web up (1 success)"
 		down1 = "check web down: backend down (1 failure)"
@@ -172,7 +172,7 @@ func TestMonitorRiseFall(t *testing.T) {
 }
 
 func TestMonitorTimeoutFails(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	_, got, _ := run(t, Spec{Name: "slow", Interval: time.Millisecond, Timeout: 20 * time.Millisecond, Fall: 2},
 		pass, hang, pass, hang, hang)
 	want := []report{
@@ -185,7 +185,7 @@ func TestMonitorTimeoutFails(t *testing.T) {
 }
 
 func TestMonitorCannotStartLoggedOnce(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	_, got, errs := run(t, Spec{Name: "x", Interval: time.Millisecond},
 		broken, broken, broken, broken, pass, broken, broken, fail, broken)
 	want := []report{
@@ -203,7 +203,7 @@ func TestMonitorCannotStartLoggedOnce(t *testing.T) {
 }
 
 func TestMonitorSchedule(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	const interval = 200 * time.Millisecond
 	slow := func(context.Context) error { time.Sleep(150 * time.Millisecond); return nil }
 	f, _, _ := run(t, Spec{Name: "s", Interval: interval, Timeout: time.Second}, slow, slow, slow)
@@ -228,7 +228,7 @@ func TestMonitorSchedule(t *testing.T) {
 }
 
 func TestMonitorStops(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	// A probe cut short by the end of Run is not reported: it says nothing about the check.
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})

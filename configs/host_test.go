@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
 // tree builds files and directories with exact modes and owners.
@@ -27,7 +27,7 @@ type tree struct {
 // newTree returns a tree in a fresh directory that every user can search, as can its parent, so
 // that any script_user can reach it.
 func newTree(t *testing.T) *tree {
-	return &tree{t, lab.SharedDir(t)}
+	return &tree{t, labtest.SharedDir(t)}
 }
 
 func (tr *tree) path(name string) string { return filepath.Join(tr.base, name) }
@@ -229,7 +229,7 @@ func TestCheckHostPaths(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.root {
-				lab.RequireRoot(t, "chown")
+				labtest.RequireRoot(t, "chown")
 			}
 			tr := newTree(t)
 			prog := tc.setup(tr)
@@ -252,7 +252,7 @@ func TestCheckHostPaths(t *testing.T) {
 // TestCheckHostScriptUser checks the rules for programs run as script_user: its own files are
 // safe, and it must be able to reach and run the program.
 func TestCheckHostScriptUser(t *testing.T) {
-	lab.RequireRoot(t, "files owned by nobody, and switching to nobody")
+	labtest.RequireRoot(t, "files owned by nobody, and switching to nobody")
 	nobody := &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{65534}}
 	for _, tc := range []struct {
 		name  string
@@ -428,7 +428,7 @@ func TestSwitchProblem(t *testing.T) {
 
 // TestCheckHostSwitch runs the capability check on this process, as root: it may switch.
 func TestCheckHostSwitch(t *testing.T) {
-	lab.RequireRoot(t, "CAP_SETUID and CAP_SETGID")
+	labtest.RequireRoot(t, "CAP_SETUID and CAP_SETGID")
 	caps, err := effectiveCaps()
 	if err != nil {
 		t.Fatal(err)
@@ -476,7 +476,7 @@ func TestFileWarnings(t *testing.T) {
 	})
 
 	t.Run("owned by another user", func(t *testing.T) {
-		lab.RequireRoot(t, "chown")
+		labtest.RequireRoot(t, "chown")
 		p := tr.file("etc/theirs.toml", 0o644)
 		tr.chown("etc/theirs.toml", 65534, 65534)
 		want := []string{p + " is owned by user nobody, who could replace it: chown root " + p}

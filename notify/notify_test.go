@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
 // record is one log record with its attributes (those added with With included) as strings.
@@ -127,7 +127,7 @@ func event(prio int) Event {
 }
 
 func TestOrderPerKey(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	hook := script(t, dir, "hook", `printf '%s\n' "$VRRPD_PRIORITY" >> "$1"`)
@@ -148,7 +148,7 @@ func TestOrderPerKey(t *testing.T) {
 // An event whose state has no hook, and no Any hook, starts no worker: at start-up every instance
 // changes state at once, and most have no hooks. One with only an Any hook still runs it.
 func TestNoHookNoWorker(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")
 	hook := script(t, dir, "hook", `printf '%s\n' "$VRRPD_STATE" >> "$1"`)
@@ -170,7 +170,7 @@ func TestNoHookNoWorker(t *testing.T) {
 }
 
 func TestKeysRunConcurrently(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	dir := t.TempDir()
 	slow := script(t, dir, "slow", `: > "$1"; exec sleep 1000`)
 	fast := script(t, dir, "fast", `: > "$1"`)
@@ -194,7 +194,7 @@ func TestKeysRunConcurrently(t *testing.T) {
 }
 
 func TestNotifyNeverBlocks(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	dir := t.TempDir()
 	hook := script(t, dir, "hang", `: > "$1"; exec sleep 1000`)
 	log := newRecorder()
@@ -227,7 +227,7 @@ func TestNotifyNeverBlocks(t *testing.T) {
 }
 
 func TestQueueFullDropsOldest(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	dir := t.TempDir()
 	gate := filepath.Join(dir, "gate")
 	if err := syscall.Mkfifo(gate, 0o600); err != nil {
@@ -272,7 +272,7 @@ printf '%s\n' "$VRRPD_PRIORITY" >> "$1"`)
 }
 
 func TestTimeoutKillsProcessGroup(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	dir := t.TempDir()
 	pidFile := filepath.Join(dir, "pids")
 	// The hook starts a grandchild, records both pids, and hangs.
@@ -294,7 +294,7 @@ wait`)
 		if err != nil {
 			t.Fatal(err)
 		}
-		lab.WaitGone(t, pid)
+		labtest.WaitGone(t, pid)
 	}
 	recs := log.find("notify hook timed out: killed it and its process group")
 	want := []record{{Level: slog.LevelError, Msg: "notify hook timed out: killed it and its process group", Attrs: map[string]string{
@@ -306,7 +306,7 @@ wait`)
 }
 
 func TestArguments(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	tests := []struct {
 		name  string
 		group bool
@@ -382,7 +382,7 @@ func TestArguments(t *testing.T) {
 }
 
 func TestEnvironment(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	tests := []struct {
 		name  string
 		group bool
@@ -476,7 +476,7 @@ func TestEnvironment(t *testing.T) {
 }
 
 func TestLogging(t *testing.T) {
-	lab.LeakCheck(t)
+	labtest.LeakCheck(t)
 	tests := []struct {
 		name  string
 		body  string // script body; "" means the hook path does not exist
@@ -593,7 +593,7 @@ func TestLongLineSplit(t *testing.T) {
 
 func TestClose(t *testing.T) {
 	t.Run("waits for queued hooks", func(t *testing.T) {
-		lab.LeakCheck(t)
+		labtest.LeakCheck(t)
 		dir := t.TempDir()
 		out := filepath.Join(dir, "out")
 		hook := script(t, dir, "hook", `sleep 1; printf '%s\n' "$VRRPD_PRIORITY" >> "$1"`)
@@ -610,7 +610,7 @@ func TestClose(t *testing.T) {
 	})
 
 	t.Run("kills a hung hook at the deadline", func(t *testing.T) {
-		lab.LeakCheck(t)
+		labtest.LeakCheck(t)
 		dir := t.TempDir()
 		pidFile := filepath.Join(dir, "pid")
 		hang := script(t, dir, "hang", `echo $$ > "$1.tmp" && mv "$1.tmp" "$1"; exec sleep 1000`)
@@ -659,9 +659,9 @@ func TestClose(t *testing.T) {
 
 // TestCredential runs hooks as another user (global.script_user) and checks who they ran as.
 func TestCredential(t *testing.T) {
-	lab.RequireRoot(t, "running hooks as nobody")
-	lab.LeakCheck(t)
-	dir, out := lab.SharedDir(t), lab.WritableDir(t)
+	labtest.RequireRoot(t, "running hooks as nobody")
+	labtest.LeakCheck(t)
+	dir, out := labtest.SharedDir(t), labtest.WritableDir(t)
 	// Each hook writes who it runs as to the file named by its first argument.
 	hook := script(t, dir, "whoami.sh", `{ id -u; id -g; id -G; } > "$1.tmp" && mv "$1.tmp" "$1"`)
 	for _, tc := range []struct {
@@ -669,7 +669,7 @@ func TestCredential(t *testing.T) {
 		cred *syscall.Credential
 		want []string // id -u, id -g, id -G
 	}{
-		{"the daemon's own user", nil, lab.SelfIDs()},
+		{"the daemon's own user", nil, labtest.SelfIDs()},
 		{"nobody", &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{65534}}, []string{"65534", "65534", "65534"}},
 		{"nobody with more groups", &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{65534, 4000000}},
 			[]string{"65534", "65534", "65534 4000000"}},
@@ -692,8 +692,8 @@ func TestCredential(t *testing.T) {
 // TestCredentialCannotStart checks what is logged when a hook cannot start as its user: here
 // nobody may not execute it.
 func TestCredentialCannotStart(t *testing.T) {
-	lab.RequireRoot(t, "running hooks as nobody")
-	dir := lab.SharedDir(t)
+	labtest.RequireRoot(t, "running hooks as nobody")
+	dir := labtest.SharedDir(t)
 	hook := filepath.Join(dir, "root-only.sh")
 	if err := os.WriteFile(hook, []byte("#!/bin/sh\nexit 0\n"), 0o700); err != nil {
 		t.Fatal(err)

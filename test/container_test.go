@@ -23,6 +23,7 @@ import (
 
 	"github.com/vrrpd/vrrpd/configs"
 	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
 // The packaging under test, relative to this directory.
@@ -114,7 +115,7 @@ func TestContainerFailover(t *testing.T) {
 // with VRRPD_REQUIRE_E2E=1, as CI sets).
 func requireDocker(t *testing.T) {
 	t.Helper()
-	lab.RequireRoot(t, "the client runs in a network namespace")
+	labtest.RequireRoot(t, "the client runs in a network namespace")
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
 	defer cancel()
 	reason := ""
@@ -124,7 +125,7 @@ func requireDocker(t *testing.T) {
 		reason = "needs a running Docker Engine: " + err.Error()
 	}
 	if reason != "" {
-		lab.Skip(t, reason)
+		labtest.Skip(t, reason)
 	}
 }
 

@@ -36,7 +36,7 @@ func runTests(m *testing.M) int {
 	// A race-built vrrpd sleeps a second before it exits, which every `vrrpd status` would pay.
 	os.Setenv("GORACE", "atexit_sleep_ms=0")
 	// Build only where the end-to-end tests can run; elsewhere they skip (or fail, with
-	// VRRPD_REQUIRE_E2E=1) through lab.Skip.
+	// VRRPD_REQUIRE_E2E=1) through labtest.Skip.
 	if os.Geteuid() == 0 {
 		vrrpdBin = filepath.Join(dir, "vrrpd")
 		args := []string{"build", "-o", vrrpdBin}

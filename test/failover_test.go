@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 	"github.com/vrrpd/vrrpd/vrrp"
 )
 
@@ -69,18 +70,18 @@ type lan struct {
 }
 
 func newLAN(t *testing.T, v6 bool) *lan {
-	l := lab.ForTest(t)
+	l := labtest.ForTest(t)
 	if v6 {
 		return &lan{lab: l,
-			lb1:    lab.MustHost(t, l, "lb1", "fd00:4::20/64"),
-			lb2:    lab.MustHost(t, l, "lb2", "fd00:4::21/64"),
-			client: lab.MustHost(t, l, "client", "fd00:4::10/64"),
+			lb1:    labtest.MustHost(t, l, "lb1", "fd00:4::20/64"),
+			lb2:    labtest.MustHost(t, l, "lb2", "fd00:4::21/64"),
+			client: labtest.MustHost(t, l, "client", "fd00:4::10/64"),
 		}
 	}
 	return &lan{lab: l,
-		lb1:    lab.MustHost(t, l, "lb1", "10.0.4.20/24"),
-		lb2:    lab.MustHost(t, l, "lb2", "10.0.4.21/24"),
-		client: lab.MustHost(t, l, "client", "10.0.4.10/24"),
+		lb1:    labtest.MustHost(t, l, "lb1", "10.0.4.20/24"),
+		lb2:    labtest.MustHost(t, l, "lb2", "10.0.4.21/24"),
+		client: labtest.MustHost(t, l, "client", "10.0.4.10/24"),
 	}
 }
 
@@ -212,7 +213,7 @@ func TestNginxPair(t *testing.T) {
 	d1.waitState(t, "VI_1", "MASTER", 10*time.Second)
 
 	// A predecessor on lb2 was killed and left the VIP behind.
-	lab.MustIP(t, n.lb2, "addr", "add", "10.0.4.99/24", "dev", "eth0")
+	labtest.MustIP(t, n.lb2, "addr", "add", "10.0.4.99/24", "dev", "eth0")
 	d2 := startDaemon(t, n.lb2, config("lb2", shared(100, "1s")))
 	d2.waitFor(t, "VI_1", "following lb1", 5*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
 	if hasAddr(t, n.lb2, vip) {
@@ -371,7 +372,7 @@ func TestUnicast(t *testing.T) {
 func TestV2Password(t *testing.T) {
 	t.Parallel()
 	n := newLAN(t, false)
-	intruder := lab.MustHost(t, n.lab, "lb3", "10.0.4.22/24")
+	intruder := labtest.MustHost(t, n.lab, "lb3", "10.0.4.22/24")
 	v2 := func(prio int, pass string) vr {
 		return vr{name: "VI_2", vrid: 52, prio: prio, version: 2, vips: []string{"10.0.4.99/24"}, auth: pass}
 	}

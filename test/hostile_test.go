@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 	"github.com/vrrpd/vrrpd/vrrp"
 )
 
@@ -119,10 +120,10 @@ func dropCounters(t *testing.T, d *daemon) map[counted]uint64 {
 // §7.1 (or unicast mode) gives for dropping it.
 func TestHostile(t *testing.T) {
 	t.Parallel()
-	l := lab.ForTest(t)
-	lb1 := lab.MustHost(t, l, "lb1", "10.0.4.20/24")
-	lb2 := lab.MustHost(t, l, "lb2", "10.0.4.21/24")
-	evil := lab.MustHost(t, l, "evil", "10.0.4.66/24")
+	l := labtest.ForTest(t)
+	lb1 := labtest.MustHost(t, l, "lb1", "10.0.4.20/24")
+	lb2 := labtest.MustHost(t, l, "lb2", "10.0.4.21/24")
+	evil := labtest.MustHost(t, l, "evil", "10.0.4.66/24")
 	routers := func(prio int, src, peer string) []vr {
 		return []vr{
 			{name: "v3", vrid: 51, prio: prio, interval: "200ms", vips: []string{"10.0.4.99/24"}},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 	"github.com/vrrpd/vrrpd/vrrp"
 )
 
@@ -91,9 +92,9 @@ type pair struct {
 // the higher ones.
 func newPair(t *testing.T, kaHigher bool) *pair {
 	t.Helper()
-	p := &pair{lab: lab.ForTest(t), primary: map[*lab.Host]map[bool]netip.Addr{}, failed: map[string]bool{}}
+	p := &pair{lab: labtest.ForTest(t), primary: map[*lab.Host]map[bool]netip.Addr{}, failed: map[string]bool{}}
 	host := func(name string, n int) *lab.Host {
-		h := lab.MustHost(t, p.lab, name, fmt.Sprintf("10.0.4.%d/24", n), fmt.Sprintf("fd00:4::%d/64", n))
+		h := labtest.MustHost(t, p.lab, name, fmt.Sprintf("10.0.4.%d/24", n), fmt.Sprintf("fd00:4::%d/64", n))
 		ll, err := h.LinkLocal() // before a link-local VIP is there too
 		if err != nil {
 			t.Fatal(err)

@@ -14,19 +14,20 @@ import (
 	"time"
 
 	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
-// requireKeepalived returns the path of keepalived, the interop peer. Like lab.RequireRoot, it
+// requireKeepalived returns the path of keepalived, the interop peer. Like labtest.RequireRoot, it
 // skips when keepalived is missing, and fails instead with VRRPD_REQUIRE_E2E=1 (CI installs
 // Debian's package, so a green CI run never hides a skipped interop test).
 func requireKeepalived(t *testing.T) string {
 	t.Helper()
-	lab.RequireRoot(t, "runs keepalived in network namespaces")
+	labtest.RequireRoot(t, "runs keepalived in network namespaces")
 	path, err := exec.LookPath("keepalived")
 	if err != nil {
 		path = "/usr/sbin/keepalived" // root's PATH has it, a test runner's may not
 		if _, serr := os.Stat(path); serr != nil {
-			lab.Skip(t, "needs keepalived (apt-get install keepalived): "+err.Error())
+			labtest.Skip(t, "needs keepalived (apt-get install keepalived): "+err.Error())
 		}
 	}
 	return path

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
 // transitions counts the transitions in a daemon's log.
@@ -89,7 +89,7 @@ func TestVIPRemovedByHand(t *testing.T) {
 	n := newLAN(t, false)
 	vip := netip.MustParseAddr("10.0.4.99")
 	d1, _ := startPair(t, n, "200ms")
-	lab.MustIP(t, n.lb1, "addr", "del", "10.0.4.99/24", "dev", "eth0")
+	labtest.MustIP(t, n.lb1, "addr", "del", "10.0.4.99/24", "dev", "eth0")
 	d1.logged(t, 5*time.Second, "a VIP was removed from the interface while master: putting it back")
 	if !hasAddr(t, n.lb1, vip) {
 		t.Error("the VIP is not back")
@@ -243,7 +243,7 @@ func TestStopDuringReload(t *testing.T) {
 func TestScriptUser(t *testing.T) {
 	t.Parallel()
 	n := newLAN(t, false)
-	bin, out := lab.SharedDir(t), lab.WritableDir(t)
+	bin, out := labtest.SharedDir(t), labtest.WritableDir(t)
 	hook := filepath.Join(bin, "whoami.sh")
 	os.WriteFile(hook, []byte("#!/bin/sh\nid -u > "+filepath.Join(out, "uid")+"\n"), 0o755)
 	conf := "[global]\nrouter_id = \"lb1\"\nscript_user = \"nobody\"\n" +

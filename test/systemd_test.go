@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
 // TestSystemdUnitVerify runs `systemd-analyze verify` on configs/systemd/vrrpd.service: the unit
@@ -72,10 +73,10 @@ func TestSystemdUnitVerify(t *testing.T) {
 // VIP, announces it with gratuitous ARP, serves `vrrpd status` to root, and on SIGTERM releases
 // the VIP and exits 0.
 func TestSystemdCredentials(t *testing.T) {
-	lab.RequireRoot(t, "switches to a dynamic user's uid in a network namespace")
+	labtest.RequireRoot(t, "switches to a dynamic user's uid in a network namespace")
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		lab.Skip(t, "needs util-linux's setpriv")
+		labtest.Skip(t, "needs util-linux's setpriv")
 	}
 	caps, noNewPrivs := unitCredentials(t)
 	const uid = 61184 // the first uid systemd hands out to a DynamicUser

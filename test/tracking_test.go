@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
 // fakeProcess runs a copy of sleep under name, as a stand-in for nginx that a process check
@@ -180,7 +181,7 @@ type tracker struct {
 // secondLink gives a host a second link, trk0, whose carrier the test controls through its
 // peer trk1, both in the host's namespace.
 func secondLink(t *testing.T, h *lab.Host) (down, up func()) {
-	ip := func(args ...string) { t.Helper(); lab.MustIP(t, h, args...) }
+	ip := func(args ...string) { t.Helper(); labtest.MustIP(t, h, args...) }
 	ip("link", "add", "trk0", "type", "veth", "peer", "name", "trk1")
 	ip("link", "set", "trk0", "up")
 	ip("link", "set", "trk1", "up")

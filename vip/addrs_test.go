@@ -10,6 +10,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
 // WatchRemovals reports an address deleted from an interface, with its prefix length.
@@ -25,7 +26,7 @@ func TestWatchRemovals(t *testing.T) {
 	// The subscription starts in the background: add and delete until a removal is seen.
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		for _, args := range [][]string{{"addr", "add", "10.0.4.99/24", "dev", "eth0"}, {"addr", "del", "10.0.4.99/24", "dev", "eth0"}} {
-			lab.MustIP(t, h, args...)
+			labtest.MustIP(t, h, args...)
 		}
 		select {
 		case r := <-got:
@@ -44,7 +45,7 @@ func TestWatchRemovals(t *testing.T) {
 // watching gives a host on a fresh LAN, and runs watch on its namespace until the test ends.
 func watching(t *testing.T, watch func(ctx context.Context, ns netns.NsHandle)) *lab.Host {
 	t.Helper()
-	h := lab.MustHost(t, lab.ForTest(t), "a", "10.0.4.20/24")
+	h := labtest.MustHost(t, labtest.ForTest(t), "a", "10.0.4.20/24")
 	watchOn(t, h, watch)
 	return h
 }

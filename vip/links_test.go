@@ -9,7 +9,7 @@ import (
 
 	"github.com/vishvananda/netns"
 
-	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
 // WatchLinks reports the initial state of each interface, then every change, from netlink: a
@@ -19,7 +19,7 @@ func TestWatchLinks(t *testing.T) {
 	h := watching(t, func(ctx context.Context, ns netns.NsHandle) {
 		WatchLinks(ctx, ns, []string{"eth0", "trk0"}, slog.New(slog.DiscardHandler), func(s Link) { got <- s })
 	})
-	ip := func(args ...string) { t.Helper(); lab.MustIP(t, h, args...) }
+	ip := func(args ...string) { t.Helper(); labtest.MustIP(t, h, args...) }
 
 	// next waits for name's next report, which must be up/why; allowed lists states that may
 	// come first, as the kernel passes through them.

@@ -5,13 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
 // Probe finds another host that still answers for a VIP, and only such a host.
 func TestProbe(t *testing.T) {
 	a, b, m := twoHosts(t)
-	lab.MustIP(t, b, "addr", "add", "10.0.4.99/24", "dev", "eth0")
+	labtest.MustIP(t, b, "addr", "add", "10.0.4.99/24", "dev", "eth0")
 	if err := m.Add("eth0", []netip.Prefix{vip4}); err != nil { // a holds it too, as a new master would
 		t.Fatal(err)
 	}

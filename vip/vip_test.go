@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
 var (
@@ -27,9 +28,9 @@ var (
 
 // twoHosts returns hosts a and b on one LAN, and a Manager working on a's namespace.
 func twoHosts(t *testing.T) (a, b *lab.Host, m *Manager) {
-	l := lab.ForTest(t)
-	a = lab.MustHost(t, l, "a", "10.0.4.20/24", "fd00:4::20/64")
-	b = lab.MustHost(t, l, "b", "10.0.4.21/24", "fd00:4::21/64")
+	l := labtest.ForTest(t)
+	a = labtest.MustHost(t, l, "a", "10.0.4.20/24", "fd00:4::20/64")
+	b = labtest.MustHost(t, l, "b", "10.0.4.21/24", "fd00:4::21/64")
 	h, err := a.NewHandle()
 	if err != nil {
 		t.Fatal(err)
@@ -394,7 +395,7 @@ func TestWatchKeepsInterfacesFresh(t *testing.T) {
 	}
 	waitCached("eth0", true)
 	newMAC, _ := net.ParseMAC("02:00:00:00:00:99")
-	lab.MustIP(t, a, "link", "set", "eth0", "address", newMAC.String())
+	labtest.MustIP(t, a, "link", "set", "eth0", "address", newMAC.String())
 	waitCached("eth0", false)
 	wait := captureFrom(t, b)
 	if err := announce(a, m, "eth0", []netip.Prefix{vip4}, 1); err != nil {
@@ -406,7 +407,7 @@ func TestWatchKeepsInterfacesFresh(t *testing.T) {
 
 	// Down, as an interface must be to be renamed: the rename is the only message about it.
 	// Its creation's own messages are heard first, so only the rename can make it forget x0.
-	lab.MustIP(t, a, "link", "add", "x0", "type", "veth", "peer", "name", "x1")
+	labtest.MustIP(t, a, "link", "add", "x0", "type", "veth", "peer", "name", "x1")
 	time.Sleep(200 * time.Millisecond)
 	if err := m.Add("x0", []netip.Prefix{netip.MustParsePrefix("10.9.0.1/24")}); err != nil {
 		t.Fatal(err)
@@ -415,7 +416,7 @@ func TestWatchKeepsInterfacesFresh(t *testing.T) {
 	if _, ok := cached("x0"); !ok {
 		t.Fatal("x0 forgotten before anything changed")
 	}
-	lab.MustIP(t, a, "link", "set", "x0", "name", "y0")
+	labtest.MustIP(t, a, "link", "set", "x0", "name", "y0")
 	waitCached("x0", false)
 	if err := m.Add("x0", []netip.Prefix{netip.MustParsePrefix("10.9.0.2/24")}); !errors.Is(err, ErrNoInterface) {
 		t.Errorf("Add on x0 after its rename: %v, want ErrNoInterface", err)
@@ -424,7 +425,7 @@ func TestWatchKeepsInterfacesFresh(t *testing.T) {
 
 // BenchmarkAnnounce measures one burst: 5 gratuitous ARPs and 5 NAs for one VIP each.
 func BenchmarkAnnounce(b *testing.B) {
-	a := lab.MustHost(b, lab.ForTest(b), "a", "10.0.4.20/24")
+	a := labtest.MustHost(b, labtest.ForTest(b), "a", "10.0.4.20/24")
 	h, err := a.NewHandle()
 	if err != nil {
 		b.Fatal(err)

@@ -1,4 +1,4 @@
-package lab
+package lab_test
 
 import (
 	"encoding/hex"
@@ -16,6 +16,9 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/vrrpd/vrrpd/test/lab"
+	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
 var (
@@ -24,17 +27,17 @@ var (
 )
 
 // threeHosts builds the LAN every test here uses: a, b and c on 10.0.0.0/24 and fd00::/64.
-func threeHosts(t *testing.T) (*Lab, *Host, *Host, *Host) {
-	l := ForTest(t)
-	a := MustHost(t, l, "a", "10.0.0.1/24", "fd00::1/64")
-	b := MustHost(t, l, "b", "10.0.0.2/24", "fd00::2/64")
-	c := MustHost(t, l, "c", "10.0.0.3/24", "fd00::3/64")
+func threeHosts(t *testing.T) (*lab.Lab, *lab.Host, *lab.Host, *lab.Host) {
+	l := labtest.ForTest(t)
+	a := labtest.MustHost(t, l, "a", "10.0.0.1/24", "fd00::1/64")
+	b := labtest.MustHost(t, l, "b", "10.0.0.2/24", "fd00::2/64")
+	c := labtest.MustHost(t, l, "c", "10.0.0.3/24", "fd00::3/64")
 	return l, a, b, c
 }
 
-func startPinger(t *testing.T, h *Host, target netip.Addr) *Pinger {
+func startPinger(t *testing.T, h *lab.Host, target netip.Addr) *lab.Pinger {
 	t.Helper()
-	p, err := StartPinger(h, target, 20*time.Millisecond)
+	p, err := lab.StartPinger(h, target, 20*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,16 +46,16 @@ func startPinger(t *testing.T, h *Host, target netip.Addr) *Pinger {
 }
 
 func TestNewPrefix(t *testing.T) {
-	a, b := NewPrefix(), NewPrefix()
+	a, b := lab.NewPrefix(), lab.NewPrefix()
 	if !regexp.MustCompile(`^vd[0-9a-f]{6}$`).MatchString(a) || a == b {
-		t.Errorf("NewPrefix() = %q, %q; want vd + 6 hex digits, different each time", a, b)
+		t.Errorf("lab.NewPrefix() = %q, %q; want vd + 6 hex digits, different each time", a, b)
 	}
 }
 
 func TestLAN(t *testing.T) {
 	l, a, b, c := threeHosts(t)
 
-	for i, h := range []*Host{a, b, c} {
+	for i, h := range []*lab.Host{a, b, c} {
 		if want := (net.HardwareAddr{2, 0, 0, 0, 0, byte(i + 1)}); h.MAC.String() != want.String() {
 			t.Errorf("%s: MAC %s, want %s", h.Name, h.MAC, want)
 		}
@@ -111,8 +114,8 @@ func TestLAN(t *testing.T) {
 			t.Errorf("a.Neighbor(%s) = %s, %v; want %s", tc.ip, mac, err, tc.mac)
 		}
 	}
-	if _, err := a.Neighbor(netip.MustParseAddr("10.0.0.77")); !errors.Is(err, ErrNoNeighbor) {
-		t.Errorf("a.Neighbor(10.0.0.77) error = %v, want ErrNoNeighbor", err)
+	if _, err := a.Neighbor(netip.MustParseAddr("10.0.0.77")); !errors.Is(err, lab.ErrNoNeighbor) {
+		t.Errorf("a.Neighbor(10.0.0.77) error = %v, want lab.ErrNoNeighbor", err)
 	}
 
 	// Command runs in the host's namespace.
@@ -122,8 +125,8 @@ func TestLAN(t *testing.T) {
 	}
 
 	for _, name := range []string{"", "a", "br0", "lo", "sixteen-chars-xx", "x/y"} {
-		if _, err := l.AddHost(name); !errors.Is(err, ErrName) {
-			t.Errorf("AddHost(%q) error = %v, want ErrName", name, err)
+		if _, err := l.AddHost(name); !errors.Is(err, lab.ErrName) {
+			t.Errorf("AddHost(%q) error = %v, want lab.ErrName", name, err)
 		}
 	}
 }
@@ -162,7 +165,7 @@ func TestUnplugPlug(t *testing.T) {
 	}
 }
 
-func linkAttrs(t *testing.T, h *Host) *netlink.LinkAttrs {
+func linkAttrs(t *testing.T, h *lab.Host) *netlink.LinkAttrs {
 	t.Helper()
 	nh, err := h.NewHandle()
 	if err != nil {
@@ -179,7 +182,7 @@ func linkAttrs(t *testing.T, h *Host) *netlink.LinkAttrs {
 func TestCapture(t *testing.T) {
 	_, a, _, c := threeHosts(t)
 	started := time.Now()
-	capture, err := StartCapture(c)
+	capture, err := lab.StartCapture(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,13 +193,13 @@ func TestCapture(t *testing.T) {
 	}
 
 	// c sees a's echo request come in and its own echo reply go out.
-	isICMP := func(e Event, src net.HardwareAddr, icmpType byte) bool {
+	isICMP := func(e lab.Event, src net.HardwareAddr, icmpType byte) bool {
 		f := e.Frame
 		return len(f) >= 35 && e.Src.String() == src.String() && f[12] == 0x08 && f[13] == 0x00 && f[23] == 1 && f[34] == icmpType
 	}
-	_, err = capture.Wait(5*time.Second, func(events []Event) bool {
-		return slices.ContainsFunc(events, func(e Event) bool { return isICMP(e, a.MAC, 8) }) &&
-			slices.ContainsFunc(events, func(e Event) bool { return isICMP(e, c.MAC, 0) })
+	_, err = capture.Wait(5*time.Second, func(events []lab.Event) bool {
+		return slices.ContainsFunc(events, func(e lab.Event) bool { return isICMP(e, a.MAC, 8) }) &&
+			slices.ContainsFunc(events, func(e lab.Event) bool { return isICMP(e, c.MAC, 0) })
 	})
 	if err != nil {
 		t.Errorf("c never captured a's echo request and its own reply: %v", err)
@@ -222,8 +225,8 @@ func TestCapture(t *testing.T) {
 	if err := capture.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := capture.Since(len(events)+100, 50*time.Millisecond); !errors.Is(err, ErrTimeout) || got != nil {
-		t.Errorf("Since past the end of a closed capture = %d events, %v; want %v", len(got), err, ErrTimeout)
+	if got, err := capture.Since(len(events)+100, 50*time.Millisecond); !errors.Is(err, lab.ErrTimeout) || got != nil {
+		t.Errorf("Since past the end of a closed capture = %d events, %v; want %v", len(got), err, lab.ErrTimeout)
 	}
 	n := len(capture.Events())
 	time.Sleep(50 * time.Millisecond)
@@ -235,10 +238,10 @@ func TestCapture(t *testing.T) {
 func TestNFT(t *testing.T) {
 	l, a, _, _ := threeHosts(t)
 	if _, err := exec.LookPath("nft"); err != nil {
-		Skip(t, "needs nft: "+err.Error())
+		labtest.Skip(t, "needs nft: "+err.Error())
 	}
 	p4, p6 := startPinger(t, a, ipB), startPinger(t, a, ip6B)
-	for _, p := range []*Pinger{p4, p6} {
+	for _, p := range []*lab.Pinger{p4, p6} {
 		if err := p.WaitReply(time.Time{}, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
@@ -249,8 +252,8 @@ func TestNFT(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond)
 	blocked := time.Now()
-	if err := p4.WaitReply(blocked, 300*time.Millisecond); !errors.Is(err, ErrNoReply) {
-		t.Errorf("IPv4 ping through a bridge dropping ICMP: %v, want ErrNoReply", err)
+	if err := p4.WaitReply(blocked, 300*time.Millisecond); !errors.Is(err, lab.ErrNoReply) {
+		t.Errorf("IPv4 ping through a bridge dropping ICMP: %v, want lab.ErrNoReply", err)
 	}
 	if err := p6.WaitReply(blocked, 5*time.Second); err != nil {
 		t.Errorf("IPv6 ping is not ICMP and must pass: %v", err)
@@ -268,8 +271,8 @@ func TestNFT(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	requireLab(t)
-	l, err := New(NewPrefix())
+	labtest.RequireLab(t)
+	l, err := lab.New(lab.NewPrefix())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +310,7 @@ func namespaces(t *testing.T, prefix string) []string {
 	return found
 }
 
-// Classify against packets keepalived 2.2.7 sent (shared/testdata/keepalived-2.2.7.vectors);
+// lab.Classify against packets keepalived 2.2.7 sent (shared/testdata/keepalived-2.2.7.vectors);
 // IP packets get an Ethernet header in front.
 func TestClassify(t *testing.T) {
 	keepalived := net.HardwareAddr{0xba, 0x43, 0x07, 0x5f, 0xb3, 0xcb}
@@ -315,36 +318,36 @@ func TestClassify(t *testing.T) {
 	tests := []struct {
 		name  string
 		frame string
-		want  Event
+		want  lab.Event
 	}{
 		{
 			name:  "gratuitous ARP",
 			frame: "ffffffffffffba43075fb3cb08060001080006040001ba43075fb3cb0a4d00fdffffffffffff0a4d00fd",
-			want:  Event{Kind: GARP, Src: keepalived, IP: netip.MustParseAddr("10.77.0.253"), MAC: keepalived},
+			want:  lab.Event{Kind: lab.GARP, Src: keepalived, IP: netip.MustParseAddr("10.77.0.253"), MAC: keepalived},
 		},
 		{
 			name:  "VRRPv2 IPv4",
 			frame: eth("0800", "45c0002800010000ff70d0440a4d0001e00000122133640100016f830a4d00fa0000000000000000"),
-			want:  Event{Kind: VRRP, Src: keepalived, IP: netip.MustParseAddr("10.77.0.1"), Version: 2, VRID: 51, Priority: 100},
+			want:  lab.Event{Kind: lab.VRRP, Src: keepalived, IP: netip.MustParseAddr("10.77.0.1"), Version: 2, VRID: 51, Priority: 100},
 		},
 		{
 			name:  "VRRPv3 IPv6",
 			frame: eth("86dd", "6c0020ec002870fffe80000000000000b84307fffe5fb3cbff0200000000000000000000000000123136c802006496aefe800000000000000000000000770054fd770000000000000000000000000254"),
-			want:  Event{Kind: VRRP, Src: keepalived, IP: netip.MustParseAddr("fe80::b843:7ff:fe5f:b3cb"), Version: 3, VRID: 54, Priority: 200},
+			want:  lab.Event{Kind: lab.VRRP, Src: keepalived, IP: netip.MustParseAddr("fe80::b843:7ff:fe5f:b3cb"), Version: 3, VRID: 54, Priority: 200},
 		},
 		{
 			name:  "unsolicited NA",
 			frame: eth("86dd", "6000000000203afffd770000000000000000000000000254ff0200000000000000000000000000018800e19920000000fd7700000000000000000000000002540201ba43075fb3cb"),
-			want:  Event{Kind: NA, Src: keepalived, IP: netip.MustParseAddr("fd77::254"), MAC: keepalived, Override: true},
+			want:  lab.Event{Kind: lab.NA, Src: keepalived, IP: netip.MustParseAddr("fd77::254"), MAC: keepalived, Override: true},
 		},
 		{
 			name:  "ARP request for another address",
 			frame: "ffffffffffffba43075fb3cb08060001080006040001ba43075fb3cb0a4d00fdffffffffffff0a4d00fe",
-			want:  Event{Kind: Other, Src: keepalived},
+			want:  lab.Event{Kind: lab.Other, Src: keepalived},
 		},
-		{name: "runt", frame: "ffff", want: Event{}},
-		{name: "truncated IPv4", frame: eth("0800", "45c00028"), want: Event{Src: keepalived}},
-		{name: "truncated IPv6 VRRP", frame: eth("86dd", "6c0020ec002870fffe80000000000000b84307fffe5fb3cbff020000000000000000000000000012"), want: Event{Src: keepalived}},
+		{name: "runt", frame: "ffff", want: lab.Event{}},
+		{name: "truncated IPv4", frame: eth("0800", "45c00028"), want: lab.Event{Src: keepalived}},
+		{name: "truncated IPv6 VRRP", frame: eth("86dd", "6c0020ec002870fffe80000000000000b84307fffe5fb3cbff020000000000000000000000000012"), want: lab.Event{Src: keepalived}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -352,9 +355,9 @@ func TestClassify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := Classify(frame)
-			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(Event{}, "Frame"), cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {
-				t.Errorf("Classify (-want +got):\n%s", diff)
+			got := lab.Classify(frame)
+			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(lab.Event{}, "Frame"), cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {
+				t.Errorf("lab.Classify (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -362,9 +365,9 @@ func TestClassify(t *testing.T) {
 
 // BenchmarkLab measures building a three-host LAN and tearing it down.
 func BenchmarkLab(b *testing.B) {
-	requireLab(b)
+	labtest.RequireLab(b)
 	for b.Loop() {
-		l, err := New(NewPrefix())
+		l, err := lab.New(lab.NewPrefix())
 		if err != nil {
 			b.Fatal(err)
 		}

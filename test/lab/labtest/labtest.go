@@ -1,10 +1,16 @@
-package lab
+// Package labtest has what tests need around package lab: skipping where no lab can be built
+// (or failing, in CI), labs and hosts that are removed when the test ends, and checks for what a
+// test leaves behind. It is apart from lab because the daemon's demo uses lab and must not link
+// package testing.
+package labtest
 
 import (
 	"net/netip"
 	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/vrrpd/vrrpd/test/lab"
 )
 
 // Skip skips t for reason, or fails it instead with VRRPD_REQUIRE_E2E=1 (as CI sets), so that
@@ -25,8 +31,8 @@ func RequireRoot(t testing.TB, why string) {
 	}
 }
 
-// requireLab skips t (see Skip) unless it can build a lab: as root, with iproute2's ip on PATH.
-func requireLab(t testing.TB) {
+// RequireLab skips t (see Skip) unless it can build a lab: as root, with iproute2's ip on PATH.
+func RequireLab(t testing.TB) {
 	t.Helper()
 	RequireRoot(t, "creates network namespaces, veth pairs and a bridge")
 	if _, err := exec.LookPath("ip"); err != nil {
@@ -36,10 +42,10 @@ func requireLab(t testing.TB) {
 
 // ForTest returns a fresh lab with a unique prefix, removed when t ends. It skips t (see Skip)
 // where no lab can be built.
-func ForTest(t testing.TB) *Lab {
+func ForTest(t testing.TB) *lab.Lab {
 	t.Helper()
-	requireLab(t)
-	l, err := New(NewPrefix())
+	RequireLab(t)
+	l, err := lab.New(lab.NewPrefix())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +59,7 @@ func ForTest(t testing.TB) *Lab {
 
 // MustHost adds a host with addresses written as prefixes ("10.0.0.1/24"), failing t
 // on error.
-func MustHost(t testing.TB, l *Lab, name string, addrs ...string) *Host {
+func MustHost(t testing.TB, l *lab.Lab, name string, addrs ...string) *lab.Host {
 	t.Helper()
 	var ps []netip.Prefix
 	for _, a := range addrs {
@@ -71,7 +77,7 @@ func MustHost(t testing.TB, l *Lab, name string, addrs ...string) *Host {
 }
 
 // MustIP runs iproute2's ip with args in h's namespace, failing t with its output on error.
-func MustIP(t testing.TB, h *Host, args ...string) {
+func MustIP(t testing.TB, h *lab.Host, args ...string) {
 	t.Helper()
 	if out, err := h.Command(t.Context(), append([]string{"ip"}, args...)...).CombinedOutput(); err != nil {
 		t.Fatalf("ip %v: %v: %s", args, err, out)
