@@ -10,7 +10,7 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/vrrpd/vrrpd/notify/child"
 )
 
 // outputGrace bounds how long a finished command's output is still read. Its process group is
@@ -50,7 +50,7 @@ func WithCredential(cred *syscall.Credential) CommandOption {
 }
 
 // command runs a program in its own process group. When it exits, or when ctx is done, the whole
-// group is killed with SIGKILL and reaped, so a check leaves nothing behind, whatever it started.
+// group is killed with SIGKILL, so a check leaves nothing behind, whatever it started.
 type command struct {
 	argv  []string
 	shell bool
@@ -72,28 +72,15 @@ func (c *command) Check(ctx context.Context) error {
 	if len(c.argv) == 0 || c.argv[0] == "" {
 		return fmt.Errorf("%w: no command", ErrCannotStart)
 	}
-	cmd := exec.Command(c.argv[0], c.argv[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: c.cred}
-	var out output
-	cmd.Stdout, cmd.Stderr = &out, &out // one pipe, one goroutine writing
-	cmd.WaitDelay = outputGrace
-	if err := cmd.Start(); err != nil {
+	var out output // one writer for both, so one goroutine writes
+	p, err := child.Start(c.argv, child.Options{Credential: c.cred, Stdout: &out, Stderr: &out, OutputGrace: outputGrace})
+	if err != nil {
 		if c.cred != nil {
 			return fmt.Errorf("%w: %w (as uid %d, gid %d)", ErrCannotStart, err, c.cred.Uid, c.cred.Gid)
 		}
 		return fmt.Errorf("%w: %w", ErrCannotStart, err)
 	}
-	pid := cmd.Process.Pid
-	killed := false
-	select {
-	case <-exited(pid):
-	case <-ctx.Done():
-		killed = true
-	}
-	// The negative pid addresses the process group the command leads (Setpgid). The command is not
-	// reaped yet, so its pid, the group's id, cannot have been reused by anything else.
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	err := cmd.Wait()
+	killed, err := p.Wait(ctx, true)
 	if killed {
 		return fmt.Errorf("%s killed: %w", c.argv[0], ctx.Err())
 	}
@@ -114,19 +101,6 @@ func (c *command) Check(ctx context.Context) error {
 	default:
 		return err
 	}
-}
-
-// exited returns a channel that is closed when the child pid has exited. It does not reap the child
-// (WNOWAIT), so until cmd.Wait does, the pid cannot be reused and killing its process group is safe.
-func exited(pid int) <-chan struct{} {
-	c := make(chan struct{})
-	go func() {
-		defer close(c)
-		var info unix.Siginfo
-		for unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
-		}
-	}()
-	return c
 }
 
 // output keeps the first maxOutput bytes of a command's output.

@@ -6,10 +6,9 @@ import (
 	"errors"
 	"log/slog"
 	"os/exec"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/vrrpd/vrrpd/notify/child"
 )
 
 // outputGrace is how long a finished hook's output is still read while something it started in the
@@ -20,67 +19,42 @@ const outputGrace = time.Second
 // maxLine is the longest output line logged as one; a longer one is logged in pieces.
 const maxLine = 4096
 
-// sysProcAttr returns the process attributes of a hook: its own process group, so that a timeout
-// kills everything the hook started, and the user it runs as, if not the daemon's.
-func sysProcAttr(cred *syscall.Credential) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Credential: cred}
-}
-
 // run runs one hook of h to completion, or until its timeout or the Runner's kill, and logs what
 // happened.
 func (r *Runner) run(log *slog.Logger, hook string, argv, env []string, h Hooks) {
 	log = log.With("hook", hook)
-	timeout := h.Timeout
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = env
-	cmd.SysProcAttr = sysProcAttr(h.Credential)
-	cmd.WaitDelay = outputGrace
 	stdout := &lineLogger{log: log.With("stream", "stdout"), level: slog.LevelInfo}
 	stderr := &lineLogger{log: log.With("stream", "stderr"), level: slog.LevelWarn}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	p, err := child.Start(argv, child.Options{Env: env, Credential: h.Credential, Stdout: stdout, Stderr: stderr, OutputGrace: outputGrace})
+	if err != nil {
 		if h.Credential != nil {
 			log = log.With("uid", h.Credential.Uid, "gid", h.Credential.Gid)
 		}
 		log.Error("cannot start notify hook", "path", argv[0], "err", err)
 		return
 	}
-	pid := cmd.Process.Pid
-	log.Debug("notify hook started", "path", argv[0], "pid", pid)
+	log.Debug("notify hook started", "path", argv[0], "pid", p.Pid)
 
-	var expired <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		expired = t.C
+	ctx := r.kill
+	if h.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.Timeout)
+		defer cancel()
 	}
-	var killedBy string
-	select {
-	case <-exited(pid):
-	case <-expired:
-		killedBy = "timeout"
-	case <-r.kill.Done():
-		killedBy = "shutdown"
-	}
-	if killedBy != "" {
-		// The negative pid addresses the process group the hook leads (Setpgid), so whatever it
-		// started dies with it. The hook is not reaped yet, so its pid, the group's id, cannot
-		// have been reused.
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-	}
-	err := cmd.Wait()
+	// A hook is killed with its process group when it times out or the Runner gives up on it,
+	// so that whatever it started dies with it; a hook that exits by itself may leave a daemon.
+	killed, err := p.Wait(ctx, false)
 	stdout.flush()
 	stderr.flush()
 	elapsed := time.Since(start).Round(time.Millisecond)
 
 	var exitErr *exec.ExitError
 	switch {
-	case killedBy == "timeout":
-		log.Error("notify hook timed out: killed it and its process group", "path", argv[0], "timeout", timeout, "pid", pid)
-	case killedBy == "shutdown":
-		log.Error("notify hook killed at shutdown with its process group", "path", argv[0], "pid", pid, "elapsed", elapsed)
+	case killed && r.kill.Err() != nil:
+		log.Error("notify hook killed at shutdown with its process group", "path", argv[0], "pid", p.Pid, "elapsed", elapsed)
+	case killed:
+		log.Error("notify hook timed out: killed it and its process group", "path", argv[0], "timeout", h.Timeout, "pid", p.Pid)
 	case errors.As(err, &exitErr):
 		log.Warn("notify hook failed", "path", argv[0], "status", exitErr.ProcessState.String(), "elapsed", elapsed)
 	case errors.Is(err, exec.ErrWaitDelay):
@@ -91,19 +65,6 @@ func (r *Runner) run(log *slog.Logger, hook string, argv, env []string, h Hooks)
 	default:
 		log.Debug("notify hook done", "path", argv[0], "elapsed", elapsed)
 	}
-}
-
-// exited returns a channel that is closed when the child pid has exited. It does not reap the child
-// (WNOWAIT), so until cmd.Wait does, the pid cannot be reused and killing its process group is safe.
-func exited(pid int) <-chan struct{} {
-	c := make(chan struct{})
-	go func() {
-		defer close(c)
-		var info unix.Siginfo
-		for unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
-		}
-	}()
-	return c
 }
 
 // lineLogger logs what is written to it, one record per line. exec.Cmd writes to each one from a
