@@ -335,14 +335,14 @@ func version(v int) string {
 
 func positive(d time.Duration) string {
 	if d <= 0 {
-		return fmt.Sprintf("%s is not positive", fmtDuration(d))
+		return fmt.Sprintf("%s is not positive", FormatDuration(d))
 	}
 	return ""
 }
 
 func notNegative(d time.Duration) string {
 	if d < 0 {
-		return fmt.Sprintf("%s is negative", fmtDuration(d))
+		return fmt.Sprintf("%s is negative", FormatDuration(d))
 	}
 	return ""
 }
@@ -350,7 +350,7 @@ func notNegative(d time.Duration) string {
 func atMost(hi time.Duration) func(time.Duration) string {
 	return func(d time.Duration) string {
 		if d > hi {
-			return fmt.Sprintf("%s is more than %s", fmtDuration(d), fmtDuration(hi))
+			return fmt.Sprintf("%s is more than %s", FormatDuration(d), FormatDuration(hi))
 		}
 		return ""
 	}
@@ -359,7 +359,7 @@ func atMost(hi time.Duration) func(time.Duration) string {
 func offOrAtLeast(lo time.Duration) func(time.Duration) string {
 	return func(d time.Duration) string {
 		if d != 0 && d < lo {
-			return fmt.Sprintf(`%s is less than %s ("0s" turns it off)`, fmtDuration(d), fmtDuration(lo))
+			return fmt.Sprintf(`%s is less than %s ("0s" turns it off)`, FormatDuration(d), FormatDuration(lo))
 		}
 		return ""
 	}
@@ -370,12 +370,12 @@ func offOrAtLeast(lo time.Duration) func(time.Duration) string {
 func advertInterval(version int, d time.Duration) string {
 	if version == 2 {
 		if d%time.Second != 0 || d < time.Second || d > 255*time.Second {
-			return fmt.Sprintf("%s is not a whole number of seconds from 1s to 255s (VRRPv2)", fmtDuration(d))
+			return fmt.Sprintf("%s is not a whole number of seconds from 1s to 255s (VRRPv2)", FormatDuration(d))
 		}
 		return ""
 	}
 	if d%(10*time.Millisecond) != 0 || d < 10*time.Millisecond || d > 4095*10*time.Millisecond {
-		return fmt.Sprintf("%s is not a multiple of 10ms from 10ms to 40.95s (VRRPv3)", fmtDuration(d))
+		return fmt.Sprintf("%s is not a multiple of 10ms from 10ms to 40.95s (VRRPv3)", FormatDuration(d))
 	}
 	return ""
 }
@@ -529,8 +529,8 @@ func listedTwice[T comparable](seen *[]T, v T) string {
 	return ""
 }
 
-// fmtDuration writes d as Go does, without its zero minutes and seconds: "1h", not "1h0m0s".
-func fmtDuration(d time.Duration) string {
+// FormatDuration writes d as Go does, without its zero minutes and seconds: "1h", not "1h0m0s".
+func FormatDuration(d time.Duration) string {
 	s := d.String()
 	if strings.HasSuffix(s, "m0s") {
 		s = s[:len(s)-2]

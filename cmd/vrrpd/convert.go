@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/vrrpd/vrrpd/configs"
+	"github.com/vrrpd/vrrpd/configs/keepalived"
 )
 
 // cmdConvert is `vrrpd convert [FILE]`: it reads a keepalived.conf from FILE, or from stdin
@@ -38,7 +39,7 @@ func cmdConvert(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vrrpd: %v\n", err)
 		return 1
 	}
-	conv, err := configs.ConvertKeepalived(name, src)
+	conv, err := keepalived.Convert(name, src)
 	if err != nil {
 		fmt.Fprintf(stderr, "vrrpd: %v\n", err)
 		return 1

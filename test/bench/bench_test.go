@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/vrrpd/vrrpd/configs"
+	"github.com/vrrpd/vrrpd/configs/keepalived"
 	"github.com/vrrpd/vrrpd/test/lab"
 	"github.com/vrrpd/vrrpd/vrrp"
 )
@@ -73,7 +74,7 @@ func TestConfigsAgree(t *testing.T) {
 			if err != nil {
 				t.Fatalf("vrrpd configuration: %v", err)
 			}
-			conv, err := configs.ConvertKeepalived("keepalived.conf", []byte(keepalivedConf("lb1", 110, tc.insts, tc.garpDelay)))
+			conv, err := keepalived.Convert("keepalived.conf", []byte(keepalivedConf("lb1", 110, tc.insts, tc.garpDelay)))
 			if err != nil {
 				t.Fatalf("converting keepalived's configuration: %v", err)
 			}

@@ -1,4 +1,4 @@
-package configs
+package keepalived
 
 import (
 	"errors"
@@ -11,45 +11,78 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/vrrpd/vrrpd/configs"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files of TestConvertKeepalivedFiles")
+var cmpNet = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
 
-// kaGlobal is the [global] a converted configuration has: router_id and every default.
-func kaGlobal(routerID string) Global {
-	return Global{RouterID: routerID, Socket: "/run/vrrpd/vrrpd.sock", LogFormat: "text", LogLevel: slog.LevelInfo}
+func ip(s string) netip.Addr    { return netip.MustParseAddr(s) }
+func pfx(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// defaultInstance returns an instance with the given identity and every default, as configs
+// fills them in.
+func defaultInstance(name, ifname string, vrid uint8, vips ...string) configs.Instance {
+	src := fmt.Sprintf("[[instance]]\nname = %q\ninterface = %q\nvrid = %d\nvips = [%q", name, ifname, vrid, vips[0])
+	for _, v := range vips[1:] {
+		src += fmt.Sprintf(", %q", v)
+	}
+	cfg, err := configs.Parse([]byte(src + "]\n"))
+	if err != nil {
+		panic(err)
+	}
+	return cfg.Instances[0]
 }
 
-// convertKA converts src and loads the result with Parse, which must accept it.
-func convertKA(t *testing.T, name string, src []byte) (*Conversion, *Config) {
+// userCredential is what script_user = name resolves to (configs' tests check how).
+func userCredential(t *testing.T, name string) *syscall.Credential {
 	t.Helper()
-	conv, err := ConvertKeepalived(name, src)
+	cfg, err := configs.Parse([]byte(fmt.Sprintf("[global]\nscript_user = %q\n", name) + "[[instance]]\nname = \"x\"\ninterface = \"eth0\"\nvrid = 1\nvips = [\"10.0.0.1\"]\n"))
 	if err != nil {
-		t.Fatalf("ConvertKeepalived: %v", err)
+		t.Skipf("no user %q on this host: %v", name, err)
 	}
-	cfg, err := Parse(conv.TOML)
+	return cfg.Global.ScriptCredential
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files of TestConvertFiles")
+
+// kaGlobal is the [global] a converted configuration has: router_id and every default.
+func kaGlobal(routerID string) configs.Global {
+	return configs.Global{RouterID: routerID, Socket: "/run/vrrpd/vrrpd.sock", LogFormat: "text", LogLevel: slog.LevelInfo}
+}
+
+// convertKA converts src and loads the result with configs.Parse, which must accept it.
+func convertKA(t *testing.T, name string, src []byte) (*Conversion, *configs.Config) {
+	t.Helper()
+	conv, err := Convert(name, src)
+	if err != nil {
+		t.Fatalf("Convert: %v", err)
+	}
+	cfg, err := configs.Parse(conv.TOML)
 	if err != nil {
 		t.Fatalf("Parse(converted): %v\n%s", err, conv.TOML)
 	}
 	return conv, cfg
 }
 
-// TestConvertKeepalivedFiles converts real-world-shaped keepalived configurations, each checked
+// TestConvertFiles converts real-world-shaped keepalived configurations, each checked
 // with keepalived 2.2.7 (`keepalived -t`). The TOML and the notes match golden files next to the
-// source (go test -update rewrites them), and the TOML loads with Parse into the configuration
+// source (go test -update rewrites them), and the TOML loads with configs.Parse into the configuration
 // wanted.
-func TestConvertKeepalivedFiles(t *testing.T) {
+func TestConvertFiles(t *testing.T) {
 	sh := "/etc/keepalived/notify.sh"
-	v2 := func(in Instance) Instance { in.Version = 2; return in }
+	v2 := func(in configs.Instance) configs.Instance { in.Version = 2; return in }
 	tests := []struct {
 		file string
-		want func() *Config
+		want func() *configs.Config
 	}{
-		{"keepalived-2.2.7.conf", func() *Config { // the configuration of the golden packets
+		{"keepalived-2.2.7.conf", func() *configs.Config { // the configuration of the golden packets
 			plain := v2(defaultInstance("V2_PLAIN", "eth0", 51, "10.77.0.250/24"))
 			pass := v2(defaultInstance("V2_PASS", "eth0", 52, "10.77.0.251/24", "10.77.0.252/24"))
 			pass.Priority, pass.AdvertInterval, pass.AuthPass = 150, 3*time.Second, "secret12"
@@ -61,82 +94,82 @@ func TestConvertKeepalivedFiles(t *testing.T) {
 			v2uni.Priority, v2uni.UnicastSrc, v2uni.UnicastPeers = 120, ip("10.77.0.1"), []netip.Addr{ip("10.77.0.2")}
 			v3uni := defaultInstance("V3_UNICAST", "eth0", 56, "10.77.0.249/24")
 			v3uni.Priority, v3uni.UnicastSrc, v3uni.UnicastPeers = 130, ip("10.77.0.1"), []netip.Addr{ip("10.77.0.2")}
-			return &Config{Global: kaGlobal("golden"), Instances: []Instance{plain, pass, v3v4, v3v6, v2uni, v3uni}}
+			return &configs.Config{Global: kaGlobal("golden"), Instances: []configs.Instance{plain, pass, v3v4, v3v6, v2uni, v3uni}}
 		}},
-		{"nginx-lb1.conf", func() *Config { // unicast, PASS, weighted checks, all four notify states
+		{"nginx-lb1.conf", func() *configs.Config { // unicast, PASS, weighted checks, all four notify states
 			vi := v2(defaultInstance("VI_NGINX", "eth0", 51, "10.0.4.99/24"))
 			vi.Priority, vi.UnicastSrc, vi.UnicastPeers, vi.AuthPass = 110, ip("10.0.4.20"), []netip.Addr{ip("10.0.4.21")}, "n61nx"
-			vi.TrackChecks = []TrackCheck{{Name: "chk_nginx", Weight: -20}, {Name: "chk_nginx_http", Weight: -30}}
-			vi.Notify = Notify{Master: []string{sh, "MASTER"}, Backup: []string{sh, "BACKUP"}, Fault: []string{sh, "FAULT"},
+			vi.TrackChecks = []configs.TrackCheck{{Name: "chk_nginx", Weight: -20}, {Name: "chk_nginx_http", Weight: -30}}
+			vi.Notify = configs.Notify{Master: []string{sh, "MASTER"}, Backup: []string{sh, "BACKUP"}, Fault: []string{sh, "FAULT"},
 				Stop: []string{sh, "STOP"}, Any: []string{"/etc/keepalived/notify_any.sh"}, Timeout: 30 * time.Second}
 			global := kaGlobal("lb1")
 			global.ScriptUser, global.ScriptCredential = "root", userCredential(t, "root")
-			return &Config{Global: global,
-				Checks: []Check{
-					{Name: "chk_nginx", Kind: CheckProcess, Process: "nginx", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 2, Weight: -20},
-					{Name: "chk_nginx_http", Kind: CheckExec, Exec: []string{"/usr/bin/curl", "-fsS", "-o", "/dev/null", "--max-time", "1", "http://127.0.0.1/health check"},
+			return &configs.Config{Global: global,
+				Checks: []configs.Check{
+					{Name: "chk_nginx", Kind: configs.CheckProcess, Process: "nginx", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 2, Weight: -20},
+					{Name: "chk_nginx_http", Kind: configs.CheckExec, Exec: []string{"/usr/bin/curl", "-fsS", "-o", "/dev/null", "--max-time", "1", "http://127.0.0.1/health check"},
 						Interval: 3 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
 				},
-				Instances: []Instance{vi}}
+				Instances: []configs.Instance{vi}}
 		}},
-		{"nginx-lb2.conf", func() *Config { // its peer: nopreempt, and notify lines keepalived reads as users
+		{"nginx-lb2.conf", func() *configs.Config { // its peer: nopreempt, and notify lines keepalived reads as users
 			vi := v2(defaultInstance("VI_NGINX", "eth0", 51, "10.0.4.99/24"))
 			vi.Preempt, vi.UnicastSrc, vi.UnicastPeers, vi.AuthPass = false, ip("10.0.4.21"), []netip.Addr{ip("10.0.4.20")}, "n61nx"
-			vi.TrackChecks = []TrackCheck{{Name: "chk_nginx", Weight: -20}}
-			vi.Notify = Notify{Master: []string{sh}, Backup: []string{sh}, Fault: []string{sh},
+			vi.TrackChecks = []configs.TrackCheck{{Name: "chk_nginx", Weight: -20}}
+			vi.Notify = configs.Notify{Master: []string{sh}, Backup: []string{sh}, Fault: []string{sh},
 				Stop: []string{"/usr/bin/env", "systemctl", "stop", "nginx"}, Timeout: 30 * time.Second}
-			return &Config{Global: kaGlobal("lb2"),
-				Checks:    []Check{{Name: "chk_nginx", Kind: CheckProcess, Process: "nginx", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 2, Weight: -20}},
-				Instances: []Instance{vi}}
+			return &configs.Config{Global: kaGlobal("lb2"),
+				Checks:    []configs.Check{{Name: "chk_nginx", Kind: configs.CheckProcess, Process: "nginx", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 2, Fall: 2, Weight: -20}},
+				Instances: []configs.Instance{vi}}
 		}},
-		{"tutorial.conf", func() *Config { // keepalived's sample: vrrp_strict, SMTP, LVS
+		{"tutorial.conf", func() *configs.Config { // keepalived's sample: vrrp_strict, SMTP, LVS
 			vi := v2(defaultInstance("VI_1", "eth0", 51, "192.168.200.16/32", "192.168.200.17/32", "192.168.200.18/32"))
-			return &Config{Global: kaGlobal("LVS_DEVEL"), Instances: []Instance{vi}}
+			return &configs.Config{Global: kaGlobal("LVS_DEVEL"), Instances: []configs.Instance{vi}}
 		}},
-		{"sync-group.conf", func() *Config {
-			garp := func(in Instance) Instance {
+		{"sync-group.conf", func() *configs.Config {
+			garp := func(in configs.Instance) configs.Instance {
 				in.Priority, in.GARPDelay, in.GARPRepeat, in.GARPRefresh = 150, 2*time.Second, 3, time.Minute
 				return in
 			}
 			out := garp(defaultInstance("VI_OUTSIDE", "eth1", 10, "203.0.113.10/24", "203.0.113.11/24"))
 			out.AdvertInterval, out.GARPDelay = 250*time.Millisecond, time.Second
-			out.TrackInterfaces = []TrackInterface{{Name: "eth0"}, {Name: "eth2"}}
-			out.TrackChecks = []TrackCheck{{Name: "chk_conntrackd"}}
+			out.TrackInterfaces = []configs.TrackInterface{{Name: "eth0"}, {Name: "eth2"}}
+			out.TrackChecks = []configs.TrackCheck{{Name: "chk_conntrackd"}}
 			in4 := garp(defaultInstance("VI_INSIDE", "eth0", 20, "10.20.0.1/24"))
 			in4.AdvertInterval = 250 * time.Millisecond
 			in6 := garp(defaultInstance("VI_INSIDE6", "eth0", 20, "fe80::1/64"))
 			old := garp(v2(defaultInstance("VI_OLD", "eth2", 30, "192.0.2.30/24")))
 			old.Priority, old.AdvertInterval = 50, 2*time.Second
 			fw := "/usr/local/sbin/fw-failover.sh"
-			return &Config{Global: kaGlobal("fw1"),
-				Checks: []Check{
-					{Name: "chk_conntrackd", Kind: CheckProcess, Process: "conntrackd", Interval: 5 * time.Second, Timeout: 5 * time.Second, Rise: 1, Fall: 1},
-					{Name: "chk_uplink", Kind: CheckExec, Exec: []string{"/bin/ping", "-c1", "-W1", "203.0.113.1"}, Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1, Weight: -20},
+			return &configs.Config{Global: kaGlobal("fw1"),
+				Checks: []configs.Check{
+					{Name: "chk_conntrackd", Kind: configs.CheckProcess, Process: "conntrackd", Interval: 5 * time.Second, Timeout: 5 * time.Second, Rise: 1, Fall: 1},
+					{Name: "chk_uplink", Kind: configs.CheckExec, Exec: []string{"/bin/ping", "-c1", "-W1", "203.0.113.1"}, Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1, Weight: -20},
 				},
-				Instances: []Instance{out, in4, in6, old},
-				SyncGroups: []SyncGroup{{Name: "VG_FW", Instances: []string{"VI_OUTSIDE", "VI_INSIDE", "VI_INSIDE6"},
-					Notify: Notify{Master: []string{fw, "master"}, Backup: []string{fw, "backup"}, Fault: []string{fw, "fault"},
+				Instances: []configs.Instance{out, in4, in6, old},
+				SyncGroups: []configs.SyncGroup{{Name: "VG_FW", Instances: []string{"VI_OUTSIDE", "VI_INSIDE", "VI_INSIDE6"},
+					Notify: configs.Notify{Master: []string{fw, "master"}, Backup: []string{fw, "backup"}, Fault: []string{fw, "fault"},
 						Any: []string{"/usr/local/sbin/fw-notify.sh", "--log", "sync group"}, Timeout: 30 * time.Second}}},
 			}
 		}},
-		{"multi/keepalived.conf", func() *Config { // include with globs, and inside a block
+		{"multi/keepalived.conf", func() *configs.Config { // include with globs, and inside a block
 			web := v2(defaultInstance("WEB", "eth0", 61, "10.61.0.10/24", "10.61.0.11/24"))
-			web.Priority, web.TrackChecks = 120, []TrackCheck{{Name: "chk_haproxy", Weight: -30}, {Name: "chk_api", Weight: 10}}
+			web.Priority, web.TrackChecks = 120, []configs.TrackCheck{{Name: "chk_haproxy", Weight: -30}, {Name: "chk_api", Weight: 10}}
 			api := defaultInstance("API", "eth0", 62, "10.62.0.10/24")
 			api.AdvertInterval = 100 * time.Millisecond
 			api.Notify.Any, api.Notify.Master = []string{sh}, []string{sh, "--state", "MASTER NOW"}
-			return &Config{Global: kaGlobal("multi"),
-				Checks: []Check{
-					{Name: "chk_haproxy", Kind: CheckProcess, Process: "haproxy", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
-					{Name: "chk_api", Kind: CheckExec, Exec: []string{"/usr/bin/env", "curl", "-fs", "http://127.0.0.1:8080/ready"},
+			return &configs.Config{Global: kaGlobal("multi"),
+				Checks: []configs.Check{
+					{Name: "chk_haproxy", Kind: configs.CheckProcess, Process: "haproxy", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
+					{Name: "chk_api", Kind: configs.CheckExec, Exec: []string{"/usr/bin/env", "curl", "-fs", "http://127.0.0.1:8080/ready"},
 						Interval: 5 * time.Second, Timeout: 5 * time.Second, Rise: 1, Fall: 1, Weight: 10},
 				},
-				Instances: []Instance{web, api}}
+				Instances: []configs.Instance{web, api}}
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {
-			path := filepath.Join("testdata/keepalived", tc.file)
+			path := filepath.Join("testdata", tc.file)
 			src, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
@@ -169,13 +202,13 @@ func golden(t *testing.T, path, got string) {
 	}
 }
 
-// TestConvertKeepalived covers the mappings and notes one at a time: each case converts one
-// instance (or group), which must load with Parse, and lists every note exactly.
-func TestConvertKeepalived(t *testing.T) {
+// TestConvert covers the mappings and notes one at a time: each case converts one
+// instance (or group), which must load with configs.Parse, and lists every note exactly.
+func TestConvert(t *testing.T) {
 	tests := []struct {
 		name  string
 		src   string
-		want  func(Instance) Instance // applied to defaultInstance("VI_1", "eth0", 51, "10.0.0.1/24") with version 2
+		want  func(configs.Instance) configs.Instance // applied to defaultInstance("VI_1", "eth0", 51, "10.0.0.1/24") with version 2
 		notes []string
 	}{
 		{
@@ -190,7 +223,7 @@ func TestConvertKeepalived(t *testing.T) {
 					10.0.0.1/24
 				}
 			}`,
-			want: func(in Instance) Instance { in.Priority = 255; return in },
+			want: func(in configs.Instance) configs.Instance { in.Priority = 255; return in },
 			notes: []string{
 				"stdin:2: " + kaMaster,
 				"stdin:2: warning: state MASTER without a priority: keepalived makes this node the address owner, priority 255; carried over as priority = 255: set 1-254 unless this node really owns the VIPs",
@@ -212,7 +245,7 @@ func TestConvertKeepalived(t *testing.T) {
 					10.0.0.1/24
 				}
 			}`,
-			want: func(in Instance) Instance {
+			want: func(in configs.Instance) configs.Instance {
 				in.Priority, in.Preempt, in.UnicastSrc = 90, false, ip("10.0.0.2")
 				return in
 			},
@@ -241,7 +274,7 @@ func TestConvertKeepalived(t *testing.T) {
 					10.0.0.1/24
 				}
 			}`,
-			want: func(in Instance) Instance { in.Preempt = false; return in },
+			want: func(in configs.Instance) configs.Instance { in.Preempt = false; return in },
 			notes: []string{
 				"stdin:2: " + fmt.Sprintf(kaStrict, "vrrp_strict"),
 				"stdin:5: " + kaMaster,
@@ -266,7 +299,10 @@ func TestConvertKeepalived(t *testing.T) {
 					10.0.0.1/24
 				}
 			}`,
-			want: func(in Instance) Instance { in.UnicastPeers = []netip.Addr{ip("10.0.0.3"), ip("10.0.0.4")}; return in },
+			want: func(in configs.Instance) configs.Instance {
+				in.UnicastPeers = []netip.Addr{ip("10.0.0.3"), ip("10.0.0.4")}
+				return in
+			},
 			notes: []string{
 				"stdin:5: not carried over: min_ttl 250: vrrpd has no per-peer settings; unicast_min_ttl sets the lowest TTL accepted from all peers",
 				"stdin:9: not carried over: authentication: it needs auth_type PASS and an auth_pass; keepalived sends no password either",
@@ -294,10 +330,10 @@ func TestConvertKeepalived(t *testing.T) {
 					10.0.0.1/24
 				}
 			}`,
-			want: func(in Instance) Instance {
+			want: func(in configs.Instance) configs.Instance {
 				in.PreemptDelay, in.AuthPass = 2500*time.Millisecond, "longer t"
 				in.GARPDelay, in.GARPRepeat, in.GARPRefresh = time.Second, 2, 30*time.Second
-				in.TrackInterfaces = []TrackInterface{{Name: "eth1", Weight: -20}, {Name: "eth2", Weight: -10}}
+				in.TrackInterfaces = []configs.TrackInterface{{Name: "eth1", Weight: -20}, {Name: "eth2", Weight: -10}}
 				return in
 			},
 			notes: []string{
@@ -321,7 +357,7 @@ func TestConvertKeepalived(t *testing.T) {
 					2001:db8::1/64
 				}
 			}`,
-			want: func(in Instance) Instance {
+			want: func(in configs.Instance) configs.Instance {
 				in.Version, in.VIPs, in.AdvertInterval = 3, []netip.Prefix{pfx("2001:db8::1/64")}, 50*time.Millisecond
 				return in
 			},
@@ -340,7 +376,7 @@ func TestConvertKeepalived(t *testing.T) {
 				garp_master_repeat 4
 				virtual_ipaddress { 10.0.0.1/24 }
 			}`,
-			want: func(in Instance) Instance {
+			want: func(in configs.Instance) configs.Instance {
 				in.Version, in.GARPRepeat, in.GARPDelay = 3, 4, 0
 				return in
 			},
@@ -358,7 +394,7 @@ func TestConvertKeepalived(t *testing.T) {
 				notify_fault '/usr/local/bin/vip' fault\x21
 				notify_stop /usr/local/bin/vip\ down
 			}`,
-			want: func(in Instance) Instance {
+			want: func(in configs.Instance) configs.Instance {
 				in.Notify.Master = []string{"/usr/local/bin/vip", "up", "VI 1"}
 				in.Notify.Backup = []string{"/usr/bin/env", "logger", "-t", "vrrp", "became backup"}
 				in.Notify.Fault = []string{"/usr/local/bin/vip"}
@@ -400,8 +436,8 @@ func TestConvertKeepalived(t *testing.T) {
 				}
 				sync_group_tracking_weight
 			}`,
-			want: func(in Instance) Instance {
-				in.TrackChecks = []TrackCheck{{Name: "chk_a", Weight: -5}, {Name: "chk_b", Weight: 7}}
+			want: func(in configs.Instance) configs.Instance {
+				in.TrackChecks = []configs.TrackCheck{{Name: "chk_a", Weight: -5}, {Name: "chk_b", Weight: 7}}
 				return in
 			},
 			notes: []string{
@@ -428,7 +464,7 @@ func TestConvertKeepalived(t *testing.T) {
 			vrrp_instance {
 			}
 			linkbeat_use_polling`,
-			want: func(in Instance) Instance { return in },
+			want: func(in configs.Instance) configs.Instance { return in },
 			notes: []string{
 				"stdin:7: not carried over: lvs_sync_daemon_interface eth0: vrrpd has no equivalent: check whether you rely on it",
 				"stdin:8: not carried over: priority high: not a whole number",
@@ -445,7 +481,7 @@ func TestConvertKeepalived(t *testing.T) {
 			conv, cfg := convertKA(t, "stdin", []byte(tc.src))
 			base := defaultInstance("VI_1", "eth0", 51, "10.0.0.1/24")
 			base.Version = 2
-			if diff := cmp.Diff([]Instance{tc.want(base)}, cfg.Instances, cmpNet); diff != "" {
+			if diff := cmp.Diff([]configs.Instance{tc.want(base)}, cfg.Instances, cmpNet); diff != "" {
 				t.Errorf("instance mismatch (-want +got):\n%s\n%s", diff, conv.TOML)
 			}
 			if diff := cmp.Diff(tc.notes, conv.Notes); diff != "" {
@@ -455,9 +491,9 @@ func TestConvertKeepalived(t *testing.T) {
 	}
 }
 
-// TestConvertKeepalivedErrors feeds broken configurations: each gives one error, naming the file
-// and line, which matches ErrKeepalivedSyntax.
-func TestConvertKeepalivedErrors(t *testing.T) {
+// TestConvertErrors feeds broken configurations: each gives one error, naming the file
+// and line, which matches ErrSyntax.
+func TestConvertErrors(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, text string) string {
 		path := filepath.Join(dir, name)
@@ -497,21 +533,21 @@ func TestConvertKeepalivedErrors(t *testing.T) {
 			if name == "" {
 				name = "stdin"
 			}
-			conv, err := ConvertKeepalived(name, []byte(tc.src))
+			conv, err := Convert(name, []byte(tc.src))
 			if err == nil || err.Error() != tc.want {
-				t.Fatalf("ConvertKeepalived = %v, %v; want error %q", conv, err, tc.want)
+				t.Fatalf("Convert = %v, %v; want error %q", conv, err, tc.want)
 			}
-			if !errors.Is(err, ErrKeepalivedSyntax) || errors.Is(err, fs.ErrNotExist) != tc.notExist {
-				t.Errorf("errors.Is(%v, ErrKeepalivedSyntax) = false, or fs.ErrNotExist is not %v", err, tc.notExist)
+			if !errors.Is(err, ErrSyntax) || errors.Is(err, fs.ErrNotExist) != tc.notExist {
+				t.Errorf("errors.Is(%v, ErrSyntax) = false, or fs.ErrNotExist is not %v", err, tc.notExist)
 			}
 		})
 	}
 }
 
-// TestConvertKeepalivedIncludeNoMatch: a glob that matches nothing is not an error, in keepalived
+// TestConvertIncludeNoMatch: a glob that matches nothing is not an error, in keepalived
 // either, but it is noted.
-func TestConvertKeepalivedIncludeNoMatch(t *testing.T) {
-	conv, err := ConvertKeepalived("stdin", []byte("include /nonexistent/*.conf\n"))
+func TestConvertIncludeNoMatch(t *testing.T) {
+	conv, err := Convert("stdin", []byte("include /nonexistent/*.conf\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -617,9 +653,9 @@ func TestTOMLString(t *testing.T) {
 	}
 }
 
-// TestConvertKeepalivedScriptUser covers script security: script_user carries over, with its
+// TestConvertScriptUser covers script security: script_user carries over, with its
 // group as USER:GROUP, and enable_script_security needs nothing, as vrrpd always enforces it.
-func TestConvertKeepalivedScriptUser(t *testing.T) {
+func TestConvertScriptUser(t *testing.T) {
 	const instance = `
 vrrp_script chk {
 	script "/usr/local/bin/chk"

@@ -1,4 +1,4 @@
-package configs
+package keepalived
 
 import (
 	"errors"
@@ -26,10 +26,10 @@ import (
 // keepalived's preprocessor ($NAME=value definitions, @system-id line prefixes, ~SEQ) is refused
 // with its line: the converter cannot know what it expands to on the host.
 
-// ErrKeepalivedSyntax is matched (errors.Is) by every error ConvertKeepalived returns: a
+// ErrSyntax is matched (errors.Is) by every error Convert returns: a
 // configuration it cannot read, with the file and line. A missing include also wraps the
 // *fs.PathError.
-var ErrKeepalivedSyntax = errors.New("keepalived syntax error")
+var ErrSyntax = errors.New("keepalived syntax error")
 
 // kaPos is a place in a keepalived configuration.
 type kaPos struct {
@@ -49,7 +49,7 @@ type kaError struct {
 
 func (e *kaError) Error() string        { return e.pos.String() + ": " + e.msg }
 func (e *kaError) Unwrap() error        { return e.err }
-func (e *kaError) Is(target error) bool { return target == ErrKeepalivedSyntax }
+func (e *kaError) Is(target error) bool { return target == ErrSyntax }
 
 // kaStmt is one keepalived statement: a keyword with its arguments, and the statements of the {}
 // block that follows it, if one does.
