@@ -1,7 +1,7 @@
-// Package checks turns the state of the world into priority changes or FAULT: health checks that
-// probe a process, a command, a TCP port or an HTTP endpoint (the [[check]] table of SPEC.md), a
-// Monitor that runs one on its schedule with rise and fall counts, and the pure arithmetic that
-// turns tracker states into an instance's effective priority.
+// Package checks runs health checks: probes of a process, a command, a TCP port or an HTTP
+// endpoint (the [[check]] table of SPEC.md), and Run, which runs one on its schedule with rise and
+// fall counts and reports when its state changes. What a state means for an instance's priority
+// or FAULT is the policy's to decide, in package vrrp.
 package checks
 
 import (

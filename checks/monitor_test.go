@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -251,59 +250,3 @@ func TestMonitorStops(t *testing.T) {
 type checkerFunc func(ctx context.Context) error
 
 func (f checkerFunc) Check(ctx context.Context) error { return f(ctx) }
-
-func TestEffective(t *testing.T) {
-	check := func(name string, w int, up bool) Tracker { return Tracker{KindCheck, name, w, up} }
-	iface := func(name string, w int, up bool) Tracker { return Tracker{KindInterface, name, w, up} }
-	tests := []struct {
-		name      string
-		base      uint8
-		trackers  []Tracker
-		wantPrio  uint8
-		wantFault bool
-		wantWhy   string
-	}{
-		{"none", 100, nil, 100, false, ""},
-		{"all up", 100, []Tracker{check("nginx", -20, true), iface("eth1", -10, true), iface("eth0", 0, true), check("db", 0, true)}, 100, false, ""},
-		{"negative check down", 100, []Tracker{check("nginx", -20, false)}, 80, false, "check nginx down (weight -20): priority 100 -> 80"},
-		{"positive check up", 100, []Tracker{check("db", 10, true)}, 110, false, "check db up (weight +10): priority 100 -> 110"},
-		{"positive check down", 100, []Tracker{check("db", 10, false)}, 100, false, ""},
-		{"interface negative down", 100, []Tracker{iface("eth1", -30, false)}, 70, false, "interface eth1 down (weight -30): priority 100 -> 70"},
-		{"interface positive down", 100, []Tracker{iface("eth1", 30, false)}, 130, false, "interface eth1 down (weight +30): priority 100 -> 130"},
-		{"interface weight up", 100, []Tracker{iface("eth1", 30, true)}, 100, false, ""},
-		{"interface fault", 100, []Tracker{iface("eth0", 0, false)}, 100, true, "interface eth0 down"},
-		{"check fault", 100, []Tracker{check("nginx", 0, false)}, 100, true, "check nginx down"},
-		{
-			"mixed", 100,
-			[]Tracker{check("nginx", -20, false), check("db", 15, true), iface("eth1", -10, false), check("cache", -5, true)},
-			85, false, "check nginx down (weight -20), check db up (weight +15), interface eth1 down (weight -10): priority 100 -> 85",
-		},
-		{
-			"faults and weights", 100,
-			[]Tracker{iface("eth0", 0, false), check("nginx", -20, false), check("db", 0, false)},
-			80, true, "interface eth0 down, check db down; check nginx down (weight -20): priority 100 -> 80",
-		},
-		{"clamped low", 100, []Tracker{check("a", -60, false), check("b", -60, false)}, 1, false, "check a down (weight -60), check b down (weight -60): priority 100 -> 1 (clamped from -20)"},
-		{"clamped to 1 exactly at 0", 20, []Tracker{check("a", -20, false)}, 1, false, "check a down (weight -20): priority 20 -> 1 (clamped from 0)"},
-		{"lowest unclamped", 21, []Tracker{check("a", -20, false)}, 1, false, "check a down (weight -20): priority 21 -> 1"},
-		{"clamped high", 250, []Tracker{check("a", 10, true)}, 254, false, "check a up (weight +10): priority 250 -> 254 (clamped from 260)"},
-		{"highest unclamped", 244, []Tracker{check("a", 10, true)}, 254, false, "check a up (weight +10): priority 244 -> 254"},
-		{"254 plus nothing", 254, nil, 254, false, ""},
-		{"owner keeps 255", 255, []Tracker{check("nginx", -20, false)}, 255, false, "check nginx down (weight -20): priority 255 unchanged (address owner)"},
-		{"owner faults", 255, []Tracker{iface("eth0", 0, false)}, 255, true, "interface eth0 down"},
-		{"owner nothing applies", 255, []Tracker{check("nginx", -20, true)}, 255, false, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			in := slices.Clone(tt.trackers)
-			prio, fault, why := Effective(tt.base, tt.trackers)
-			if prio != tt.wantPrio || fault != tt.wantFault || why != tt.wantWhy {
-				t.Errorf("Effective(%d, %v) = %d, %t, %q; want %d, %t, %q",
-					tt.base, tt.trackers, prio, fault, why, tt.wantPrio, tt.wantFault, tt.wantWhy)
-			}
-			if diff := cmp.Diff(in, tt.trackers); diff != "" {
-				t.Errorf("Effective changed its input:\n%s", diff)
-			}
-		})
-	}
-}

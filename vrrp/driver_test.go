@@ -16,13 +16,123 @@ import (
 	"time"
 )
 
+// The driver tests run daemons on a fake LAN with a fake clock. Time moves only when a test
+// steps it, to the next deadline of any driver, and every packet sent is delivered and processed
+// before it moves again, so a scenario runs exactly and in microseconds.
+
+// world is one test's LAN, clock and daemons.
+type world struct {
+	t     *testing.T
+	lan   *fakeLAN
+	clock *fakeClock
+	nodes []*node
+}
+
+func newWorld(t *testing.T) *world {
+	return &world{t: t, lan: newLAN(), clock: &fakeClock{now: t0}}
+}
+
+// fakeClock is the drivers' shared time; its alarms never go off by themselves: the world fires
+// the driver whose deadline it steps to.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) set(at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if at.After(c.now) {
+		c.now = at
+	}
+}
+
+func (c *fakeClock) NewAlarm() (Alarm, error) { return fakeAlarm{}, nil }
+
+type fakeAlarm struct{}
+
+func (fakeAlarm) Set(time.Time)      {}
+func (fakeAlarm) C() <-chan struct{} { return nil }
+func (fakeAlarm) Close() error       { return nil }
+func noop() error                    { return nil }
+func (w *world) now() time.Time      { return w.clock.Now() }
+
+// idle returns once every packet sent has been read and processed, and every driver is done
+// with what it read.
+func (w *world) idle() {
+	for {
+		w.lan.waitEmpty()
+		for _, n := range w.nodes {
+			n.d.do(noop)
+		}
+		w.lan.mu.Lock()
+		empty := w.lan.empty()
+		w.lan.mu.Unlock()
+		if empty {
+			return
+		}
+	}
+}
+
+// next is the earliest deadline of any running driver, and its driver; zero if none.
+func (w *world) next() (time.Time, *node) {
+	var at time.Time
+	var first *node
+	for _, n := range w.nodes {
+		var dl time.Time
+		if n.d.do(func() error { dl = n.d.next(); return nil }) != nil {
+			continue // stopped
+		}
+		if earlier(dl, at) {
+			at, first = dl, n
+		}
+	}
+	return at, first
+}
+
+// step moves time to the next deadline, if it comes before end, and fires its driver; it
+// reports whether it did.
+func (w *world) step(end time.Time) bool {
+	w.idle()
+	at, n := w.next()
+	if at.IsZero() || at.After(end) {
+		return false
+	}
+	w.clock.set(at)
+	n.d.do(func() error { n.d.fire(); return nil })
+	w.idle()
+	return true
+}
+
+// advance moves time on by d, firing every deadline on the way.
+func (w *world) advance(d time.Duration) {
+	end := w.now().Add(d)
+	for w.step(end) {
+	}
+	w.clock.set(end)
+	w.idle()
+}
+
 // fakeLAN connects fake Conns: what one sends reaches every other Conn of the same family that
 // is plugged in, with TTL 255, like a switch with multicast flooding.
 type fakeLAN struct {
 	mu      sync.Mutex
+	read    *sync.Cond // a queue emptied
 	conns   []*fakeConn
 	opens   atomic.Int32
 	missing map[string]bool // interfaces besides eth0 that do not exist (yet)
+}
+
+func newLAN() *fakeLAN {
+	l := &fakeLAN{}
+	l.read = sync.NewCond(&l.mu)
+	return l
 }
 
 type fakeConn struct {
@@ -30,27 +140,38 @@ type fakeConn struct {
 	lan       *fakeLAN
 	addr      netip.Addr
 	v6        bool
-	in        chan Packet
-	closed    chan struct{}
-	closeOnce sync.Once
+	queue     []Packet // lan.mu
+	closed    bool     // lan.mu
+	wake      chan struct{}
+	done      chan struct{}
 	unplugged atomic.Bool
+	deaf      atomic.Bool // Wait does not see what is queued: the watcher has not run yet
 }
 
 // listener returns the Listener of a host whose interface has address addr.
 func (l *fakeLAN) listener(addr netip.Addr) Listener {
 	return func(ifname string, v6 bool) (Conn, error) {
 		l.mu.Lock()
-		missing := ifname != "eth0" && (l.missing == nil || l.missing[ifname])
-		l.mu.Unlock()
-		if missing {
+		defer l.mu.Unlock()
+		if ifname != "eth0" && (l.missing == nil || l.missing[ifname]) {
 			return nil, fmt.Errorf("no interface %s", ifname)
 		}
 		l.opens.Add(1)
-		c := &fakeConn{lan: l, addr: addr, v6: v6, in: make(chan Packet, 4096), closed: make(chan struct{})}
-		l.mu.Lock()
+		c := &fakeConn{lan: l, addr: addr, v6: v6, wake: make(chan struct{}, 1), done: make(chan struct{})}
 		l.conns = append(l.conns, c)
-		l.mu.Unlock()
 		return c, nil
+	}
+}
+
+// deliver queues a packet on c; lan.mu is held.
+func (c *fakeConn) deliver(p Packet) {
+	if c.closed || c.unplugged.Load() || c.v6 != p.Src.Is6() {
+		return
+	}
+	c.queue = append(c.queue, Packet{Src: p.Src, Dst: p.Dst, TTL: p.TTL, Data: slices.Clone(p.Data)})
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -59,29 +180,59 @@ func (l *fakeLAN) inject(p Packet) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, c := range l.conns {
-		if !c.unplugged.Load() && c.v6 == p.Src.Is6() {
-			c.in <- Packet{Src: p.Src, Dst: p.Dst, TTL: p.TTL, Data: slices.Clone(p.Data)}
+		c.deliver(p)
+	}
+}
+
+// empty reports whether every queue is empty; l.mu is held.
+func (l *fakeLAN) empty() bool {
+	for _, c := range l.conns {
+		if len(c.queue) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (l *fakeLAN) waitEmpty() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for !l.empty() {
+		l.read.Wait()
+	}
+}
+
+func (c *fakeConn) Wait() error {
+	for {
+		c.lan.mu.Lock()
+		n, closed := len(c.queue), c.closed
+		c.lan.mu.Unlock()
+		switch {
+		case closed:
+			return fmt.Errorf("wait: %w", net.ErrClosed)
+		case n > 0 && !c.deaf.Load():
+			return nil
+		}
+		select {
+		case <-c.wake:
+		case <-c.done:
 		}
 	}
 }
 
 func (c *fakeConn) Read() ([]Packet, error) {
-	select {
-	case p := <-c.in:
-		ps := []Packet{p}
-		for len(ps) < 64 {
-			select {
-			case p := <-c.in:
-				ps = append(ps, p)
-				continue
-			default:
-			}
-			break
-		}
-		return ps, nil
-	case <-c.closed:
+	c.lan.mu.Lock()
+	defer c.lan.mu.Unlock()
+	if c.closed {
 		return nil, fmt.Errorf("read: %w", net.ErrClosed)
 	}
+	n := min(len(c.queue), readBatch)
+	ps := slices.Clone(c.queue[:n])
+	c.queue = c.queue[n:]
+	if len(c.queue) == 0 {
+		c.lan.read.Broadcast()
+	}
+	return ps, nil
 }
 
 func (c *fakeConn) Send(out []Outgoing) (int, error) {
@@ -96,14 +247,8 @@ func (c *fakeConn) Send(out []Outgoing) (int, error) {
 	defer c.lan.mu.Unlock()
 	for _, o := range out {
 		for _, peer := range c.lan.conns {
-			if peer == c || peer.v6 != c.v6 || peer.unplugged.Load() {
-				continue
-			}
-			if o.Dst.IsMulticast() || o.Dst == peer.addr {
-				select {
-				case peer.in <- Packet{Src: o.Src, Dst: o.Dst, TTL: 255, Data: slices.Clone(o.Msg)}:
-				default:
-				}
+			if peer != c && (o.Dst.IsMulticast() || o.Dst == peer.addr) {
+				peer.deliver(Packet{Src: o.Src, Dst: o.Dst, TTL: 255, Data: o.Msg})
 			}
 		}
 	}
@@ -117,12 +262,14 @@ func (c *fakeConn) Addrs() ([]netip.Addr, error) {
 
 func (c *fakeConn) Index() int { return 1 }
 
-func (c *fakeConn) Pending() bool { return len(c.in) > 0 }
-
-func (c *fakeConn) Release() {}
-
 func (c *fakeConn) Close() error {
-	c.closeOnce.Do(func() { close(c.closed) })
+	c.lan.mu.Lock()
+	defer c.lan.mu.Unlock()
+	if !c.closed {
+		c.closed, c.queue = true, nil
+		close(c.done)
+		c.lan.read.Broadcast()
+	}
 	return nil
 }
 
@@ -164,6 +311,15 @@ func (f *fakeVIPs) holds() bool {
 	return f.held
 }
 
+// ops returns what was done since the last call.
+func (f *fakeVIPs) ops() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ops := f.log
+	f.log = nil
+	return ops
+}
+
 type eventLog struct {
 	mu     sync.Mutex
 	events []Event
@@ -183,21 +339,30 @@ func (e *eventLog) all() []Event {
 
 // node is one daemon on the fake LAN.
 type node struct {
+	w      *world
 	d      *Driver
 	vips   *fakeVIPs
 	events *eventLog
+	cfgs   []InstanceConfig
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func startNode(t *testing.T, lan *fakeLAN, addr netip.Addr) *node {
-	t.Helper()
-	n := &node{vips: &fakeVIPs{}, events: &eventLog{}, done: make(chan error, 1)}
-	n.d = NewDriver(Options{Listen: lan.listener(addr), VIPs: n.vips, Notify: n.events})
+func (w *world) node(addr netip.Addr, opts ...func(*Options)) *node {
+	w.t.Helper()
+	n := &node{w: w, vips: &fakeVIPs{}, events: &eventLog{}, done: make(chan error, 1)}
+	opt := Options{Listen: w.lan.listener(addr), VIPs: n.vips, Notify: n.events, Clock: w.clock}
+	for _, o := range opts {
+		o(&opt)
+	}
+	n.d = NewDriver(opt)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	go func() { n.done <- n.d.Run(ctx) }()
-	t.Cleanup(n.stop)
+	w.nodes = append(w.nodes, n)
+	w.t.Cleanup(n.stop)
+	// Every host's eth0 is up, as its link watch would report.
+	n.link(Link{Name: "eth0", Index: 1, Up: true})
 	return n
 }
 
@@ -205,6 +370,50 @@ func (n *node) stop() {
 	n.cancel()
 	<-n.done
 	n.done <- nil // a second stop returns at once
+}
+
+// add adds instances to the node's configuration and applies it.
+func (n *node) add(t *testing.T, cfgs ...InstanceConfig) error {
+	t.Helper()
+	n.cfgs = append(n.cfgs, cfgs...)
+	_, err := n.d.Apply(n.cfgs)
+	n.w.idle()
+	return err
+}
+
+// remove removes an instance from the node's configuration and applies it.
+func (n *node) remove(t *testing.T, name string) Plan {
+	t.Helper()
+	n.cfgs = slices.DeleteFunc(n.cfgs, func(c InstanceConfig) bool { return c.Name == name })
+	plan, err := n.d.Apply(n.cfgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.w.idle()
+	return plan
+}
+
+// probesDone waits until no probe runs, and what the last found is recorded.
+func (n *node) probesDone() {
+	for {
+		running := false
+		n.d.do(func() error { running = n.d.probes.running; return nil })
+		if !running {
+			n.w.idle()
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+func (n *node) link(l Link) {
+	n.d.SetLink(l)
+	n.w.idle()
+}
+
+func (n *node) report(name string, up bool, why string) {
+	n.d.Report(TrackerKey{TrackCheck, name}, Report{Up: up, Why: why})
+	n.w.idle()
 }
 
 func testInstance(name string, vrid, prio uint8, interval time.Duration) InstanceConfig {
@@ -217,11 +426,11 @@ func testInstance(name string, vrid, prio uint8, interval time.Duration) Instanc
 
 func (n *node) status(t *testing.T, name string) InstanceStatus {
 	t.Helper()
-	is, _, err := n.d.Status()
+	snap, err := n.d.Status()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range is {
+	for _, s := range snap.Instances {
 		if s.Config.Name == name {
 			return s
 		}
@@ -230,20 +439,19 @@ func (n *node) status(t *testing.T, name string) InstanceStatus {
 	return InstanceStatus{}
 }
 
-// waitFor polls until the instance's status satisfies ok; generous bounds, the test asserts that
-// it happens, not how fast.
+// waitFor steps time until the instance's status satisfies ok, within the given time.
 func (n *node) waitFor(t *testing.T, name, what string, within time.Duration, ok func(InstanceStatus) bool) InstanceStatus {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	end := n.w.now().Add(within)
 	for {
+		n.w.idle()
 		s := n.status(t, name)
 		if ok(s) {
 			return s
 		}
-		if time.Now().After(deadline) {
+		if !n.w.step(end) {
 			t.Fatalf("%s: not %s after %s: %s, master %s (%s)", name, what, within, s.State, s.Master, s.Reason)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -259,12 +467,12 @@ var (
 )
 
 func TestDriverGracefulFailover(t *testing.T) {
-	lan := &fakeLAN{}
-	a, b := startNode(t, lan, addrA), startNode(t, lan, addrB)
-	if err := a.d.Add(testInstance("VI_1", 51, 200, 20*time.Millisecond)); err != nil {
+	w := newWorld(t)
+	a, b := w.node(addrA), w.node(addrB)
+	if err := a.add(t, testInstance("VI_1", 51, 200, 20*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.d.Add(testInstance("VI_1", 51, 100, 20*time.Millisecond)); err != nil {
+	if err := b.add(t, testInstance("VI_1", 51, 100, 20*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	a.waitState(t, "VI_1", Master, 2*time.Second)
@@ -280,12 +488,17 @@ func TestDriverGracefulFailover(t *testing.T) {
 	if a.vips.holds() {
 		t.Error("a still holds the VIPs after stopping")
 	}
+	stopped := w.now()
 	sb = b.waitState(t, "VI_1", Master, time.Second)
 	if !strings.Contains(sb.Reason, "10.0.0.1 stopped (sent priority 0)") {
 		t.Errorf("reason %q", sb.Reason)
 	}
 	if !b.vips.holds() || b.vips.announced == 0 {
 		t.Errorf("b after takeover: holds %v, announced %d", b.vips.holds(), b.vips.announced)
+	}
+	// RFC 5798 §6.4.2: after priority 0, the backup waits Skew_Time, not Master_Down_Interval.
+	if got, want := sb.Since.Sub(stopped), SkewTime(V3, 100, 20*time.Millisecond); got != want {
+		t.Errorf("b took over %s after the priority-0 advert, want Skew_Time %s", got, want)
 	}
 	var got []string
 	for _, ev := range a.events.all() {
@@ -294,19 +507,19 @@ func TestDriverGracefulFailover(t *testing.T) {
 	if want := []string{"INIT->BACKUP", "BACKUP->MASTER", "MASTER->INIT"}; !slices.Equal(got, want) {
 		t.Errorf("a's events %v, want %v", got, want)
 	}
-	if err := a.d.Add(testInstance("VI_2", 52, 100, time.Second)); !errors.Is(err, ErrStopped) {
-		t.Errorf("Add after stop: %v, want ErrStopped", err)
+	if _, err := a.d.Apply([]InstanceConfig{testInstance("VI_2", 52, 100, time.Second)}); !errors.Is(err, ErrStopped) {
+		t.Errorf("Apply after stop: %v, want ErrStopped", err)
 	}
 }
 
 func TestDriverHostLoss(t *testing.T) {
-	lan := &fakeLAN{}
-	a, b := startNode(t, lan, addrA), startNode(t, lan, addrB)
-	a.d.Add(testInstance("VI_1", 51, 200, 20*time.Millisecond))
-	b.d.Add(testInstance("VI_1", 51, 100, 20*time.Millisecond))
+	w := newWorld(t)
+	a, b := w.node(addrA), w.node(addrB)
+	a.add(t, testInstance("VI_1", 51, 200, 20*time.Millisecond))
+	b.add(t, testInstance("VI_1", 51, 100, 20*time.Millisecond))
 	a.waitState(t, "VI_1", Master, 2*time.Second)
 	b.waitFor(t, "VI_1", "following a", time.Second, func(s InstanceStatus) bool { return s.Master == addrA })
-	for _, c := range lan.conns {
+	for _, c := range w.lan.conns {
 		if c.addr == addrA {
 			c.unplugged.Store(true)
 		}
@@ -319,9 +532,9 @@ func TestDriverHostLoss(t *testing.T) {
 
 // Malformed and crafted packets are dropped and counted; none changes the state.
 func TestDriverDropsBadPackets(t *testing.T) {
-	lan := &fakeLAN{}
-	a := startNode(t, lan, addrA)
-	a.d.Add(testInstance("VI_1", 51, 100, time.Second))
+	w := newWorld(t)
+	a := w.node(addrA)
+	a.add(t, testInstance("VI_1", 51, 100, time.Second))
 	a.waitState(t, "VI_1", Backup, time.Second)
 
 	good := func(prio uint8) []byte {
@@ -343,83 +556,75 @@ func TestDriverDropsBadPackets(t *testing.T) {
 	v2[0] = 0x21
 
 	for i := 0; i < 100; i++ {
-		lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 254, Data: good(250)})
-		lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: badSum})
-		lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: otherVRID})
-		lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: good(250)[:5]})
-		lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: good(250)[:11]})
-		lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: v2})
+		w.lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 254, Data: good(250)})
+		w.lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: badSum})
+		w.lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: otherVRID})
+		w.lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: good(250)[:5]})
+		w.lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: good(250)[:11]})
+		w.lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: v2})
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		s := a.status(t, "VI_1")
-		_, socks, _ := a.d.Status()
-		d := s.Drops
-		if d[DropTTL] == 100 && d[DropChecksum] == 100 && d[DropLength] == 100 && d[DropVersion] == 100 &&
-			socks[0].Drops[DropVRID] == 100 && socks[0].Drops[DropLength] == 100 {
-			if s.State != Backup || s.Master.IsValid() || s.AdvertsReceived != 0 {
-				t.Errorf("bad packets changed the state: %+v", s.Status)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("drops %v, socket drops %v", d, socks[0].Drops)
-		}
-		time.Sleep(5 * time.Millisecond)
+	w.idle()
+	s := a.status(t, "VI_1")
+	snap, _ := a.d.Status()
+	d, socks := s.Drops, snap.Sockets[0].Drops
+	if d[DropTTL] != 100 || d[DropChecksum] != 100 || d[DropLength] != 100 || d[DropVersion] != 100 ||
+		socks[DropVRID] != 100 || socks[DropLength] != 100 {
+		t.Fatalf("drops %v, socket drops %v", d, socks)
+	}
+	if s.State != Backup || s.Master.IsValid() || s.AdvertsReceived != 0 {
+		t.Errorf("bad packets changed the state: %+v", s.Status)
 	}
 	// A valid advert is still accepted afterwards.
-	lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: good(250)})
-	deadline = time.Now().Add(time.Second)
-	for a.status(t, "VI_1").Master != addrC {
-		if time.Now().After(deadline) {
-			t.Fatal("valid advert not accepted after the bad ones")
-		}
-		time.Sleep(5 * time.Millisecond)
+	w.lan.inject(Packet{Src: addrC, Dst: MulticastV4, TTL: 255, Data: good(250)})
+	w.idle()
+	if m := a.status(t, "VI_1").Master; m != addrC {
+		t.Fatalf("valid advert not accepted after the bad ones: master %s", m)
 	}
 }
 
 // All instances on one interface and family share one socket, demultiplexed by VRID.
 func TestDriverSharesOneSocket(t *testing.T) {
-	lan := &fakeLAN{}
-	a := startNode(t, lan, addrA)
+	w := newWorld(t)
+	a := w.node(addrA)
+	var cfgs []InstanceConfig
 	for vrid := 1; vrid <= 255; vrid++ {
-		cfg := testInstance(fmt.Sprintf("VI_%d", vrid), uint8(vrid), 255, time.Second)
-		if err := a.d.Add(cfg); err != nil {
-			t.Fatal(err)
-		}
+		cfgs = append(cfgs, testInstance(fmt.Sprintf("VI_%d", vrid), uint8(vrid), 255, time.Second))
 	}
-	if n := lan.opens.Load(); n != 1 {
+	if err := a.add(t, cfgs...); err != nil {
+		t.Fatal(err)
+	}
+	if n := w.lan.opens.Load(); n != 1 {
 		t.Errorf("%d sockets opened for 255 instances, want 1", n)
 	}
-	if err := a.d.Add(testInstance("dup", 7, 100, time.Second)); err == nil || !strings.Contains(err.Error(), `vrid 7 on eth0 is already used by instance "VI_7"`) {
+	if err := a.add(t, testInstance("dup", 7, 100, time.Second)); err == nil || !strings.Contains(err.Error(), `vrid 7 on eth0 is already used by instance "VI_7"`) {
 		t.Errorf("duplicate VRID: %v", err)
 	}
-	is, _, _ := a.d.Status()
-	for _, s := range is {
+	snap, _ := a.d.Status()
+	for _, s := range snap.Instances {
 		if s.State != Master {
 			t.Fatalf("%s is %s, want MASTER (owner)", s.Config.Name, s.State)
 		}
 	}
 }
 
-// Remove stops one instance like a shutdown, and closes the socket with its last user.
+// An instance that a new configuration leaves out stops like a shutdown, and the socket closes
+// with its last user.
 func TestDriverRemove(t *testing.T) {
-	lan := &fakeLAN{}
-	a := startNode(t, lan, addrA)
-	a.d.Add(testInstance("VI_1", 1, 255, time.Second))
-	a.d.Add(testInstance("VI_2", 2, 255, time.Second))
-	if err := a.d.Remove("VI_1"); err != nil {
-		t.Fatal(err)
+	w := newWorld(t)
+	a := w.node(addrA)
+	a.add(t, testInstance("VI_1", 1, 255, time.Second), testInstance("VI_2", 2, 255, time.Second))
+	if plan := a.remove(t, "VI_1"); !slices.Equal(plan.Removed, []string{"VI_1"}) {
+		t.Errorf("plan %+v, want VI_1 removed", plan)
 	}
-	if err := a.d.Remove("VI_1"); err == nil {
-		t.Error("second Remove succeeded")
+	if plan := a.remove(t, "VI_1"); len(plan.Removed) != 0 {
+		t.Errorf("second removal removed %v", plan.Removed)
 	}
-	if is, _, _ := a.d.Status(); len(is) != 1 || is[0].Config.Name != "VI_2" {
-		t.Errorf("instances after Remove: %+v", is)
+	if snap, _ := a.d.Status(); len(snap.Instances) != 1 || snap.Instances[0].Config.Name != "VI_2" {
+		t.Errorf("instances after Remove: %+v", snap.Instances)
 	}
-	a.d.Remove("VI_2")
+	a.remove(t, "VI_2")
 	select {
-	case <-lan.conns[0].closed:
+	case <-w.lan.conns[0].done:
 	default:
 		t.Error("socket still open after its last instance was removed")
 	}
@@ -428,42 +633,43 @@ func TestDriverRemove(t *testing.T) {
 // An instance on a missing interface starts in FAULT, saying why, and takes part once the
 // interface exists. When the interface is re-created, its socket is opened again.
 func TestDriverMissingInterface(t *testing.T) {
-	lan := &fakeLAN{missing: map[string]bool{"eth1": true}}
-	a := startNode(t, lan, addrA)
+	w := newWorld(t)
+	w.lan.missing = map[string]bool{"eth1": true}
+	a := w.node(addrA)
 	cfg := testInstance("VI_1", 51, 100, 20*time.Millisecond)
 	cfg.Interface = "eth1"
-	if err := a.d.Add(cfg); err != nil {
+	a.link(Link{Name: "eth1", Why: "interface eth1 does not exist"})
+	if err := a.add(t, cfg); err != nil {
 		t.Fatal(err)
 	}
 	s := a.waitState(t, "VI_1", Fault, time.Second)
-	if want := "cannot open a VRRP socket on eth1: no interface eth1"; s.Reason != want {
+	if want := "interface eth1 does not exist"; s.Reason != want {
 		t.Errorf("reason %q, want %q", s.Reason, want)
 	}
-	a.d.Recover("VI_1", "interface eth1 is up")
+	a.link(Link{Name: "eth1", Index: 7, Up: true}) // up, and yet no socket
 	if s := a.waitState(t, "VI_1", Fault, time.Second); s.Reason != "cannot open a VRRP socket on eth1: no interface eth1" {
 		t.Errorf("recovered without a socket: %q", s.Reason)
 	}
 
-	lan.mu.Lock()
-	lan.missing["eth1"] = false
-	lan.mu.Unlock()
-	a.d.Recover("VI_1", "interface eth1 is up")
+	w.lan.mu.Lock()
+	w.lan.missing["eth1"] = false
+	w.lan.mu.Unlock()
+	a.link(Link{Name: "eth1", Index: 7, Up: true})
 	a.waitState(t, "VI_1", Master, time.Second) // alone on the LAN
-	if n := lan.opens.Load(); n != 1 {
+	if n := w.lan.opens.Load(); n != 1 {
 		t.Fatalf("%d sockets opened, want 1", n)
 	}
 
 	// eth1 is deleted and re-created: it gets a new index, and the old socket hears nothing.
-	a.d.Fault("VI_1", "interface eth1 was deleted")
-	a.d.SetLink("eth1", 0)
-	a.d.SetLink("eth1", 7)
-	a.d.Recover("VI_1", "interface eth1 is up")
+	a.link(Link{Name: "eth1", Why: "interface eth1 was deleted"})
+	a.waitState(t, "VI_1", Fault, time.Second)
+	a.link(Link{Name: "eth1", Index: 8, Up: true})
 	a.waitState(t, "VI_1", Master, time.Second)
-	if n := lan.opens.Load(); n != 2 {
+	if n := w.lan.opens.Load(); n != 2 {
 		t.Errorf("%d sockets opened, want 2: the re-created interface needs a new one", n)
 	}
 	select {
-	case <-lan.conns[0].closed:
+	case <-w.lan.conns[0].done:
 	default:
 		t.Error("the socket of the deleted interface is still open")
 	}
@@ -471,11 +677,16 @@ func TestDriverMissingInterface(t *testing.T) {
 
 // Trackers' state at start-up is applied before the machine starts: no flap.
 func TestDriverInitialTrackers(t *testing.T) {
-	lan := &fakeLAN{}
-	a := startNode(t, lan, addrA)
+	w := newWorld(t)
+	a := w.node(addrA)
 	cfg := testInstance("VI_1", 51, 100, time.Second)
-	cfg.InitialPriority, cfg.InitialFault = 80, "check nginx down"
-	a.d.Add(cfg)
+	cfg.Trackers = []Tracker{
+		{TrackerKey: TrackerKey{TrackCheck, "nginx"}},
+		{TrackerKey: TrackerKey{TrackCheck, "db"}, Weight: -20},
+	}
+	a.report("nginx", false, "check nginx down")
+	a.report("db", false, "check db down")
+	a.add(t, cfg)
 	s := a.status(t, "VI_1")
 	if s.State != Fault || s.Reason != "check nginx down" || s.Priority != 80 {
 		t.Errorf("status %+v, want FAULT at 80 for the check", s.Status)
@@ -489,17 +700,21 @@ func TestDriverInitialTrackers(t *testing.T) {
 // takes the whole group. When one member's priority drops below the peer's, nothing moves
 // until every member would move: then the group moves as one.
 func TestDriverSyncGroup(t *testing.T) {
-	lan := &fakeLAN{}
-	a, b := startNode(t, lan, addrA), startNode(t, lan, addrB)
+	w := newWorld(t)
+	a, b := w.node(addrA), w.node(addrB)
 	for _, n := range []struct {
 		node *node
 		prio uint8
 	}{{a, 110}, {b, 100}} {
-		for _, c := range []InstanceConfig{testInstance("VI_1", 51, n.prio, 20*time.Millisecond), testInstance("VI_2", 52, n.prio, 20*time.Millisecond)} {
-			c.Group = "G1"
-			if err := n.node.d.Add(c); err != nil {
-				t.Fatal(err)
-			}
+		vi1, vi2 := testInstance("VI_1", 51, n.prio, 20*time.Millisecond), testInstance("VI_2", 52, n.prio, 20*time.Millisecond)
+		vi1.Group, vi2.Group = "G1", "G1"
+		vi1.Trackers = []Tracker{{TrackerKey: TrackerKey{TrackCheck, "nginx1"}, Weight: -20}}
+		vi2.Trackers = []Tracker{{TrackerKey: TrackerKey{TrackInterface, "eth1"}}, {TrackerKey: TrackerKey{TrackCheck, "nginx2"}, Weight: -20}}
+		n.node.link(Link{Name: "eth1", Index: 2, Up: true})
+		n.node.report("nginx1", true, "check nginx1 up")
+		n.node.report("nginx2", true, "check nginx2 up")
+		if err := n.node.add(t, vi1, vi2); err != nil {
+			t.Fatal(err)
 		}
 	}
 	both := func(n *node, want State) {
@@ -510,84 +725,79 @@ func TestDriverSyncGroup(t *testing.T) {
 	both(a, Master)
 	b.waitFor(t, "VI_2", "following a", time.Second, func(s InstanceStatus) bool { return s.Master == addrA })
 
-	a.d.Fault("VI_2", "interface eth1 has no carrier")
+	a.link(Link{Name: "eth1", Index: 2, Why: "interface eth1 has no carrier"}) // VI_2's alone
 	if s := a.status(t, "VI_1"); s.State != Fault || s.Reason != "sync group G1: VI_2 is in FAULT (interface eth1 has no carrier)" {
 		t.Errorf("VI_1: %s %q", s.State, s.Reason)
 	}
 	both(b, Master)
-	a.d.Recover("VI_2", "interface eth1 is up")
+	a.link(Link{Name: "eth1", Index: 2, Up: true})
 	both(a, Master)
 	both(b, Backup)
 
 	// VI_1 alone drops below the peer: its peer member would preempt, but the peer's VI_2 still
 	// follows a's better VI_2, so the group stays.
-	a.d.SetPriority("VI_1", 90, "check nginx down (weight -20): priority 110 -> 90")
-	time.Sleep(300 * time.Millisecond) // many Skew_Times at 20ms
+	a.report("nginx1", false, "check nginx1 down")
+	w.advance(300 * time.Millisecond) // many Skew_Times at 20ms
+	if s := a.status(t, "VI_1"); s.Priority != 90 {
+		t.Fatalf("a's VI_1 at priority %d, want 90", s.Priority)
+	}
 	if s := b.status(t, "VI_1"); s.State != Backup || !strings.Contains(s.Reason, "but sync group G1: VI_2 follows master 10.0.0.1") {
 		t.Errorf("b's VI_1: %s %q, want held BACKUP", s.State, s.Reason)
 	}
 	// VI_2 drops too: the whole group moves to b.
-	a.d.SetPriority("VI_2", 90, "check nginx down (weight -20): priority 110 -> 90")
+	a.report("nginx2", false, "check nginx2 down")
 	both(b, Master)
 	both(a, Backup)
 }
 
 // Reconfigure changes a running master in place: it takes an added VIP at once and announces
-// it, gives up a removed one, and stays master since the same moment. A change of identity is
-// refused: it needs a restart.
+// it, gives up a removed one, and stays master since the same moment. A change of identity
+// restarts the instance.
 func TestDriverReconfigure(t *testing.T) {
-	lan := &fakeLAN{}
-	a := startNode(t, lan, addrA)
-	cfg := testInstance("VI_1", 1, 255, time.Second)
-	a.d.Add(cfg)
+	w := newWorld(t)
+	a := w.node(addrA)
+	a.add(t, testInstance("VI_1", 1, 255, time.Second))
 	before := a.waitState(t, "VI_1", Master, time.Second)
-	a.vips.mu.Lock()
-	a.vips.log = nil
-	a.vips.mu.Unlock()
+	a.vips.ops()
 
 	extra := netip.MustParsePrefix("10.0.0.200/24")
-	cfg.VIPs = append(cfg.VIPs, extra)
-	cfg.Machine.Preempt = false
-	if err := a.d.Reconfigure(cfg); err != nil {
-		t.Fatal(err)
+	a.cfgs[0].VIPs = append(a.cfgs[0].VIPs, extra)
+	a.cfgs[0].Machine.Preempt = false
+	if plan, err := a.d.Apply(a.cfgs); err != nil || !slices.Equal(plan.InPlace, []string{"VI_1"}) {
+		t.Fatalf("plan %+v, %v; want VI_1 in place", plan, err)
 	}
-	cfg.VIPs = cfg.VIPs[1:]
-	if err := a.d.Reconfigure(cfg); err != nil {
+	a.cfgs[0].VIPs = a.cfgs[0].VIPs[1:]
+	if _, err := a.d.Apply(a.cfgs); err != nil {
 		t.Fatal(err)
 	}
 	after := a.status(t, "VI_1")
 	if after.State != Master || !after.Since.Equal(before.Since) || !slices.Equal(after.Config.VIPs, []netip.Prefix{extra}) {
 		t.Errorf("after: %s since %v with %v, want MASTER since %v with [%s]", after.State, after.Since, after.Config.VIPs, before.Since, extra)
 	}
-	a.vips.mu.Lock()
-	got := slices.Clone(a.vips.log)
-	a.vips.mu.Unlock()
-	if want := []string{"add", "announce", "remove"}; !slices.Equal(got, want) {
+	if got, want := a.vips.ops(), []string{"add", "announce", "remove"}; !slices.Equal(got, want) {
 		t.Errorf("VIP operations %v, want %v", got, want)
 	}
-	cfg.VRID = 2
-	if err := a.d.Reconfigure(cfg); err == nil || !strings.Contains(err.Error(), "needs a restart") {
-		t.Errorf("VRID change: %v", err)
+	a.cfgs[0].VRID = 2
+	if plan, err := a.d.Apply(a.cfgs); err != nil || !slices.Equal(plan.Restarted, []string{"VI_1"}) || !strings.Contains(plan.Changes["VI_1"][0], "vrid: 1 -> 2") {
+		t.Errorf("VRID change: plan %+v, %v; want a restart", plan, err)
 	}
 }
 
 // A VIP removed by hand from a master's interface is put back and announced; a VIP of a backup,
 // or an address that is no VIP, is left alone.
 func TestDriverVIPRemoved(t *testing.T) {
-	lan := &fakeLAN{}
-	a := startNode(t, lan, addrA)
-	a.d.Add(testInstance("VI_1", 1, 255, time.Second))
+	w := newWorld(t)
+	a := w.node(addrA)
+	a.add(t, testInstance("VI_1", 1, 255, time.Second))
 	a.waitState(t, "VI_1", Master, time.Second)
+	a.vips.ops()
 	a.vips.mu.Lock()
-	a.vips.log, a.vips.held = nil, false
+	a.vips.held = false
 	a.vips.mu.Unlock()
 	a.d.VIPRemoved("eth0", netip.MustParsePrefix("10.0.0.1/24"))   // not a VIP
 	a.d.VIPRemoved("eth1", netip.MustParsePrefix("10.0.0.101/24")) // another interface
 	a.d.VIPRemoved("eth0", netip.MustParsePrefix("10.0.0.101/24"))
-	a.vips.mu.Lock()
-	got := slices.Clone(a.vips.log)
-	a.vips.mu.Unlock()
-	if want := []string{"add", "announce"}; !slices.Equal(got, want) || !a.vips.holds() {
+	if got, want := a.vips.ops(), []string{"add", "announce"}; !slices.Equal(got, want) || !a.vips.holds() {
 		t.Errorf("VIP operations %v, want %v", got, want)
 	}
 }
@@ -597,75 +807,63 @@ func TestDriverVIPRemoved(t *testing.T) {
 func TestDriverProbes(t *testing.T) {
 	var mu sync.Mutex
 	var calls [][]netip.Prefix
+	probed := make(chan struct{}, 10)
 	dup := Duplicate{VIP: netip.MustParseAddr("10.0.0.103"), MAC: "02:00:00:00:00:09"}
 	probe := func(ifname string, vips []netip.Prefix) []Duplicate {
 		mu.Lock()
 		defer mu.Unlock()
 		calls = append(calls, slices.Clone(vips))
+		probed <- struct{}{}
 		return []Duplicate{dup}
 	}
-	lan := &fakeLAN{}
-	d := NewDriver(Options{Listen: lan.listener(addrA), VIPs: &fakeVIPs{}, Probe: probe})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	w := newWorld(t)
+	a := w.node(addrA, func(o *Options) { o.Probe = probe })
 	var cfgs []InstanceConfig
 	for vrid := uint8(1); vrid <= 10; vrid++ {
 		cfgs = append(cfgs, testInstance(fmt.Sprintf("VI_%d", vrid), vrid, 255, time.Second))
 	}
-	// Add them in one command, as their take-over in one event would queue them.
-	d.do(func() error {
-		for _, c := range cfgs {
-			d.add(c)
+	a.add(t, cfgs...) // they take over in one event
+	w.step(w.now())   // the probe is due at once
+	<-probed
+	a.probesDone()
+	snap, _ := a.d.Status()
+	for i, s := range snap.Instances {
+		if want := i == 2; want != (len(s.Duplicates) == 1) {
+			t.Errorf("%s shows duplicates %v", s.Config.Name, s.Duplicates)
 		}
-		return nil
-	})
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		is, _, _ := d.Status()
-		if len(is) == 10 && len(is[2].Duplicates) == 1 {
-			for i, s := range is {
-				if i != 2 && len(s.Duplicates) != 0 {
-					t.Errorf("%s shows duplicates %v of another instance's VIP", s.Config.Name, s.Duplicates)
-				}
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no duplicate recorded for VI_3: %+v", is)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	mu.Lock()
-	defer mu.Unlock()
 	if len(calls) != 1 || len(calls[0]) != 10 {
 		t.Errorf("probes %v, want one with the 10 VIPs", calls)
 	}
-	var again time.Time
-	d.do(func() error { again = d.probes.due[d.byNm["VI_3"]]; return nil })
-	if again.IsZero() {
-		t.Error("VI_3 is not probed again")
+	mu.Unlock()
+	// VI_3 is probed again after probeAgain, and only it.
+	w.advance(probeAgain)
+	<-probed
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) != 2 || !slices.Equal(calls[1], cfgs[2].VIPs) {
+		t.Errorf("probes %v, want a second one with VI_3's VIP", calls)
 	}
 }
 
 // A send that fails (an interface that vanished) is counted against its instance, and the
 // others in the batch still go out; -1 from sendmmsg does not upset the count.
 func TestDriverSendErrors(t *testing.T) {
-	lan := &fakeLAN{}
-	a := startNode(t, lan, addrA)
+	w := newWorld(t)
+	a := w.node(addrA)
 	for vrid := uint8(1); vrid <= 3; vrid++ {
-		a.d.Add(testInstance(fmt.Sprintf("VI_%d", vrid), vrid, 255, 50*time.Millisecond))
+		a.add(t, testInstance(fmt.Sprintf("VI_%d", vrid), vrid, 255, 50*time.Millisecond))
 	}
 	a.waitState(t, "VI_3", Master, time.Second)
-	lan.conns[0].failSends.Store(1)
-	time.Sleep(200 * time.Millisecond)
-	is, _, err := a.d.Status()
+	w.lan.conns[0].failSends.Store(1)
+	w.advance(200 * time.Millisecond)
+	snap, err := a.d.Status()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var failed uint64
-	for _, s := range is {
+	for _, s := range snap.Instances {
 		failed += s.SendErrors
 		if s.AdvertsSent < 3 {
 			t.Errorf("%s sent %d adverts", s.Config.Name, s.AdvertsSent)
@@ -676,15 +874,68 @@ func TestDriverSendErrors(t *testing.T) {
 	}
 }
 
+// A backup whose Master_Down_Timer expired while it could not run (a paused VM, SIGSTOP) reads
+// the adverts already waiting in its socket before it acts: the master it hears is alive.
+func TestDriverLateTimer(t *testing.T) {
+	w := newWorld(t)
+	b := w.node(addrB)
+	b.add(t, testInstance("VI_1", 51, 100, 100*time.Millisecond))
+	adv := Advertisement{Version: V3, VRID: 51, Priority: 200, Interval: 100 * time.Millisecond,
+		Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.151")}}
+	msg, _ := adv.AppendBinary(nil)
+	PutChecksum(msg, addrA, MulticastV4)
+	w.lan.inject(Packet{Src: addrA, Dst: MulticastV4, TTL: 255, Data: msg})
+	b.waitFor(t, "VI_1", "following a", time.Second, func(s InstanceStatus) bool { return s.Master == addrA })
+	before := b.status(t, "VI_1")
+
+	// The master advertises on time, but the backup's socket watcher does not get to run, and
+	// its deadline passes: the alarm is the first thing it hears of.
+	conn := w.lan.conns[0]
+	conn.deaf.Store(true)
+	for range 5 {
+		w.clock.set(w.now().Add(100 * time.Millisecond))
+		w.lan.inject(Packet{Src: addrA, Dst: MulticastV4, TTL: 255, Data: msg})
+	}
+	w.clock.set(before.Deadline.Add(time.Millisecond))
+	b.d.do(func() error { b.d.fire(); return nil })
+	conn.deaf.Store(false)
+	conn.wake <- struct{}{}
+	w.idle()
+	if s := b.status(t, "VI_1"); s.State != Backup || !s.Since.Equal(before.Since) {
+		t.Errorf("after a late timer: %s since %v (%s), want BACKUP since %v", s.State, s.Since, s.Reason, before.Since)
+	}
+}
+
+// Reloads while a probe runs: the probe has its own copy of the VIPs, taken on the driver's
+// loop. Under -race, a probe that read the instance's configuration would race with the reloads,
+// which nothing orders after its start.
+func TestDriverReloadWhileProbing(t *testing.T) {
+	probe := func(ifname string, vips []netip.Prefix) []Duplicate {
+		_ = fmt.Sprint(vips)
+		return nil
+	}
+	w := newWorld(t)
+	a := w.node(addrA, func(o *Options) { o.Probe = probe })
+	a.add(t, testInstance("VI_1", 1, 255, time.Second))
+	w.step(w.now()) // the probe starts
+	for i := range 20 {
+		a.cfgs[0].VIPs = append(slices.Clone(a.cfgs[0].VIPs), netip.MustParsePrefix(fmt.Sprintf("10.0.1.%d/24", i)))
+		if _, err := a.d.Apply(a.cfgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.probesDone()
+}
+
 // Run leaves no goroutine behind, and stopping twice is harmless.
 func TestDriverLeavesNoGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
-	lan := &fakeLAN{}
-	n := startNode(t, lan, addrA)
+	w := newWorld(t)
+	n := w.node(addrA)
 	for vrid := 1; vrid <= 10; vrid++ {
-		n.d.Add(testInstance(fmt.Sprintf("VI_%d", vrid), uint8(vrid), 255, 10*time.Millisecond))
+		n.add(t, testInstance(fmt.Sprintf("VI_%d", vrid), uint8(vrid), 255, 10*time.Millisecond))
 	}
-	time.Sleep(50 * time.Millisecond)
+	w.advance(50 * time.Millisecond)
 	n.stop()
 	n.stop()
 	deadline := time.Now().Add(2 * time.Second)
@@ -693,6 +944,6 @@ func TestDriverLeavesNoGoroutines(t *testing.T) {
 			buf := make([]byte, 1<<16)
 			t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
-		time.Sleep(10 * time.Millisecond)
+		runtime.Gosched()
 	}
 }

@@ -182,13 +182,10 @@ func (m *Machine) Deadline() time.Time {
 	return time.Time{}
 }
 
-// Reconfigure changes the settings that need no new election: base priority, preempt,
-// preempt_delay and GARP timing. Version, interval and address stay; a change of those is a new
-// instance. The effective priority follows through SetPriority.
-func (m *Machine) Reconfigure(cfg Config) {
-	cfg.Version, cfg.Interval, cfg.Addr = m.cfg.Version, m.cfg.Interval, m.cfg.Addr
-	m.cfg = cfg
-}
+// Reconfigure takes new settings, changed only where Reload allows a change in place: base
+// priority, preempt, preempt_delay and GARP timing. They apply from the next event on; the
+// effective priority follows through SetPriority.
+func (m *Machine) Reconfigure(cfg Config) { m.cfg = cfg }
 
 // SetAddr sets the router's primary address when it was not known at creation: the interface
 // had none yet.

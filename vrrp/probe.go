@@ -11,14 +11,16 @@ import (
 const probeAgain = 10 * time.Second
 
 // probes are the duplicate-VIP probes the driver owes: which masters to probe, and when. One
-// goroutine runs them, an interface at a time with every due master's VIPs at once, so that a
-// host whose 200 instances become master together sends one probe, not 200.
+// goroutine at a time runs those that are due, an interface at a time with every due master's
+// VIPs at once, so that a host whose instances become master together sends one probe, not one
+// for each. Run starts it when the earliest is due.
 type probes struct {
 	due     map[*instance]time.Time
-	running bool // the prober goroutine runs
+	running bool      // a probe goroutine runs: it reports back before the next starts
+	next    time.Time // the earliest due, while none runs; zero if none
 }
 
-// probe asks, in the background, who else answers for a master's VIPs.
+// probe asks, in the background and at once, who else answers for a master's VIPs.
 func (d *Driver) probe(in *instance) {
 	if d.opt.Probe == nil || in.m.State() != Master {
 		return
@@ -26,70 +28,73 @@ func (d *Driver) probe(in *instance) {
 	if d.probes.due == nil {
 		d.probes.due = map[*instance]time.Time{}
 	}
-	if _, queued := d.probes.due[in]; queued {
+	if _, queued := d.probes.due[in]; !queued {
+		d.probes.due[in] = d.now()
+		d.probes.reschedule()
+	}
+}
+
+// reschedule sets next to the earliest due probe, unless one runs.
+func (p *probes) reschedule() {
+	p.next = time.Time{}
+	if p.running {
 		return
 	}
-	d.probes.due[in] = time.Time{}
-	if !d.probes.running {
-		d.probes.running = true
-		d.wg.Add(1)
-		go d.prober()
-	}
-}
-
-// prober runs the probes that are due, until none is left to run.
-func (d *Driver) prober() {
-	defer d.wg.Done()
-	for {
-		var work map[string][]*instance
-		var next time.Time
-		if d.do(func() error { work, next = d.takeProbes(); return nil }) != nil {
-			return
-		}
-		if len(work) == 0 && next.IsZero() {
-			return // nothing left; takeProbes has marked the prober stopped
-		}
-		for ifname, masters := range work {
-			var vips []netip.Prefix
-			for _, in := range masters {
-				vips = append(vips, in.cfg.VIPs...)
-			}
-			dups := d.opt.Probe(ifname, vips)
-			if d.do(func() error { d.probed(masters, dups); return nil }) != nil {
-				return
-			}
-		}
-		if len(work) == 0 {
-			select {
-			case <-d.stop:
-				return
-			case <-time.After(time.Until(next)):
-			}
+	for _, at := range p.due {
+		if p.next.IsZero() || at.Before(p.next) {
+			p.next = at
 		}
 	}
 }
 
-// takeProbes removes the due probes from the queue, by interface, and says when the next one is
-// due. With nothing queued it stops the prober.
-func (d *Driver) takeProbes() (map[string][]*instance, time.Time) {
-	now := d.opt.Now()
-	work := map[string][]*instance{}
-	var next time.Time
+// probeWork is one interface's probe: its due masters, and a copy of their VIPs taken on Run's
+// goroutine, since a reload may change theirs while the probe runs.
+type probeWork struct {
+	ifname  string
+	masters []*instance
+	vips    []netip.Prefix
+	found   []Duplicate
+}
+
+// startProbes starts a goroutine that runs the probes due by now, and reports what it found.
+func (d *Driver) startProbes(now time.Time) {
+	var work []*probeWork
 	for in, at := range d.probes.due {
 		switch {
 		case d.byNm[in.cfg.Name] != in || in.m.State() != Master:
 			delete(d.probes.due, in)
 		case !at.After(now):
 			delete(d.probes.due, in)
-			work[in.cfg.Interface] = append(work[in.cfg.Interface], in)
-		case next.IsZero() || at.Before(next):
-			next = at
+			i := slices.IndexFunc(work, func(w *probeWork) bool { return w.ifname == in.cfg.Interface })
+			if i < 0 {
+				work = append(work, &probeWork{ifname: in.cfg.Interface})
+				i = len(work) - 1
+			}
+			work[i].masters = append(work[i].masters, in)
+			work[i].vips = append(work[i].vips, in.cfg.VIPs...)
 		}
 	}
-	if len(work) == 0 && next.IsZero() {
-		d.probes.running = false
+	if len(work) == 0 {
+		d.probes.reschedule()
+		return
 	}
-	return work, next
+	d.probes.running = true
+	d.probes.reschedule()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		for _, w := range work {
+			w.found = d.opt.Probe(w.ifname, w.vips)
+		}
+		d.do(func() error {
+			d.probes.running = false
+			for _, w := range work {
+				d.probed(w.masters, w.found)
+			}
+			d.probes.reschedule()
+			return nil
+		})
+	}()
 }
 
 // probed records what a probe found for each master, and probes again after probeAgain while
@@ -115,7 +120,7 @@ func (d *Driver) probed(masters []*instance, dups []Duplicate) {
 		}
 		in.cnt.Duplicates = mine
 		if len(mine) > 0 {
-			d.probes.due[in] = d.opt.Now().Add(probeAgain)
+			d.probes.due[in] = d.now().Add(probeAgain)
 		}
 	}
 }

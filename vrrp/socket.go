@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -19,11 +18,12 @@ import (
 // Conn is one VRRP socket: one interface and one address family, shared by every instance on
 // them. It is all the driver knows of the network, so tests can pass a fake.
 type Conn interface {
-	// Read blocks until packets arrive, and returns them: one or more, up to a batch. They
-	// alias the Conn's buffers, and stay valid until Release.
+	// Wait blocks until a packet can be read, or the Conn is closed.
+	Wait() error
+	// Read returns the packets waiting now, up to a batch, without blocking: none if none
+	// wait. They alias the Conn's buffers, and stay valid until the next Read. Only one
+	// goroutine reads.
 	Read() ([]Packet, error)
-	// Release says that the packets of the last Read have been processed.
-	Release()
 	// Send sends the messages in order, with TTL or hop limit 255 (RFC 5798 §5.1.1.3,
 	// §5.1.2.3), and returns how many were sent: on an error, out[n] failed and the ones
 	// after it were not tried.
@@ -33,9 +33,6 @@ type Conn interface {
 	Addrs() ([]netip.Addr, error)
 	// Index is the index of the interface the socket is bound to.
 	Index() int
-	// Pending reports whether a packet has arrived that is not Released yet: queued in the
-	// socket, or read.
-	Pending() bool
 	Close() error
 }
 
@@ -108,8 +105,7 @@ const recvBuf = 4096
 
 // sendBatch and readBatch are how many packets one system call sends or reads at most: with many
 // instances on an interface, their adverts come and go in bursts. A read needs a whole buffer
-// per packet, so it takes fewer: 200 instances in step arrive as 13 reads of 16 instead of 4 of
-// 64, a few more system calls every interval against 200 KiB less memory per socket.
+// per packet, so it takes fewer: a few more system calls for a burst, against a socket's memory.
 const (
 	sendBatch = 64
 	readBatch = 16
@@ -129,10 +125,6 @@ type ipConn struct {
 	names []unix.RawSockaddrInet6 // IPv6 senders; IPv4 reads the IP header
 	oob   [][]byte                // IPv6 hop limit and destination
 	pkts  []Packet
-	// busy is set from the moment Read finds packets queued, before it takes them, until they
-	// are released: with the queue's length, it tells Pending about every packet that has
-	// arrived and not been processed.
-	busy atomic.Bool
 
 	// Send reuses its message headers, and keeps the control message of each source address
 	// and the socket address of each destination.
@@ -189,28 +181,26 @@ func (c *ipConn) initBatches(oob func() []byte) {
 	c.control, c.to = map[netip.Addr][]byte{}, map[netip.Addr]sockaddr{}
 }
 
-// Read returns the packets one recvmmsg reads. A raw IPv4 socket reads the IP header with the
-// message, which gives the TTL and the addresses; IPv6 gives the hop limit and destination in
-// control messages.
+// Wait waits until the socket has a packet, without taking it: the runtime's poller watches the
+// socket, and asks again whenever it becomes readable.
+func (c *ipConn) Wait() error {
+	return c.rc.Read(func(fd uintptr) bool { return queued(fd) > 0 })
+}
+
+// Read returns the packets one recvmmsg reads without waiting. A raw IPv4 socket reads the IP
+// header with the message, which gives the TTL and the addresses; IPv6 gives the hop limit and
+// destination in control messages.
 func (c *ipConn) Read() ([]Packet, error) {
 	var n int
 	var errno syscall.Errno
-	err := c.rc.Read(func(fd uintptr) bool {
-		c.busy.Store(true)
-		if queued(fd) > 0 {
-			c.resetRx()
-			if n, errno = mmsg(unix.SYS_RECVMMSG, fd, c.rx.hs, unix.MSG_DONTWAIT); errno != unix.EAGAIN {
-				return true
-			}
-		}
-		c.busy.Store(false)
-		return false // the runtime waits until the socket is readable, and asks again
+	err := c.rc.Control(func(fd uintptr) {
+		c.resetRx()
+		n, errno = mmsg(unix.SYS_RECVMMSG, fd, c.rx.hs, unix.MSG_DONTWAIT)
 	})
-	if err == nil && errno != 0 {
+	if err == nil && errno != 0 && errno != unix.EAGAIN {
 		err = os.NewSyscallError("recvmmsg", errno)
 	}
 	if err != nil {
-		c.busy.Store(false)
 		return nil, err
 	}
 	c.pkts = c.pkts[:0]
@@ -281,8 +271,8 @@ func parseV6Control(b []byte) (hopLimit int, dst netip.Addr) {
 
 // queued is the size of the next packet in the socket's queue, 0 if there is none (SIOCINQ).
 // Like recvmmsg and sendmmsg, it is a raw system call: none of them blocks, and a system call
-// made the ordinary way wakes the runtime's monitor thread (sysmon) from its sleep, which costs
-// an idle daemon several context switches for every packet.
+// made the ordinary way wakes the runtime's monitor thread (sysmon) from its sleep, and an idle
+// daemon would pay context switches for every packet.
 func queued(fd uintptr) int {
 	var n int32
 	if _, _, errno := unix.RawSyscall(unix.SYS_IOCTL, fd, unix.SIOCINQ, uintptr(unsafe.Pointer(&n))); errno != 0 {
@@ -417,16 +407,6 @@ func (c *ipConn) Addrs() ([]netip.Addr, error) {
 }
 
 func (c *ipConn) Index() int { return c.ifi.Index }
-
-func (c *ipConn) Release() { c.busy.Store(false) }
-
-// Pending looks at the socket's queue first, then at the mark: a packet taken from the queue in
-// between was taken by a Read already marked busy.
-func (c *ipConn) Pending() bool {
-	n := 0
-	c.rc.Control(func(fd uintptr) { n = queued(fd) })
-	return n > 0 || c.busy.Load()
-}
 
 func (c *ipConn) Close() error { return c.pc.Close() }
 

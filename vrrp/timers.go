@@ -63,31 +63,58 @@ func (t *timers) fix(in *instance) {
 	}
 }
 
-// anyDue reports whether f holds for an instance whose deadline has passed. The due ones form
-// a subtree at the root: a child is never due before its parent.
-func (t timers) anyDue(now time.Time, f func(*instance) bool) bool {
-	var visit func(i int) bool
-	visit = func(i int) bool {
+// due calls f for every instance whose deadline has passed. The due ones form a subtree at the
+// root: a child is never due before its parent.
+func (t timers) due(now time.Time, f func(*instance)) {
+	var visit func(i int)
+	visit = func(i int) {
 		if i >= len(t) {
-			return false
+			return
 		}
 		if dl := t[i].m.Deadline(); dl.IsZero() || now.Before(dl) {
-			return false
+			return
 		}
-		return f(t[i]) || visit(2*i+1) || visit(2*i+2)
+		f(t[i])
+		visit(2*i + 1)
+		visit(2*i + 2)
 	}
-	return visit(0)
+	visit(0)
 }
 
-// alarm is the driver's one timer: a timerfd that the runtime's poller watches, and a goroutine
-// that reports its expiries on C. A runtime timer would do, but the runtime's monitor thread
-// (sysmon) wakes whenever the next runtime timer is due, which doubles the context switches of
-// a daemon whose work is mostly that timer; and the runtime rounds its poller's timeout to
-// milliseconds, where a timerfd keeps nanoseconds.
+// Clock is the driver's time: what it is now, and an alarm that goes off at a given time. The
+// driver reads the time only through it, so a test can step time instead of sleeping.
+type Clock interface {
+	Now() time.Time
+	NewAlarm() (Alarm, error)
+}
+
+// Alarm is the driver's one timer, set to the earliest deadline of all its instances.
+type Alarm interface {
+	// Set makes the alarm go off at at, at once if that has passed, or never if at is zero. It
+	// replaces the previous setting.
+	Set(at time.Time)
+	// C receives when the alarm goes off; one expiry waiting is enough.
+	C() <-chan struct{}
+	Close() error
+}
+
+// SystemClock is the real time, with a timerfd alarm.
+type SystemClock struct{}
+
+func (SystemClock) Now() time.Time { return time.Now() }
+
+func (SystemClock) NewAlarm() (Alarm, error) { return newAlarm() }
+
+// alarm is SystemClock's Alarm: a timerfd that the runtime's poller watches, and a goroutine that
+// reports its expiries. A runtime timer would do, but the runtime's monitor thread (sysmon) wakes
+// whenever the next runtime timer is due, which doubles the context switches of a daemon whose
+// work is mostly that timer; and the runtime rounds its poller's timeout to milliseconds, where a
+// timerfd keeps nanoseconds.
 type alarm struct {
-	f  *os.File
-	rc syscall.RawConn
-	C  chan struct{} // an expiry; one waiting is enough
+	f    *os.File
+	rc   syscall.RawConn
+	c    chan struct{}
+	done chan struct{} // closed when run returns
 }
 
 func newAlarm() (*alarm, error) {
@@ -101,14 +128,17 @@ func newAlarm() (*alarm, error) {
 		f.Close()
 		return nil, err
 	}
-	return &alarm{f: f, rc: rc, C: make(chan struct{}, 1)}, nil
+	a := &alarm{f: f, rc: rc, c: make(chan struct{}, 1), done: make(chan struct{})}
+	go a.run()
+	return a, nil
 }
 
-// set makes the alarm go off after d (at once if d ≤ 0), or never if off.
-func (a *alarm) set(d time.Duration, off bool) {
+func (a *alarm) C() <-chan struct{} { return a.c }
+
+func (a *alarm) Set(at time.Time) {
 	var spec unix.ItimerSpec
-	if !off {
-		spec.Value = unix.NsecToTimespec(max(d, 1).Nanoseconds())
+	if !at.IsZero() {
+		spec.Value = unix.NsecToTimespec(max(time.Until(at), 1).Nanoseconds())
 	}
 	a.rc.Control(func(fd uintptr) {
 		// A raw system call, as the sockets' are (see queued). It cannot fail on a valid spec.
@@ -118,6 +148,7 @@ func (a *alarm) set(d time.Duration, off bool) {
 
 // run reports the expiries until the alarm is closed.
 func (a *alarm) run() {
+	defer close(a.done)
 	var n uint64
 	for {
 		err := a.rc.Read(func(fd uintptr) bool {
@@ -128,10 +159,15 @@ func (a *alarm) run() {
 			return
 		}
 		select {
-		case a.C <- struct{}{}:
+		case a.c <- struct{}{}:
 		default:
 		}
 	}
 }
 
-func (a *alarm) close() error { return a.f.Close() }
+// Close stops the alarm and waits for its goroutine.
+func (a *alarm) Close() error {
+	err := a.f.Close()
+	<-a.done
+	return err
+}

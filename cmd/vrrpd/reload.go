@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"reflect"
 	"slices"
+	"time"
 
 	"github.com/vrrpd/vrrpd/configs"
 	"github.com/vrrpd/vrrpd/vrrp"
@@ -51,96 +51,71 @@ func (d *daemon) reload(ctx context.Context) {
 	sdNotify("READY=1")
 }
 
-// apply moves the running daemon from configuration cur to next (from an empty one at start):
-// removed instances stop as on SIGTERM, added ones start, changed ones are reconfigured in place
-// where that needs no new election, and restarted otherwise.
+// apply moves the running daemon from configuration cur to next (from an empty one at start).
+// The hooks change at once; the driver's instances change once every tracker next needs has
+// reported (for at most trackerWait), as vrrp.Reload says: removed instances stop as on
+// SIGTERM, added ones start, changed ones change in place where that needs no new election, and
+// restart otherwise.
 func (d *daemon) apply(ctx context.Context, cur, next *configs.Config) error {
-	var added, removed, restarted, inPlace []string
-	for _, in := range cur.Instances {
-		if findInstance(next, in.Name) == nil {
-			removed = append(removed, in.Name)
-		}
-	}
-	for _, in := range next.Instances {
-		old := findInstance(cur, in.Name)
-		if old == nil {
-			added = append(added, in.Name)
-			continue
-		}
-		changes, restart := instanceChanges(*old, in, groupOf(cur, in.Name), groupOf(next, in.Name))
-		switch {
-		case len(changes) == 0:
-			continue
-		case restart:
-			restarted = append(restarted, in.Name)
-		default:
-			inPlace = append(inPlace, in.Name)
-		}
-		d.log.Info("reload: instance changed", "instance", in.Name, "changes", changes, "restart", restart)
-	}
 	d.hooks.reconfigure(next)
-	err := d.track.reconfigure(ctx, next, trackerWait(next), func(initial func(string) (uint8, string)) error {
-		var errs []error
-		for _, name := range slices.Concat(removed, restarted) {
-			errs = append(errs, d.driver.Remove(name))
+	ready := d.track.reconfigure(ctx, next)
+	wait := trackerWait(next)
+	select {
+	case <-ready:
+	case <-ctx.Done():
+	case <-time.After(wait):
+		d.log.Warn("starting before every tracker reported", "waited", wait, "missing", d.track.missing(next))
+	}
+	plan, err := d.driver.Apply(instanceConfigs(next))
+	for _, in := range next.Instances {
+		changes := plan.Changes[in.Name]
+		if old := findInstance(cur, in.Name); old != nil && !reflect.DeepEqual(old.Notify, in.Notify) {
+			changes = append(changes, fmt.Sprintf("notify: %v -> %v", old.Notify, in.Notify)) // the hooks', not the driver's
 		}
-		for _, name := range inPlace {
-			errs = append(errs, d.driver.Reconfigure(d.instanceConfig(next, name, initial)))
+		if len(changes) > 0 {
+			d.log.Info("reload: instance changed", "instance", in.Name, "changes", changes, "restart", slices.Contains(plan.Restarted, in.Name))
 		}
-		for _, name := range slices.Concat(restarted, added) {
-			errs = append(errs, d.driver.Add(d.instanceConfig(next, name, initial)))
-		}
-		return errors.Join(errs...)
-	})
+	}
 	d.mu.Lock()
 	d.cfg = next
 	d.mu.Unlock()
 	if len(cur.Instances) > 0 || err != nil {
-		d.log.Info("configuration applied", "added", added, "removed", removed, "restarted", restarted, "changed_in_place", inPlace)
+		d.log.Info("configuration applied", "added", plan.Added, "removed", plan.Removed, "restarted", plan.Restarted, "changed_in_place", plan.InPlace)
 	}
 	return err
 }
 
-// instanceConfig is what the driver runs for a configured instance, with its trackers' initial
-// decision and its sync group.
-func (d *daemon) instanceConfig(cfg *configs.Config, name string, initial func(string) (uint8, string)) vrrp.InstanceConfig {
-	ic := instanceConfig(*findInstance(cfg, name))
-	ic.InitialPriority, ic.InitialFault = initial(name)
-	ic.Group = groupOf(cfg, name)
-	return ic
-}
-
-// instanceChanges lists what differs between two versions of an instance, and whether any of
-// it needs a restart: a new election on a new socket, because the RFC's identity of the virtual
-// router (interface, VRID, version, interval, addresses, authentication) changed.
-func instanceChanges(a, b configs.Instance, groupA, groupB string) (changes []string, restart bool) {
-	diff := func(key string, x, y any, needsRestart bool) {
-		if !reflect.DeepEqual(x, y) {
-			changes = append(changes, fmt.Sprintf("%s: %v -> %v", key, x, y))
-			restart = restart || needsRestart
+// instanceConfigs turns the configured instances into what the driver runs.
+func instanceConfigs(cfg *configs.Config) []vrrp.InstanceConfig {
+	out := make([]vrrp.InstanceConfig, 0, len(cfg.Instances))
+	for _, in := range cfg.Instances {
+		c := vrrp.InstanceConfig{
+			Name: in.Name, Interface: in.Interface, VRID: in.VRID,
+			Machine: vrrp.Config{
+				Version: vrrp.Version(in.Version), Priority: in.Priority, Interval: in.AdvertInterval,
+				Preempt: in.Preempt, PreemptDelay: in.PreemptDelay,
+				GARPDelay: in.GARPDelay, GARPRefresh: in.GARPRefresh,
+			},
+			VIPs: in.VIPs, Src: in.UnicastSrc, Peers: in.UnicastPeers, GARPRepeat: in.GARPRepeat,
+			Group: groupOf(cfg, in.Name),
 		}
+		if len(in.UnicastPeers) > 0 {
+			c.MinTTL = in.UnicastMinTTL
+		}
+		if in.AuthPass != "" {
+			c.AuthType = vrrp.AuthSimple
+			copy(c.AuthData[:], in.AuthPass)
+		}
+		if in.V3Checksum == "message" {
+			c.Checksum = vrrp.ChecksumMessage
+		}
+		for _, tr := range in.TrackInterfaces {
+			c.Trackers = append(c.Trackers, vrrp.Tracker{TrackerKey: vrrp.TrackerKey{Kind: vrrp.TrackInterface, Name: tr.Name}, Weight: tr.Weight})
+		}
+		for _, tc := range in.TrackChecks {
+			c.Trackers = append(c.Trackers, vrrp.Tracker{TrackerKey: vrrp.TrackerKey{Kind: vrrp.TrackCheck, Name: tc.Name}, Weight: tc.Weight})
+		}
+		out = append(out, c)
 	}
-	diff("interface", a.Interface, b.Interface, true)
-	diff("vrid", a.VRID, b.VRID, true)
-	diff("version", a.Version, b.Version, true)
-	diff("advert_interval", a.AdvertInterval, b.AdvertInterval, true)
-	diff("priority", a.Priority, b.Priority, a.Priority == 255 || b.Priority == 255)
-	diff("preempt", a.Preempt, b.Preempt, false)
-	diff("preempt_delay", a.PreemptDelay, b.PreemptDelay, false)
-	diff("vips", a.VIPs, b.VIPs, a.IPv6() != b.IPv6())
-	diff("unicast_src", a.UnicastSrc, b.UnicastSrc, true)
-	diff("unicast_peers", a.UnicastPeers, b.UnicastPeers, true)
-	diff("unicast_min_ttl", a.UnicastMinTTL, b.UnicastMinTTL, true)
-	if a.AuthPass != b.AuthPass {
-		changes, restart = append(changes, "auth_pass changed"), true // never log a password
-	}
-	diff("v3_checksum", a.V3Checksum, b.V3Checksum, true)
-	diff("garp_delay", a.GARPDelay, b.GARPDelay, false)
-	diff("garp_repeat", a.GARPRepeat, b.GARPRepeat, false)
-	diff("garp_refresh", a.GARPRefresh, b.GARPRefresh, false)
-	diff("track_interfaces", a.TrackInterfaces, b.TrackInterfaces, false)
-	diff("track_checks", a.TrackChecks, b.TrackChecks, false)
-	diff("notify", a.Notify, b.Notify, false)
-	diff("sync_group", groupA, groupB, false)
-	return changes, restart
+	return out
 }

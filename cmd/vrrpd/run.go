@@ -30,15 +30,14 @@ import (
 // cmdRun is `vrrpd run`: the daemon, in the foreground, logging to stderr.
 func cmdRun(args []string, stderr io.Writer) int {
 	// vrrpd's work is one small loop: with one processor, handing packets between its goroutines
-	// stays on one thread instead of waking others (measured: a fifth less CPU for a backup of
-	// 200 instances). GOMAXPROCS in the environment still decides.
+	// stays on one thread instead of waking others. GOMAXPROCS in the environment still decides.
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.GOMAXPROCS(1)
 	}
-	// The live heap is about 1 MiB even at 200 instances, but start-up (reading the
-	// configuration, hence first of all; netlink dumps; every instance's first adverts and GARPs)
-	// churns through several, and at Go's default GOGC of 100 the heap's floor is 4 MiB. GOGC in
-	// the environment still decides.
+	// The live heap is small, but start-up (reading the configuration, hence first of all;
+	// netlink dumps; every instance's first adverts and GARPs) churns through several times as
+	// much, and Go's default GOGC of 100 would let the heap grow to match. GOGC in the
+	// environment still decides.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(25)
 	}
@@ -175,7 +174,7 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 	d.track = newTracking(d.driver, log)
 	defer func() { cancel(); d.track.wait() }()
 	if cfg.Global.Metrics != "" {
-		if err := serveMetrics(runCtx, cfg.Global.Metrics, metricsHandler{d.driver, d.track}, log); err != nil {
+		if err := serveMetrics(runCtx, cfg.Global.Metrics, metricsHandler{d.driver}, log); err != nil {
 			return abort(fmt.Errorf("metrics: %w", err))
 		}
 	}
@@ -227,7 +226,7 @@ func prober(vips *vip.Manager, log *slog.Logger) func(string, []netip.Prefix) []
 func (d *daemon) handle(req request) response {
 	switch req.Command {
 	case "status":
-		doc, err := statusOf(d.driver, d.config(), d.track, d.started)
+		doc, err := statusOf(d.driver, d.config(), d.started)
 		if err != nil {
 			return response{Error: err.Error()}
 		}
@@ -253,22 +252,20 @@ func (d *daemon) closeRunner(r *notify.Runner) {
 	}
 }
 
-func statusOf(d *vrrp.Driver, cfg *configs.Config, track *tracking, started time.Time) (*statusDoc, error) {
-	is, ss, err := d.Status()
+func statusOf(d *vrrp.Driver, cfg *configs.Config, started time.Time) (*statusDoc, error) {
+	snap, err := d.Status()
 	if err != nil {
 		return nil, err
 	}
 	doc := &statusDoc{
 		RouterID: cfg.Global.RouterID, Version: version(), PID: os.Getpid(),
 		Started:   started.UTC().Format(time.RFC3339),
-		Instances: make([]instanceDoc, 0, len(is)), Sockets: make([]socketDoc, 0, len(ss)),
+		Instances: make([]instanceDoc, 0, len(snap.Instances)), Sockets: make([]socketDoc, 0, len(snap.Sockets)),
 	}
-	for _, s := range is {
-		in := instanceDocOf(s)
-		in.Trackers, in.PriorityReason = track.status(in.Name)
-		doc.Instances = append(doc.Instances, in)
+	for _, s := range snap.Instances {
+		doc.Instances = append(doc.Instances, instanceDocOf(s))
 	}
-	for _, s := range ss {
+	for _, s := range snap.Sockets {
 		doc.Sockets = append(doc.Sockets, socketDocOf(s))
 	}
 	return doc, nil
@@ -301,30 +298,6 @@ func trackerWait(cfg *configs.Config) time.Duration {
 		wait = max(wait, c.Timeout)
 	}
 	return wait + time.Second
-}
-
-// instanceConfig turns a configured instance into what the driver runs.
-func instanceConfig(in configs.Instance) vrrp.InstanceConfig {
-	c := vrrp.InstanceConfig{
-		Name: in.Name, Interface: in.Interface, VRID: in.VRID,
-		Machine: vrrp.Config{
-			Version: vrrp.Version(in.Version), Priority: in.Priority, Interval: in.AdvertInterval,
-			Preempt: in.Preempt, PreemptDelay: in.PreemptDelay,
-			GARPDelay: in.GARPDelay, GARPRefresh: in.GARPRefresh,
-		},
-		VIPs: in.VIPs, Src: in.UnicastSrc, Peers: in.UnicastPeers, GARPRepeat: in.GARPRepeat,
-	}
-	if len(in.UnicastPeers) > 0 {
-		c.MinTTL = in.UnicastMinTTL
-	}
-	if in.AuthPass != "" {
-		c.AuthType = vrrp.AuthSimple
-		copy(c.AuthData[:], in.AuthPass)
-	}
-	if in.V3Checksum == "message" {
-		c.Checksum = vrrp.ChecksumMessage
-	}
-	return c
 }
 
 // cmdCheck is `vrrpd check`: validate like `run` does, print every problem, exit 1 if any.

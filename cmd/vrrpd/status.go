@@ -90,7 +90,10 @@ func instanceDocOf(s vrrp.InstanceStatus) instanceDoc {
 		Source: c.Src.String(), VIPs: []string{}, UnicastPeers: []string{},
 		AdvertsSent: s.AdvertsSent, AdvertsReceived: s.AdvertsReceived, SendErrors: s.SendErrors,
 		GARPBursts: s.Announces, Transitions: map[string]uint64{}, Drops: map[string]uint64{},
-		Trackers: []trackerDoc{}, Duplicates: []duplicateDoc{},
+		Trackers: []trackerDoc{}, Duplicates: []duplicateDoc{}, PriorityReason: s.PriorityWhy,
+	}
+	for _, tr := range s.Trackers {
+		d.Trackers = append(d.Trackers, trackerDoc{Kind: tr.Kind.String(), Name: tr.Name, Up: tr.Up, Weight: tr.Weight})
 	}
 	for _, dup := range s.Duplicates {
 		d.Duplicates = append(d.Duplicates, duplicateDoc{VIP: dup.VIP.String(), MAC: dup.MAC})

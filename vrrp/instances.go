@@ -1,0 +1,429 @@
+package vrrp
+
+import (
+	"container/heap"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// InstanceConfig is one virtual router as the driver runs it.
+type InstanceConfig struct {
+	Name       string
+	Interface  string
+	VRID       uint8
+	Machine    Config // Addr and Epoch are the driver's to set
+	VIPs       []netip.Prefix
+	Src        netip.Addr   // the advert source; zero: the interface's primary address
+	Peers      []netip.Addr // unicast peers; empty: multicast to 224.0.0.18 or ff02::12
+	MinTTL     int          // lowest TTL accepted; 0 means 255
+	AuthType   AuthType     // VRRPv2 only
+	AuthData   [8]byte      // VRRPv2 simple password, NUL padded
+	Checksum   ChecksumMode // IPv4 VRRPv3 only
+	GARPRepeat int          // GARPs / NAs per VIP in a burst
+	Group      string       // sync group: its members stay with one host (see Policy)
+	Trackers   []Tracker    // what it tracks besides its own interface (see Policy)
+}
+
+// IPv6 reports whether the instance's VIPs are IPv6.
+func (c *InstanceConfig) IPv6() bool { return len(c.VIPs) > 0 && c.VIPs[0].Addr().Is6() }
+
+// hasVIP reports whether a is one of the instance's VIPs.
+func (c *InstanceConfig) hasVIP(a netip.Addr) bool {
+	return slices.ContainsFunc(c.VIPs, func(p netip.Prefix) bool { return p.Addr() == a })
+}
+
+// cloneConfigs copies configurations deeply enough for the driver to keep them, with an empty
+// list of peers or trackers as nil, so that Reload finds nothing changed where nothing did.
+func cloneConfigs(cfgs []InstanceConfig) []InstanceConfig {
+	out := slices.Clone(cfgs)
+	for i := range out {
+		c := &out[i]
+		c.VIPs, c.Peers, c.Trackers = slices.Clone(c.VIPs), slices.Clone(c.Peers), slices.Clone(c.Trackers)
+		if len(c.Peers) == 0 {
+			c.Peers = nil // nil means multicast to Rules: an empty list would accept no one
+		}
+		if len(c.Trackers) == 0 {
+			c.Trackers = nil
+		}
+	}
+	return out
+}
+
+// instance is one running virtual router: its machine, its socket and what it sends.
+type instance struct {
+	cfg    InstanceConfig
+	src    netip.Addr // the advert source: cfg.Src, or the interface's address once known
+	m      *Machine
+	s      *sock
+	rules  Rules
+	dsts   []netip.Addr
+	adv    Advertisement // the advert we send, but for its priority
+	cnt    Counters
+	logged [NumDrops]time.Time
+	warned time.Time // last address-list mismatch logged
+
+	yields bool       // a sync group member: it yields to master, as the policy was last told
+	master netip.Addr // that master
+	timer  int        // its place in Driver.timers
+}
+
+// Plan is what Apply did: the instances it started, stopped, restarted and changed in place,
+// and for each changed one what changed (see Reload).
+type Plan struct {
+	Added, Removed, Restarted, InPlace []string
+	Changes                            map[string][]string
+}
+
+func (d *Driver) apply(cfgs []InstanceConfig) (Plan, error) {
+	plan := Plan{Changes: map[string][]string{}}
+	next := map[string]*InstanceConfig{}
+	for i := range cfgs {
+		next[cfgs[i].Name] = &cfgs[i]
+	}
+	now := d.now()
+	for _, in := range slices.Clone(d.order) {
+		c := next[in.cfg.Name]
+		if c == nil {
+			plan.Removed = append(plan.Removed, in.cfg.Name)
+			d.act(in, in.m.Shutdown(now))
+			d.forget(in)
+			continue
+		}
+		changes, restart := Reload(&in.cfg, c)
+		if len(changes) == 0 {
+			continue
+		}
+		plan.Changes[c.Name] = changes
+		if restart {
+			plan.Restarted = append(plan.Restarted, c.Name)
+			d.act(in, in.m.Shutdown(now))
+			d.forget(in)
+		} else {
+			plan.InPlace = append(plan.InPlace, c.Name)
+		}
+	}
+	changes := d.pol.Configure(now, cfgs)
+	var errs []error
+	var order []*instance
+	for i := range cfgs {
+		c := &cfgs[i]
+		in := d.byNm[c.Name]
+		switch {
+		case in != nil && plan.Changes[c.Name] != nil:
+			d.reconfigure(in, c)
+		case in != nil:
+		default:
+			if !slices.Contains(plan.Restarted, c.Name) {
+				plan.Added = append(plan.Added, c.Name)
+			}
+			var err error
+			if in, err = d.start(c); err != nil {
+				errs = append(errs, fmt.Errorf("instance %q: %w", c.Name, err))
+			}
+		}
+		if in != nil {
+			order = append(order, in)
+		}
+	}
+	d.order = order
+	d.enact(changes)
+	return plan, errors.Join(errs...)
+}
+
+// reconfigure changes a running instance in place, as Reload allows: the machine takes the new
+// settings, a master takes added VIPs at once and announces them, and gives up removed ones.
+func (d *Driver) reconfigure(in *instance, c *InstanceConfig) {
+	old := in.cfg
+	in.cfg = *c
+	if in.m.State() == Master {
+		if removed := prefixDiff(old.VIPs, c.VIPs); len(removed) > 0 {
+			if err := d.opt.VIPs.Remove(c.Interface, removed); err != nil {
+				d.opt.Log.Error("removing VIPs failed", "instance", c.Name, "err", err)
+			}
+		}
+		if added := prefixDiff(c.VIPs, old.VIPs); len(added) > 0 {
+			if err := d.opt.VIPs.Add(c.Interface, added); err != nil {
+				d.opt.Log.Error("adding VIPs failed", "instance", c.Name, "err", err)
+			}
+			if err := d.opt.VIPs.Announce(c.Interface, added, c.GARPRepeat); err != nil {
+				d.opt.Log.Error("announcing VIPs failed", "instance", c.Name, "err", err)
+			}
+		}
+	}
+	in.m.Reconfigure(d.machineConfig(in))
+	in.setAddresses()
+}
+
+// prefixDiff lists the prefixes of a that are not in b.
+func prefixDiff(a, b []netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range a {
+		if !slices.Contains(b, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// machineConfig is the instance's Config with what the driver sets: its source and the grid.
+func (d *Driver) machineConfig(in *instance) Config {
+	c := in.cfg.Machine
+	c.Addr, c.Epoch = in.src, d.epoch
+	return c
+}
+
+// start opens or shares an instance's socket and starts its machine with what the policy says
+// of it, so that it starts in the right state instead of flapping. The policy has its
+// configuration already.
+func (d *Driver) start(cfg *InstanceConfig) (*instance, error) {
+	if len(cfg.VIPs) == 0 {
+		return nil, errors.New("it has no VIPs")
+	}
+	key := sockKey{cfg.Interface, cfg.IPv6()}
+	s := d.socks[key]
+	if other := s.get(cfg.VRID); other != nil {
+		return nil, fmt.Errorf("vrid %d on %s is already used by instance %q", cfg.VRID, cfg.Interface, other.cfg.Name)
+	}
+	in := &instance{cfg: *cfg, src: cfg.Src}
+	m, err := NewMachine(d.machineConfig(in))
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		s = &sock{key: key}
+		d.socks[key] = s
+	}
+	in.m, in.s = m, s
+	in.rules = Rules{
+		Version: cfg.Machine.Version, Interval: cfg.Machine.Interval,
+		AuthType: cfg.AuthType, AuthData: cfg.AuthData,
+		Owner: cfg.Machine.Priority == 255, Peers: cfg.Peers, MinTTL: cfg.MinTTL,
+	}
+	in.adv = Advertisement{
+		Version: cfg.Machine.Version, VRID: cfg.VRID, Interval: cfg.Machine.Interval,
+		AuthType: cfg.AuthType, AuthData: cfg.AuthData,
+	}
+	in.setAddresses()
+	in.dsts = cfg.Peers
+	if len(in.dsts) == 0 {
+		in.dsts = []netip.Addr{MulticastV4}
+		if key.ipv6 {
+			in.dsts = []netip.Addr{MulticastV6}
+		}
+	}
+	s.byVRID[cfg.VRID] = in
+	d.byNm[cfg.Name] = in
+	heap.Push(&d.timers, in)
+
+	d.enact(d.pol.Observe(cfg.Name, ""))
+	d.enact(d.pol.Ready(cfg.Name, d.ready(in)))
+	v, now := d.pol.Starting(cfg.Name), d.now()
+	m.SetPriority(now, v.Priority)
+	if v.Fault != "" {
+		m.Fault(now, v.Fault)
+	}
+	m.Hold(now, v.Held)
+	d.opt.Log.Info("instance started", "instance", cfg.Name, "interface", cfg.Interface, "vrid", cfg.VRID,
+		"version", int(cfg.Machine.Version), "priority", cfg.Machine.Priority, "source", in.src, "vips", cfg.VIPs)
+	d.act(in, m.Startup(now))
+	return in, nil
+}
+
+// setAddresses sets the addresses the instance advertises and expects in others' adverts.
+func (in *instance) setAddresses() {
+	in.adv.Addresses = in.adv.Addresses[:0]
+	for _, p := range in.cfg.VIPs {
+		in.adv.Addresses = append(in.adv.Addresses, p.Addr())
+	}
+	// RFC 5798 §5.2.9: for IPv6 the link-local VIP comes first in the list.
+	slices.SortStableFunc(in.adv.Addresses, func(a, b netip.Addr) int {
+		return boolInt(b.IsLinkLocalUnicast()) - boolInt(a.IsLinkLocalUnicast())
+	})
+	in.rules.Addresses = in.adv.Addresses
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// get returns the instance with this VRID on the socket, if any; s may be nil.
+func (s *sock) get(vrid uint8) *instance {
+	if s == nil {
+		return nil
+	}
+	return s.byVRID[vrid]
+}
+
+// ready makes sure an instance can take part: its socket open and its source address known. It
+// says what is missing, or "". Both can be missing while the interface is (it may appear later,
+// or come back re-created).
+func (d *Driver) ready(in *instance) string {
+	s := in.s
+	if s.conn == nil {
+		conn, err := d.opt.Listen(s.key.ifname, s.key.ipv6)
+		if err != nil {
+			return fmt.Sprintf("cannot open a VRRP socket on %s: %v", s.key.ifname, err)
+		}
+		s.conn, s.index = conn, conn.Index()
+		d.wg.Add(1)
+		go d.watch(s, conn)
+	}
+	if !in.src.IsValid() {
+		src, err := primaryAddr(s.conn, d.isVIP, in.cfg.IPv6())
+		if err != nil {
+			return fmt.Sprintf("%s: %v", s.key.ifname, err)
+		}
+		in.src = src
+		in.m.SetAddr(src)
+	}
+	return ""
+}
+
+// primaryAddr is the advert source when none is configured: the interface's first address of
+// the family (for IPv6, link-local) that is no instance's VIP. A VIP may be on the interface:
+// another instance's, or one a killed predecessor left behind.
+func primaryAddr(c Conn, isVIP func(netip.Addr) bool, ipv6 bool) (netip.Addr, error) {
+	addrs, err := c.Addrs()
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for _, a := range addrs {
+		if !isVIP(a) {
+			return a, nil
+		}
+	}
+	family := "IPv4 address"
+	if ipv6 {
+		family = "IPv6 link-local address"
+	}
+	return netip.Addr{}, fmt.Errorf("the interface has no %s of its own to send adverts from; add one, or set unicast_src", family)
+}
+
+// isVIP reports whether a is a VIP of any instance.
+func (d *Driver) isVIP(a netip.Addr) bool {
+	for _, in := range d.byNm {
+		if in.cfg.hasVIP(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// forget removes a stopped instance and closes its socket if nobody else uses it.
+func (d *Driver) forget(in *instance) {
+	heap.Remove(&d.timers, in.timer)
+	in.s.byVRID[in.cfg.VRID] = nil
+	delete(d.byNm, in.cfg.Name)
+	d.order = slices.DeleteFunc(d.order, func(o *instance) bool { return o == in })
+	for _, o := range in.s.byVRID {
+		if o != nil {
+			return
+		}
+	}
+	d.flushSock(in.s)
+	delete(d.socks, in.s.key)
+	if in.s.conn != nil {
+		in.s.conn.Close()
+	}
+}
+
+// enact carries out the policy's changes. Each instance is told the policy's decision as it is
+// now: carrying out one change can cause others (a sync group member that steps down makes its
+// siblings' holds change), which are carried out at once, so a Change further down the list may
+// be older than what the instance was already told.
+func (d *Driver) enact(changes []Change) {
+	for _, c := range changes {
+		if in := d.byNm[c.Instance]; in != nil {
+			d.tell(in, d.pol.Told(c.Instance), c.Why)
+		}
+	}
+}
+
+// tell brings an instance's machine in line with its decision; why caused the change.
+func (d *Driver) tell(in *instance, v Decision, why string) {
+	now := d.now()
+	if v.Fault != "" {
+		d.act(in, in.m.Fault(now, v.Fault))
+	}
+	if old := in.m.Priority(); old != v.Priority && in.cfg.Machine.Priority != 255 {
+		d.opt.Log.Info("priority changed", "instance", in.cfg.Name, "vrid", in.cfg.VRID, "from", old, "to", v.Priority, "reason", v.PriorityWhy)
+		d.act(in, in.m.SetPriority(now, v.Priority))
+	}
+	d.act(in, in.m.Hold(now, v.Held))
+	if v.Fault == "" && in.m.State() == Fault {
+		d.act(in, in.m.Recover(now, why))
+	}
+}
+
+// observe tells the policy what a sync group member follows, when that changed: its siblings
+// are held back while it yields to a better master.
+func (d *Driver) observe(in *instance) {
+	if in.cfg.Group == "" {
+		return
+	}
+	yields := in.m.Yielding()
+	master := in.m.Status().Master
+	if yields == in.yields && (!yields || master == in.master) {
+		return
+	}
+	in.yields, in.master = yields, master
+	what := ""
+	if yields {
+		what = "follows master " + master.String()
+	}
+	d.enact(d.pol.Observe(in.cfg.Name, what))
+}
+
+// act carries out a machine's actions in order. Adverts are queued and sent together at the end
+// of the event, or before an action that changes addresses or ARP, so that the wire sees the
+// actions in the machine's order.
+func (d *Driver) act(in *instance, actions []Action) {
+	c := &in.cfg
+	for _, a := range actions {
+		if a.Kind == AddVIPs || a.Kind == RemoveVIPs || a.Kind == Announce {
+			d.flush()
+		}
+		switch a.Kind {
+		case SendAdvert:
+			d.send(in, a.Priority)
+		case AddVIPs:
+			if err := d.opt.VIPs.Add(c.Interface, c.VIPs); err != nil {
+				d.opt.Log.Error("adding VIPs failed", "instance", c.Name, "err", err)
+			}
+		case RemoveVIPs:
+			if err := d.opt.VIPs.Remove(c.Interface, c.VIPs); err != nil {
+				d.opt.Log.Error("removing VIPs failed", "instance", c.Name, "err", err)
+			}
+		case Announce:
+			in.cnt.Announces++
+			if err := d.opt.VIPs.Announce(c.Interface, c.VIPs, c.GARPRepeat); err != nil {
+				d.opt.Log.Error("announcing VIPs failed", "instance", c.Name, "err", err)
+			} else {
+				in.cnt.Announced += uint64(c.GARPRepeat * len(c.VIPs))
+			}
+			d.probe(in)
+		case Transition:
+			in.cnt.Transitions[a.To]++
+			if a.To != Master {
+				in.cnt.Duplicates = nil
+			}
+			d.opt.Log.Info("transition", "instance", c.Name, "vrid", c.VRID, "from", a.From.String(), "to", a.To.String(), "reason", a.Reason)
+			if d.opt.Notify != nil {
+				d.opt.Notify.Notify(Event{
+					Instance: c.Name, Interface: c.Interface, VRID: c.VRID, From: a.From, To: a.To,
+					Priority: in.m.Priority(), Reason: a.Reason, VIPs: c.VIPs,
+				})
+			}
+		}
+	}
+	if in.timer >= 0 && d.byNm[c.Name] == in {
+		d.timers.fix(in)
+		d.observe(in)
+	}
+}
