@@ -211,9 +211,8 @@ func (m *Manager) link(ifname string) (netlink.Link, error) {
 }
 
 // Watch lets the Manager keep the interfaces it has looked up, until ctx is done, instead of
-// asking netlink again for each Add, Remove, Present, Announce and Probe: those lookups were half
-// of what the daemon allocated at start-up with 200 instances, and one more round trip before
-// each GARP burst. It listens to netlink link messages in ns (netns.None() for the current
+// asking netlink again for each Add, Remove, Present, Announce and Probe, which would cost a
+// round trip before each GARP burst and garbage at every one. It listens to netlink link messages in ns (netns.None() for the current
 // namespace, which must be the handle's) and forgets an interface as soon as a message says it
 // changed: deleted, renamed, a new MAC address, anything. While it is not subscribed, every
 // call looks its interface up, as without Watch.
@@ -294,7 +293,7 @@ func (s *sender) garp(attrs *netlink.LinkAttrs, ip netip.Addr, count int) error 
 		return err
 	}
 	// Sent through the raw descriptor: packet.Conn's WriteTo starts a goroutine per frame to
-	// watch a context it never cancels, 2,400 of them when 200 instances become master.
+	// watch a context it never cancels.
 	rc, err := s.arp.SyscallConn()
 	if err != nil {
 		return err

@@ -112,9 +112,8 @@ func serveControl(ctx context.Context, ln net.Listener, log *slog.Logger, handle
 }
 
 // writeResponse writes resp as json.Encoder would, on one line, but a status document's
-// instances one at a time: at 200 instances the document is 250 KB, and encoding it whole raised
-// the daemon's peak memory by as much again. The rest of the document is encoded with no
-// instances, and they go into its empty list.
+// instances one at a time, so that a document of many instances is never held encoded whole. The
+// rest of the document is encoded with no instances, and they go into its empty list.
 func writeResponse(w io.Writer, resp response) error {
 	bw := bufio.NewWriter(w)
 	if resp.Status == nil || len(resp.Status.Instances) == 0 {
