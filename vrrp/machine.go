@@ -69,12 +69,14 @@ type Config struct {
 	Epoch time.Time
 }
 
-// answerGap limits how often a master answers another master's advert with a GARP/NA burst:
-// once a second, or once per three Advertisement_Intervals if that is shorter. Two masters mean
-// a healed split brain, and the burst turns the clients that followed the loser back to us. The
-// loser can only be master again after its Master_Down_Interval, which is more than three of our
-// intervals after our last advert, so the gap never withholds the burst from the next split
-// brain; it stops a burst per advert from a peer that keeps advertising a lower priority.
+// answerGap limits how often a master answers another master's advert (with an advert and a
+// GARP/NA burst): once a second, or once per three Advertisement_Intervals if that is shorter.
+// Two masters mean a healed split brain, and the burst turns the clients that followed the loser
+// back to us. The loser can only be master again after its Master_Down_Interval, which is more
+// than three of our intervals after our last advert, so the gap never withholds the answer from
+// the next split brain; it stops an answer per advert from a peer that keeps advertising a lower
+// priority, and a flood of forged priority-0 or low adverts from using us as a reflector: our
+// adverts stay on their schedule, plus one answer per gap.
 func (m *Machine) answerGap() time.Duration { return min(time.Second, 3*m.cfg.Interval) }
 
 // cs is a centisecond, the unit in which RFC 5798 §6.1 computes the timers.
@@ -385,9 +387,9 @@ func (m *Machine) backupReceive(now time.Time, src netip.Addr, adv *Advertisemen
 func (m *Machine) masterReceive(now time.Time, src netip.Addr, adv *Advertisement) {
 	if adv.Priority == 0 {
 		// Another master is stopping or yielding: advertise at once, so its backups see us.
-		m.do(Action{Kind: SendAdvert, Priority: m.prio})
-		m.advertAt = m.nextAdvert(now)
-		m.answer(now)
+		if m.answer(now) {
+			m.advertAt = m.nextAdvert(now)
+		}
 		return
 	}
 	higher := adv.Priority > m.prio
@@ -408,8 +410,7 @@ func (m *Machine) masterReceive(now time.Time, src netip.Addr, adv *Advertisemen
 		return
 	}
 	// RFC 9568 §6.4.3: discard it, and advertise at once to assert our state to the sender
-	// and to learning bridges.
-	m.do(Action{Kind: SendAdvert, Priority: m.prio})
+	// and to learning bridges (at most once per answerGap).
 	m.answer(now)
 }
 
@@ -424,14 +425,18 @@ func (m *Machine) nextAdvert(now time.Time) time.Time {
 	return next.Add(-next.Sub(m.cfg.Epoch) % m.cfg.Interval)
 }
 
-// answer re-announces the VIPs to clients that may have followed another master, at most once
-// per answerGap. The burst sent on becoming master does not count: the other master may have
-// announced after it, as when a split brain heals within a second.
-func (m *Machine) answer(now time.Time) {
-	if m.lastAnswer.IsZero() || now.Sub(m.lastAnswer) >= m.answerGap() {
-		m.lastAnswer = now
-		m.do(Action{Kind: Announce})
+// answer asserts our state to another master and re-announces the VIPs to the clients that may
+// have followed it, at most once per answerGap, and says whether it did. The burst sent on
+// becoming master does not count: the other master may have announced after it, as when a split
+// brain heals within a second.
+func (m *Machine) answer(now time.Time) bool {
+	if !m.lastAnswer.IsZero() && now.Sub(m.lastAnswer) < m.answerGap() {
+		return false
 	}
+	m.lastAnswer = now
+	m.do(Action{Kind: SendAdvert, Priority: m.prio})
+	m.do(Action{Kind: Announce})
+	return true
 }
 
 // becomeMaster is the transition to Master of RFC 5798 §6.4.1 and §6.4.2: advertise, take the

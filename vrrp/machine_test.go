@@ -237,15 +237,17 @@ func TestAdvertGrid(t *testing.T) {
 }
 
 // RFC 5798 §6.4.3: a master that receives priority 0 advertises at once and resets Adver_Timer.
-// Another master was stopping or yielding, so clients may point at it: vrrpd also re-announces,
-// at most once a second, or once per three intervals if that is shorter. Its own burst on becoming
-// master does not count: the other master may have announced after it.
+// Another master was stopping or yielding, so clients may point at it: vrrpd also re-announces.
+// It answers at most once a second, or once per three intervals if that is shorter, so that a
+// flood of priority-0 adverts cannot use it as a reflector. Its own burst on becoming master does
+// not count: the other master may have announced after it.
 func TestMasterAnswersPriorityZero(t *testing.T) {
 	m := newTestMachine(t, 255)
 	m.Startup(t0)
 	wantActions(t, "priority 0", m.Receive(at(ms(400)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce")
 	wantDeadline(t, "Adver_Timer", m, at(ms(1400)))
-	wantActions(t, "again within 1s", m.Receive(at(ms(900)), lb2, advert(0, time.Second)), "SendAdvert 255")
+	wantActions(t, "again within 1s", m.Receive(at(ms(900)), lb2, advert(0, time.Second)))
+	wantDeadline(t, "Adver_Timer on its schedule", m, at(ms(1400)))
 	wantActions(t, "later", m.Receive(at(ms(5000)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce")
 
 	// At 200ms, the other router can be master again 3 intervals (600ms) plus its Skew_Time after
@@ -253,7 +255,7 @@ func TestMasterAnswersPriorityZero(t *testing.T) {
 	f := newTestMachine(t, 255, func(c *Config) { c.Interval = ms(200) })
 	f.Startup(t0)
 	wantActions(t, "200ms: priority 0", f.Receive(at(ms(100)), lb2, advert(0, ms(200))), "SendAdvert 255", "Announce")
-	wantActions(t, "200ms: within 600ms", f.Receive(at(ms(650)), lb2, advert(0, ms(200))), "SendAdvert 255")
+	wantActions(t, "200ms: within 600ms", f.Receive(at(ms(650)), lb2, advert(0, ms(200))))
 	wantActions(t, "200ms: after 600ms", f.Receive(at(ms(700)), lb2, advert(0, ms(200))), "SendAdvert 255", "Announce")
 }
 
@@ -312,13 +314,13 @@ func TestMasterTieBreak(t *testing.T) {
 }
 
 // RFC 9568 §6.4.3: a master discards a lower-priority advert and advertises at once. vrrpd also
-// re-announces the VIPs, at most once per answerGap, so clients of a healed split brain come back,
-// even right after becoming master.
+// re-announces the VIPs, so clients of a healed split brain come back, even right after becoming
+// master; it answers at most once per answerGap.
 func TestMasterAssertsAgainstLowerPriority(t *testing.T) {
 	m := newTestMachine(t, 100)
 	now := becomeMasterAt(t, m)
 	wantActions(t, "just became master", m.Receive(now.Add(ms(100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
-	wantActions(t, "within 1s", m.Receive(now.Add(ms(600)), lb2, advert(50, time.Second)), "SendAdvert 100")
+	wantActions(t, "within 1s", m.Receive(now.Add(ms(600)), lb2, advert(50, time.Second)))
 	wantActions(t, "after 1s", m.Receive(now.Add(ms(1100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
 	if m.State() != Master {
 		t.Errorf("state %s", m.State())
@@ -689,5 +691,38 @@ func TestHold(t *testing.T) {
 	b.Receive(at(time.Second), lb2, advert(110, time.Second))
 	if !b.Yielding() {
 		t.Error("a backup following a higher-priority master yields")
+	}
+}
+
+// A master flooded with forged priority-0 and lower-priority adverts is no reflector: over 5s at
+// 1s, 10,000 of them draw one answer per answerGap, beside the adverts of its own schedule.
+func TestMasterFloodIsNoReflector(t *testing.T) {
+	m := newTestMachine(t, 100)
+	start := becomeMasterAt(t, m)
+	adverts, bursts := 0, 0
+	count := func(as []Action) {
+		for _, a := range as {
+			switch a.Kind {
+			case SendAdvert:
+				adverts++
+			case Announce:
+				bursts++
+			}
+		}
+	}
+	for i := range 10000 {
+		now := start.Add(time.Duration(i) * 500 * time.Microsecond)
+		if dl := m.Deadline(); !now.Before(dl) {
+			count(m.Tick(dl))
+		}
+		prio := uint8(0)
+		if i%2 == 1 {
+			prio = 50
+		}
+		count(m.Receive(now, lb2, advert(prio, time.Second)))
+	}
+	// 5 scheduled adverts, and 5 answers (each an advert and a burst), one per second.
+	if adverts > 10 || bursts > 5 || m.State() != Master {
+		t.Errorf("10,000 forged adverts in 5s drew %d adverts and %d bursts (state %s); want at most 10 and 5", adverts, bursts, m.State())
 	}
 }
