@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/user"
@@ -16,6 +15,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The control socket speaks one JSON request and one JSON response per connection:
@@ -36,18 +37,47 @@ type response struct {
 // errNoDaemon means nothing answers on the control socket.
 var errNoDaemon = errors.New("no vrrpd is running")
 
-// listenControl creates the control socket at path: mode 0600, or 0660 owned by group. A socket
-// left behind by a killed daemon is replaced; one that still answers means another daemon runs.
+// The control socket's bounds. A request is one short line of JSON, and the people and programs
+// that ask (an operator, shell completion, a monitoring poller) ask one at a time: whatever is
+// beyond these bounds is refused, counted and logged, and never makes the daemon grow or wait.
+const (
+	maxRequest       = 4 << 10          // bytes of one request: the longest, a drain of many instances, is far below
+	maxControlConns  = 16               // connections served at once; more are closed at once
+	requestTimeout   = 2 * time.Second  // to send the whole request
+	responseTimeout  = 10 * time.Second // to read the whole answer, a status of a thousand instances included
+	acceptBackoffMax = time.Second      // the longest wait before accepting again after an error
+)
+
+// errRequestTooLarge is a request longer than maxRequest.
+var errRequestTooLarge = fmt.Errorf("request longer than %d bytes", maxRequest)
+
+// listenControl creates the control socket at path: mode 0600, or 0660 owned by group. Its
+// directory must belong to root or to vrrpd's own user, and be writable by nobody else, since
+// whoever can write there can replace the socket. A socket left behind by a killed daemon is
+// replaced; one that still answers means another daemon runs; anything else at path (a file, a
+// link, a directory) is refused and left as it is.
 func listenControl(path, group string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("control socket %s answers: another vrrpd is running", path)
+	if err := privateDir(dir); err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	switch fi, err := os.Lstat(path); {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
 		return nil, fmt.Errorf("control socket: %w", err)
+	case fi.Mode().Type() != os.ModeSocket:
+		return nil, fmt.Errorf("control socket %s: something else is there (%s); remove it or choose another path", path, fi.Mode().Type())
+	default:
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("control socket %s answers: another vrrpd is running", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("control socket: %w", err)
+		}
 	}
 	mode, gid := os.FileMode(0o600), -1
 	if group != "" {
@@ -60,55 +90,131 @@ func listenControl(path, group string) (net.Listener, error) {
 		}
 		mode = 0o660
 	}
-	// The umask keeps the socket private from the moment it exists; chmod then sets the mode.
-	old := syscall.Umask(0o177)
+	// The umask gives the socket its final mode as it is created: it is never more open. Nothing
+	// else runs yet that creates files.
+	old := syscall.Umask(int(0o777 &^ mode))
 	ln, err := net.Listen("unix", path)
 	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	if gid >= 0 {
-		if err := os.Chown(path, -1, gid); err != nil {
+		// Without following a link: if someone swapped the path for one, it changes nothing else.
+		if err := unix.Fchownat(unix.AT_FDCWD, path, -1, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			ln.Close()
-			return nil, fmt.Errorf("control socket: %w", err)
+			return nil, fmt.Errorf("control socket: chown %s: %w", path, err)
 		}
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	return ln, nil
 }
 
-// serveControl answers requests until ctx is done, then closes ln.
-func serveControl(ctx context.Context, ln net.Listener, log *slog.Logger, handle func(request) response) {
+// privateDir checks that only root and this process's user can change what dir holds.
+func privateDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	switch perm := fi.Mode().Perm(); {
+	case st.Uid != 0 && int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("its directory %s belongs to uid %d, who could replace it: chown root %[1]s", dir, st.Uid)
+	case perm&0o002 != 0 || perm&0o020 != 0 && st.Gid != 0:
+		return fmt.Errorf("its directory %s is writable by others (mode %04o): chmod go-w %[1]s", dir, perm)
+	}
+	return nil
+}
+
+// serveControl answers requests until ctx is done, then closes ln. It serves at most
+// maxControlConns at once; Accept errors (EMFILE) are retried with a growing pause, as net/http
+// does, so the control socket outlives a shortage of file descriptors.
+func serveControl(ctx context.Context, ln net.Listener, refused *refusals, handle func(request) response) {
 	go func() {
 		<-ctx.Done()
 		ln.Close()
 	}()
+	slots := make(chan struct{}, maxControlConns)
+	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
-			if ctx.Err() == nil {
-				log.Error("control socket accept failed", "err", err)
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			backoff = min(max(2*backoff, 5*time.Millisecond), acceptBackoffMax)
+			refused.refuse("accept", "accept failed; trying again", "err", err, "in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		backoff = 0
+		select {
+		case slots <- struct{}{}:
+		default:
+			refused.refuse("connections", "too many connections at once: closed one", "limit", maxControlConns)
+			c.Close()
+			continue
 		}
 		go func() {
+			defer func() { <-slots }()
 			defer c.Close()
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			var req request
-			resp := response{}
-			if err := json.NewDecoder(c).Decode(&req); err != nil {
+			c.SetReadDeadline(time.Now().Add(requestTimeout))
+			req, err := readRequest(c)
+			var resp response
+			switch {
+			case errors.Is(err, errRequestTooLarge):
+				refused.refuse("size", "request too large", "limit", maxRequest)
 				resp.Error = "bad request: " + err.Error()
-			} else {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				refused.refuse("timeout", "request not sent in time", "timeout", requestTimeout)
+				return
+			case err != nil:
+				refused.refuse("malformed", "malformed request", "err", err)
+				resp.Error = "bad request: " + err.Error()
+			default:
 				resp = handle(req)
 			}
+			c.SetWriteDeadline(time.Now().Add(responseTimeout))
 			if err := writeResponse(c, resp); err != nil {
-				log.Debug("control socket: answer not sent", "err", err)
+				refused.refuse("write", "answer not sent", "err", err)
 			}
 		}()
 	}
+}
+
+// readRequest decodes one request of at most maxRequest bytes.
+func readRequest(r io.Reader) (request, error) {
+	var req request
+	lr := &limitedReader{r: r, n: maxRequest}
+	if err := json.NewDecoder(lr).Decode(&req); err != nil {
+		if lr.over {
+			return request{}, errRequestTooLarge
+		}
+		return request{}, err
+	}
+	return req, nil
+}
+
+// limitedReader reads at most n bytes, and remembers if the reader had more.
+type limitedReader struct {
+	r    io.Reader
+	n    int
+	over bool
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		l.over = true
+		return 0, errRequestTooLarge
+	}
+	n, err := l.r.Read(p[:min(len(p), l.n)])
+	l.n -= n
+	return n, err
 }
 
 // writeResponse writes resp as json.Encoder would, on one line, but a status document's

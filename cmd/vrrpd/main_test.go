@@ -90,12 +90,12 @@ func TestStatusWithoutDaemon(t *testing.T) {
 	}
 }
 
-// The control socket is private (0600), replaces a stale socket file, and refuses to start a
+// The control socket is private (0600), replaces a stale socket, and refuses to start a
 // second daemon while the first answers.
 func TestControlSocket(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "run", "vrrpd.sock")
 	os.MkdirAll(filepath.Dir(sock), 0o755)
-	os.WriteFile(sock, nil, 0o644) // left behind by a killed daemon
+	staleSocket(t, sock) // left behind by a killed daemon
 	ln, err := listenControl(sock, "")
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestControlSocket(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go serveControl(ctx, ln, slog.New(slog.DiscardHandler), func(req request) response {
+	go serveControl(ctx, ln, newRefusals(slog.New(slog.DiscardHandler), "control socket"), func(req request) response {
 		if req.Command == "status" {
 			return response{Status: &statusDoc{RouterID: "lb1"}}
 		}

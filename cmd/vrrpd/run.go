@@ -67,7 +67,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	d := &daemon{log: log, level: level, path: *path, socketFlag: *socket, cfg: cfg}
+	d := &daemon{log: log, level: level, path: *path, socketFlag: *socket, cfg: cfg,
+		refusedControl: newRefusals(log, "control socket"), refusedMetrics: newRefusals(log, "metrics")}
 	if err := d.run(ctx, hup); err != nil {
 		log.Error("vrrpd stopped", "err", err)
 		return 1
@@ -122,6 +123,8 @@ type daemon struct {
 	driver     *vrrp.Driver
 	hooks      *hooks
 	track      *tracking
+
+	refusedControl, refusedMetrics *refusals // what the doors refused
 
 	mu  sync.Mutex
 	cfg *configs.Config
@@ -183,7 +186,7 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 		return abort(err)
 	}
 	go vip.WatchRemovals(runCtx, netns.None(), log, func(ifname string, p netip.Prefix) { d.driver.VIPRemoved(ifname, p) })
-	go serveControl(runCtx, ln, log, d.handle)
+	go serveControl(runCtx, ln, d.refusedControl, d.handle)
 	log.Info("vrrpd running", "version", version(), "router_id", cfg.Global.RouterID,
 		"instances", len(cfg.Instances), "socket", cfg.Global.Socket)
 	// Sockets are open and every instance has settled its VIPs (stale ones removed, or taken
@@ -230,6 +233,7 @@ func (d *daemon) handle(req request) response {
 		if err != nil {
 			return response{Error: err.Error()}
 		}
+		doc.Refused = refusedDoc{Control: d.refusedControl.counted(), Metrics: d.refusedMetrics.counted()}
 		return response{Status: doc}
 	}
 	return response{Error: fmt.Sprintf("unknown command %q", req.Command)}

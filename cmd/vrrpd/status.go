@@ -20,6 +20,14 @@ type statusDoc struct {
 	Started   string        `json:"started"`
 	Instances []instanceDoc `json:"instances"`
 	Sockets   []socketDoc   `json:"sockets"`
+	Refused   refusedDoc    `json:"refused"`
+}
+
+// refusedDoc counts what the daemon's doors refused, by reason: requests too large, too many
+// connections at once, malformed, too slow.
+type refusedDoc struct {
+	Control map[string]uint64 `json:"control"`
+	Metrics map[string]uint64 `json:"metrics"`
 }
 
 type instanceDoc struct {
