@@ -109,7 +109,7 @@ func TestServeControlBounds(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	refused := newRefusals(slog.New(slog.DiscardHandler), "control socket")
+	refused := newRefusals(slog.New(slog.DiscardHandler), "control")
 	release := make(chan struct{})
 	go serveControl(ctx, ln, refused, func(req request) response {
 		if req.Command == "hold" {
@@ -194,7 +194,7 @@ func TestServeControlAcceptErrors(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	refused := newRefusals(slog.New(slog.DiscardHandler), "control socket")
+	refused := newRefusals(slog.New(slog.DiscardHandler), "control")
 	flaky := &flakyListener{Listener: ln, fail: 5}
 	go serveControl(ctx, flaky, refused, func(req request) response {
 		return response{Status: &statusDoc{RouterID: "lb1"}}

@@ -109,7 +109,7 @@ func TestControlSocket(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go serveControl(ctx, ln, newRefusals(slog.New(slog.DiscardHandler), "control socket"), func(req request) response {
+	go serveControl(ctx, ln, newRefusals(slog.New(slog.DiscardHandler), "control"), func(req request) response {
 		if req.Command == "status" {
 			return response{Status: &statusDoc{RouterID: "lb1"}}
 		}

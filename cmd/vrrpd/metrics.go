@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -28,19 +29,50 @@ import (
 // processStart is when the process started, near enough: package initialisation.
 var processStart = time.Now()
 
-// metricsHandler serves /metrics. It reads the driver's and the trackers' state at each scrape,
-// so it keeps no state that could drift from them.
+// The metrics server's bounds: a scrape is one small GET, and Prometheus scrapes every few
+// seconds. Whoever asks more, or slower, is refused or cut off, never served at the protocol
+// loop's expense.
+const (
+	metricsConns       = 8                // connections at once; more are closed at once
+	metricsReadTimeout = 5 * time.Second  // to send a request, its headers included
+	metricsWriteTimout = 10 * time.Second // to read the answer
+	metricsIdleTimeout = 30 * time.Second // a kept-alive connection between scrapes
+	snapshotMaxAge     = time.Second      // a scrape reads the driver's state at most once a second
+)
+
+// metricsHandler serves /metrics from a snapshot of the driver's state at most snapshotMaxAge
+// old, so that scrapes, however many, never queue on the protocol loop.
 type metricsHandler struct {
-	driver *vrrp.Driver
+	driver interface {
+		Status() (*vrrp.Snapshot, error)
+	} // *vrrp.Driver
+	refused []*refusals // the doors', control socket and metrics
+
+	mu   sync.Mutex // held while the snapshot is read, so that one scrape reads it for all
+	snap *vrrp.Snapshot
+	at   time.Time
 }
 
-func (m metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (m *metricsHandler) snapshot() (*vrrp.Snapshot, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.snap == nil || time.Since(m.at) >= snapshotMaxAge {
+		snap, err := m.driver.Status()
+		if err != nil {
+			return nil, err
+		}
+		m.snap, m.at = snap, time.Now()
+	}
+	return m.snap, nil
+}
+
+func (m *metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	snap, err := m.driver.Status()
+	snap, err := m.snapshot()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
@@ -52,30 +84,86 @@ func (m metricsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Written as it is made, never held whole.
 	e := exposition{bufio.NewWriter(w)}
 	e.vrrp(snap.Instances, snap.Sockets, snap.Checks)
+	e.refusals(m.refused)
 	e.process()
 	_ = e.Flush()
 }
 
 // serveMetrics serves /metrics on addr until ctx is done. Nothing else listens on the network.
-func serveMetrics(ctx context.Context, addr string, h http.Handler, log *slog.Logger) error {
+// An address beyond loopback is allowed, with a warning: anyone who reaches it reads the
+// instances' names, addresses and states.
+func serveMetrics(ctx context.Context, addr string, h http.Handler, refused *refusals, log *slog.Logger) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", h)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}
+	if beyondLoopback(ln.Addr()) {
+		log.Warn("metrics are served beyond loopback: anyone who can reach this address can read them; "+
+			"set metrics = \"127.0.0.1:PORT\" unless a firewall keeps others out", "address", ln.Addr().String())
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: metricsReadTimeout,
+		ReadTimeout:       metricsReadTimeout,
+		WriteTimeout:      metricsWriteTimout,
+		IdleTimeout:       metricsIdleTimeout,
+		MaxHeaderBytes:    8 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
 	}()
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(&limitListener{Listener: ln, slots: make(chan struct{}, metricsConns), refused: refused}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server failed", "err", err)
 		}
 	}()
 	log.Info("serving Prometheus metrics", "address", ln.Addr().String())
 	return nil
+}
+
+// beyondLoopback reports whether a listening address can be reached from other hosts.
+func beyondLoopback(a net.Addr) bool {
+	t, ok := a.(*net.TCPAddr)
+	return ok && !t.IP.IsLoopback()
+}
+
+// limitListener closes the connections beyond its slots as they arrive, and counts them.
+type limitListener struct {
+	net.Listener
+	slots   chan struct{}
+	refused *refusals
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &slotConn{Conn: c, release: func() { <-l.slots }}, nil
+		default:
+			l.refused.refuse("connections", "too many connections at once: closed one", "limit", cap(l.slots))
+			c.Close()
+		}
+	}
+}
+
+// slotConn gives its slot back when it closes, once.
+type slotConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *slotConn) Close() error {
+	c.once.Do(c.release)
+	return c.Conn.Close()
 }
 
 // exposition writes a scrape's body in Prometheus's text format. Each family is written whole, its
@@ -199,6 +287,22 @@ func (e *exposition) vrrp(is []vrrp.InstanceStatus, ss []vrrp.SocketStatus, chec
 	slices.Sort(names)
 	for _, name := range names {
 		e.sample("vrrpd_check_up", b2f(checks[name]), "check", name)
+	}
+}
+
+// refusals writes what the daemon's doors refused, by door and reason.
+func (e *exposition) refusals(doors []*refusals) {
+	e.family("vrrpd_refused_total", counter, "Requests and connections the control socket and the metrics server refused, by reason.")
+	for _, d := range doors {
+		counts := d.counted()
+		reasons := make([]string, 0, len(counts))
+		for r := range counts {
+			reasons = append(reasons, r)
+		}
+		slices.Sort(reasons)
+		for _, r := range reasons {
+			e.sample("vrrpd_refused_total", float64(counts[r]), "door", d.door, "reason", r)
+		}
 	}
 }
 

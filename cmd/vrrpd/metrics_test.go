@@ -3,8 +3,17 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,9 +47,13 @@ func TestExposition(t *testing.T) {
 	sock.Drops[vrrp.DropVRID] = 7
 	checks := map[string]bool{"nginx": true, `odd "name"\` + "\n": false}
 
+	control := newRefusals(slog.New(slog.DiscardHandler), "control")
+	control.refuse("size", "request too large")
+
 	var buf bytes.Buffer
 	e := exposition{bufio.NewWriter(&buf)}
 	e.vrrp([]vrrp.InstanceStatus{master, backup}, []vrrp.SocketStatus{sock}, checks)
+	e.refusals([]*refusals{control})
 	e.process()
 	if err := e.Flush(); err != nil {
 		t.Fatal(err)
@@ -115,6 +128,7 @@ func TestExposition(t *testing.T) {
 		{"vrrpd_duplicate_vip", vi1("vip", "10.0.4.99", "mac", "02:00:00:00:00:09"), 1},
 		{"vrrpd_check_up", map[string]string{"check": "nginx"}, 1},
 		{"vrrpd_check_up", map[string]string{"check": `odd "name"\` + "\n"}, 0},
+		{"vrrpd_refused_total", map[string]string{"door": "control", "reason": "size"}, 1},
 		{"go_goroutines", nil, -1},
 		{"process_resident_memory_bytes", nil, -1},
 		{"process_cpu_seconds_total", nil, -1},
@@ -154,5 +168,83 @@ func TestExpositionEmpty(t *testing.T) {
 	p := expfmt.NewTextParser(model.LegacyValidation)
 	if _, err := p.TextToMetricFamilies(&buf); err != nil {
 		t.Errorf("Prometheus's parser rejects an empty exposition: %v", err)
+	}
+}
+
+// countingDriver counts the snapshots a scrape takes.
+type countingDriver struct{ calls atomic.Int32 }
+
+func (c *countingDriver) Status() (*vrrp.Snapshot, error) {
+	c.calls.Add(1)
+	return &vrrp.Snapshot{}, nil
+}
+
+// Scrapes read the driver's state at most once a second, however many there are; connections
+// beyond the limit are closed and counted; the server's timeouts are set.
+func TestMetricsServerBounds(t *testing.T) {
+	drv := &countingDriver{}
+	refused := newRefusals(slog.New(slog.DiscardHandler), "metrics")
+	h := &metricsHandler{driver: drv, refused: []*refusals{refused}}
+	for range 50 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("scrape: %d", rec.Code)
+		}
+	}
+	if n := drv.calls.Load(); n != 1 {
+		t.Errorf("50 scrapes at once read the driver %d times, want 1", n)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if err := serveMetrics(ctx, addr, h, refused, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	var held []net.Conn
+	for range metricsConns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	extra, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	fmt.Fprintf(extra, "GET /metrics HTTP/1.0\r\n\r\n")
+	extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, _ := extra.Read(make([]byte, 1)); n != 0 {
+		t.Error("a connection beyond the limit was answered")
+	}
+	if got := refused.counted()["connections"]; got != 1 {
+		t.Errorf("%d refused connections counted, want 1", got)
+	}
+	// The held ones are cut off at the read timeout, and their slots come back.
+	held[0].SetReadDeadline(time.Now().Add(metricsReadTimeout + 5*time.Second))
+	if _, err := held[0].Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a silent connection: %v, want the server to close it", err)
+	}
+	for _, a := range []struct {
+		addr string
+		want bool
+	}{{"127.0.0.1:9650", false}, {"[::1]:9650", false}, {"0.0.0.0:9650", true}, {"10.0.4.20:9650", true}} {
+		tcp, _ := net.ResolveTCPAddr("tcp", a.addr)
+		if got := beyondLoopback(tcp); got != a.want {
+			t.Errorf("beyondLoopback(%s) = %v", a.addr, got)
+		}
 	}
 }

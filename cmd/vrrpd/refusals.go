@@ -15,7 +15,7 @@ const refusalLogEvery = 10 * time.Second
 // for `vrrpd status` and metrics, and logs each reason at most once per refusalLogEvery.
 type refusals struct {
 	log  *slog.Logger
-	door string
+	door string // "control" or "metrics": the label of vrrpd_refused_total
 
 	mu     sync.Mutex
 	counts map[string]uint64

@@ -68,7 +68,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	d := &daemon{log: log, level: level, path: *path, socketFlag: *socket, cfg: cfg,
-		refusedControl: newRefusals(log, "control socket"), refusedMetrics: newRefusals(log, "metrics")}
+		refusedControl: newRefusals(log, "control"), refusedMetrics: newRefusals(log, "metrics")}
 	if err := d.run(ctx, hup); err != nil {
 		log.Error("vrrpd stopped", "err", err)
 		return 1
@@ -177,7 +177,8 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 	d.track = newTracking(d.driver, log)
 	defer func() { cancel(); d.track.wait() }()
 	if cfg.Global.Metrics != "" {
-		if err := serveMetrics(runCtx, cfg.Global.Metrics, metricsHandler{d.driver}, log); err != nil {
+		if err := serveMetrics(runCtx, cfg.Global.Metrics,
+			&metricsHandler{driver: d.driver, refused: []*refusals{d.refusedControl, d.refusedMetrics}}, d.refusedMetrics, log); err != nil {
 			return abort(fmt.Errorf("metrics: %w", err))
 		}
 	}
