@@ -150,3 +150,147 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSocketParse checks the raw socket's parsers: what a raw IPv4 socket returns, and the
+// control messages of an IPv6 one. They never panic, the message they return is the end of what
+// was read, and the TTL or hop limit is one the header can carry.
+func FuzzSocketParse(f *testing.F) {
+	for _, g := range loadGoldenVRRP(f) {
+		if g.src.Is4() {
+			hdr := []byte{0x45, 0xc0, 0, 0, 0, 0, 0, 0, byte(g.ttl), 112, 0, 0}
+			hdr = append(append(append(hdr, g.src.AsSlice()...), g.dst.AsSlice()...), g.msg...)
+			f.Add(hdr)
+		}
+	}
+	f.Add([]byte{0x46, 0, 0, 0})
+	f.Add(make([]byte, 64))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := parseIPv4(b)
+		if p.Data != nil && (!bytes.HasSuffix(b, p.Data) || len(p.Data) > len(b)-20 || p.TTL < 0 || p.TTL > 255 || !p.Src.Is4()) {
+			t.Fatalf("parseIPv4(%x) = %+v", b, p)
+		}
+		hop, dst := parseV6Control(b)
+		if hop < -1 || hop > 1<<31 || dst.IsValid() && !dst.Is6() {
+			t.Fatalf("parseV6Control(%x) = %d, %v", b, hop, dst)
+		}
+	})
+}
+
+// FuzzMachine drives a Machine through any sequence of events, with time only moving forward,
+// and checks RFC 5798 §6.4's invariants after each: the state is one of the four; a master holds
+// its VIPs and advertises its own address and priority, with Adver_Timer armed; a backup waits on
+// Master_Down_Timer and holds no VIP; INIT and FAULT hold none and wait on nothing; every
+// transition the actions report is the change of state that happened; the effective priority is
+// never 0, and the owner's is 255.
+func FuzzMachine(f *testing.F) {
+	f.Add(uint8(100), false, []byte{0, 1, 120, 2, 3, 4, 0, 5, 6, 7, 8})
+	f.Add(uint8(255), true, []byte{0, 1, 0, 1, 255, 3, 9, 9, 9})
+	f.Add(uint8(1), false, []byte{5, 0, 6, 1, 50, 2, 7, 3, 1, 0})
+	f.Fuzz(func(t *testing.T, prio uint8, v2 bool, ops []byte) {
+		if prio == 0 {
+			prio = 1
+		}
+		cfg := Config{Version: V3, Priority: prio, Interval: 100 * time.Millisecond, Preempt: true, Addr: lb1,
+			GARPDelay: 300 * time.Millisecond, GARPRefresh: time.Second}
+		if v2 {
+			cfg.Version, cfg.Interval = V2, time.Second
+		}
+		m, err := NewMachine(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now, holding := t0, false
+		next := func() byte {
+			if len(ops) == 0 {
+				return 0
+			}
+			b := ops[0]
+			ops = ops[1:]
+			return b
+		}
+		for steps := 0; len(ops) > 0 && steps < 200; steps++ {
+			before := m.State()
+			now = now.Add(time.Duration(next()) * 7 * time.Millisecond)
+			var as []Action
+			switch op := next() % 9; op {
+			case 0:
+				as = m.Startup(now)
+			case 1:
+				a := advert(next(), time.Duration(next()%200+1)*10*time.Millisecond)
+				if v2 {
+					a.Version, a.Interval = V2, time.Second
+				}
+				src := lb2
+				if next()%2 == 0 {
+					src = netip.MustParseAddr("10.0.4.5")
+				}
+				as = m.Receive(now, src, a)
+			case 2:
+				if dl := m.Deadline(); !dl.IsZero() && dl.After(now) {
+					now = dl
+				}
+				as = m.Tick(now)
+			case 3:
+				as = m.SetPriority(now, next())
+			case 4:
+				as = m.Fault(now, "interface eth0 has no carrier")
+			case 5:
+				as = m.Recover(now, "interface eth0 is up")
+			case 6:
+				why := ""
+				if next()%2 == 0 {
+					why = "sync group G1: VI_2 follows master 10.0.4.21"
+				}
+				as = m.Hold(now, why)
+			case 7:
+				as = m.Shutdown(now)
+			case 8:
+				c := cfg
+				c.Preempt, c.PreemptDelay = next()%2 == 0, time.Duration(next())*10*time.Millisecond
+				m.Reconfigure(c)
+			}
+			state := before
+			for _, a := range as {
+				switch a.Kind {
+				case AddVIPs:
+					holding = true
+				case RemoveVIPs:
+					holding = false
+				case Transition:
+					if a.From != state {
+						t.Fatalf("transition from %s while in %s", a.From, state)
+					}
+					state = a.To
+				case SendAdvert:
+					if a.Priority != 0 && a.Priority != m.Priority() {
+						t.Fatalf("advertised %d at priority %d", a.Priority, m.Priority())
+					}
+				}
+			}
+			s := m.Status()
+			if state != s.State {
+				t.Fatalf("the actions say %s, the machine %s", state, s.State)
+			}
+			dl := m.Deadline()
+			switch s.State {
+			case Master:
+				if !holding || s.Master != lb1 || s.MasterPriority != m.Priority() || dl.IsZero() {
+					t.Fatalf("master: holding %v, master %s at %d, deadline %v", holding, s.Master, s.MasterPriority, dl)
+				}
+			case Backup:
+				if holding || dl.IsZero() {
+					t.Fatalf("backup: holding %v, deadline %v", holding, dl)
+				}
+			case Initialize, Fault:
+				if holding || !dl.IsZero() {
+					t.Fatalf("%s: holding %v, deadline %v", s.State, holding, dl)
+				}
+			default:
+				t.Fatalf("state %v", s.State)
+			}
+			if p := m.Priority(); p == 0 || prio == 255 && p != 255 {
+				t.Fatalf("priority %d (base %d)", p, prio)
+			}
+		}
+	})
+}

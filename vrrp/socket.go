@@ -232,12 +232,19 @@ func (c *ipConn) parse(i int) Packet {
 		p.TTL, p.Dst = parseV6Control(c.oob[i][:h.hdr.Controllen])
 		return p
 	}
+	return parseIPv4(data)
+}
+
+// parseIPv4 reads what a raw IPv4 socket returns, the IP header and the message: the TTL, the
+// addresses and, as Data, what follows the header. Without a whole IPv4 header it returns the
+// zero Packet, which is dropped as too short.
+func parseIPv4(data []byte) Packet {
 	ihl := 0
 	if len(data) >= ipv4.HeaderLen && data[0]>>4 == 4 {
 		ihl = int(data[0]&0x0f) * 4
 	}
 	if ihl < ipv4.HeaderLen || ihl > len(data) {
-		return Packet{} // no IPv4 header: too short, dropped as such
+		return Packet{}
 	}
 	return Packet{
 		Src:  netip.AddrFrom4([4]byte(data[12:16])),
