@@ -232,7 +232,7 @@ func TestStopDuringReload(t *testing.T) {
 	if hasAddr(t, n.lb1, netip.MustParseAddr("10.0.4.99")) {
 		t.Error("lb1 kept the VIP")
 	}
-	in := d2.waitState(t, "VI_1", "MASTER", 3*time.Second) // Master_Down_Interval would be 3.6s
+	in := d2.waitState(t, "VI_1", "MASTER", 3*time.Second) // Master_Down_Interval would be 3.61s
 	if !strings.Contains(in.Reason, "stopped (sent priority 0)") {
 		t.Errorf("lb2's reason %q", in.Reason)
 	}

@@ -206,7 +206,7 @@ func TestTrackedInterfaceFault(t *testing.T) {
 	if in.Reason != "interface trk0 has no carrier" {
 		t.Errorf("lb1's reason %q", in.Reason)
 	}
-	// At 1s adverts, lb2 takes over after Skew_Time (0.6s) thanks to the priority 0, not 3.6s.
+	// At 1s adverts, lb2 takes over after Skew_Time (0.61s) thanks to the priority 0, not 3.61s.
 	in2 := d2.waitState(t, "VI_1", "MASTER", 2*time.Second)
 	if !strings.Contains(in2.Reason, "stopped (sent priority 0)") {
 		t.Errorf("lb2's reason %q", in2.Reason)

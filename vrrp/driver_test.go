@@ -525,8 +525,8 @@ func TestDriverHostLoss(t *testing.T) {
 		}
 	}
 	sb := b.waitState(t, "VI_1", Master, time.Second)
-	if want := "no advertisement from 10.0.0.1 for 70ms (Master_Down_Interval)"; sb.Reason != want {
-		t.Errorf("reason %q, want %q", sb.Reason, want) // 3*20ms + 156*2/256 cs (1cs) = 70ms
+	if want := "no advertisement from 10.0.0.1 for 72.1875ms (Master_Down_Interval)"; sb.Reason != want {
+		t.Errorf("reason %q, want %q", sb.Reason, want) // 3*20ms + 156*20ms/256
 	}
 }
 
@@ -945,5 +945,49 @@ func TestDriverLeavesNoGoroutines(t *testing.T) {
 			t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
 		runtime.Gosched()
+	}
+}
+
+// RFC 5798 §6.1: with three or five routers, when the master dies only the highest backup takes
+// over; the others hear it before their own timers fire, since Skew_Time differs for any two
+// priorities at every interval. The backups join from the lowest priority up, so that a tie
+// would go to the wrong one.
+func TestDriverOnlyTheHighestBackupTakesOver(t *testing.T) {
+	for _, n := range []int{3, 5} {
+		for _, interval := range []time.Duration{time.Second, 100 * time.Millisecond, 10 * time.Millisecond} {
+			t.Run(fmt.Sprintf("%d routers at %s", n, interval), func(t *testing.T) {
+				w := newWorld(t)
+				var backups []*node
+				for i := n - 1; i >= 1; i-- { // priorities 100-10i, lowest first
+					b := w.node(netip.AddrFrom4([4]byte{10, 0, 0, byte(10 + i)}))
+					b.add(t, testInstance("VI_1", 51, uint8(100-10*i), interval))
+					backups = append(backups, b)
+				}
+				master := w.node(addrA)
+				master.add(t, testInstance("VI_1", 51, 100, interval))
+				master.waitState(t, "VI_1", Master, 10*interval)
+				for _, b := range backups {
+					b.waitFor(t, "VI_1", "following the master", 10*interval, func(s InstanceStatus) bool { return s.Master == addrA })
+				}
+				for _, c := range w.lan.conns {
+					if c.addr == addrA {
+						c.unplugged.Store(true)
+					}
+				}
+				highest := backups[len(backups)-1]
+				highest.waitState(t, "VI_1", Master, 10*interval)
+				w.advance(10 * interval)
+				for i, b := range backups {
+					s := b.status(t, "VI_1")
+					want, takeovers := Backup, uint64(0)
+					if b == highest {
+						want, takeovers = Master, 1
+					}
+					if s.State != want || s.Transitions[Master] != takeovers {
+						t.Errorf("backup %d (priority %d): %s after %d takeovers, want %s", i, s.Config.Machine.Priority, s.State, s.Transitions[Master], want)
+					}
+				}
+			})
+		}
 	}
 }

@@ -79,7 +79,7 @@ type Config struct {
 // adverts stay on their schedule, plus one answer per gap.
 func (m *Machine) answerGap() time.Duration { return min(time.Second, 3*m.cfg.Interval) }
 
-// cs is a centisecond, the unit in which RFC 5798 §6.1 computes the timers.
+// cs is a centisecond, the unit of RFC 5798's Max Adver Int.
 const cs = 10 * time.Millisecond
 
 // Machine is one virtual router's RFC 5798 §6 state machine. It is pure: events go in with the
@@ -204,14 +204,18 @@ func (m *Machine) Priority() uint8 { return m.prio }
 // State is the current state.
 func (m *Machine) State() State { return m.state }
 
-// SkewTime is Skew_Time. RFC 5798 §6.1: ((256 - Priority) * Master_Adver_Interval) / 256, in
-// centiseconds. RFC 3768 §6.1 (v2): (256 - Priority) / 256 seconds, here also in whole centiseconds.
+// SkewTime is Skew_Time: RFC 5798 §6.1, ((256 - Priority) * Master_Adver_Interval) / 256; RFC
+// 3768 §6.1 (v2), (256 - Priority) / 256 seconds. It is computed in nanoseconds, not truncated to
+// the centiseconds the advert carries, so that any two priorities give different skews at every
+// interval, 10ms included: backups of priorities 90 and 80 at 100ms wait 64.84ms and 68.75ms
+// more than three intervals, so the 90 takes over and the 80 hears it before its timer fires.
+// For v2 it is exact (1s/256 is 3906250ns); for v3 it is exact to the nanosecond.
 func SkewTime(v Version, prio uint8, masterInterval time.Duration) time.Duration {
-	p := 256 - int64(prio)
+	p := time.Duration(256 - int(prio))
 	if v == V2 {
-		return time.Duration(p*100/256) * cs
+		return p * time.Second / 256
 	}
-	return time.Duration(p*int64(masterInterval/cs)/256) * cs
+	return p * masterInterval / 256
 }
 
 // MasterDownInterval is Master_Down_Interval: 3 * Master_Adver_Interval + Skew_Time (RFC 5798

@@ -70,35 +70,57 @@ func wantDeadline(t *testing.T, what string, m *Machine, want time.Time) {
 	}
 }
 
-// RFC 5798 §6.1 (v3) and RFC 3768 §6.1 (v2): Skew_Time and Master_Down_Interval, computed in
-// whole centiseconds.
+// dur parses a duration written as Go prints it.
+func dur(s string) time.Duration {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// RFC 5798 §6.1 (v3) and RFC 3768 §6.1 (v2): Skew_Time and Master_Down_Interval, exactly, not
+// truncated to centiseconds.
 func TestTimers(t *testing.T) {
 	tests := []struct {
 		version  Version
 		prio     uint8
 		interval time.Duration
-		skew     time.Duration
-		down     time.Duration
+		skew     string
+		down     string
 	}{
-		{V3, 100, time.Second, ms(600), ms(3600)},         // 156*100/256 = 60.9 -> 60cs
-		{V3, 200, time.Second, ms(210), ms(3210)},         // 56*100/256 = 21.8 -> 21cs
-		{V3, 254, time.Second, 0, ms(3000)},               // 2*100/256 = 0.78 -> 0cs
-		{V3, 1, time.Second, ms(990), ms(3990)},           // 255*100/256 = 99.6 -> 99cs
-		{V3, 100, ms(100), ms(60), ms(360)},               // 156*10/256 = 6.09 -> 6cs
-		{V3, 100, ms(30), ms(10), ms(100)},                // 156*3/256 = 1.8 -> 1cs
-		{V3, 100, ms(10), 0, ms(30)},                      // 156*1/256 = 0.6 -> 0cs
-		{V3, 1, ms(40950), ms(40790), ms(163640)},         // 255*4095/256 = 4079 cs
-		{V2, 100, time.Second, ms(600), ms(3600)},         // (256-100)/256 s = 0.609 -> 60cs
-		{V2, 100, 3 * time.Second, ms(600), ms(9600)},     // v2 skew does not scale with the interval
-		{V2, 150, 255 * time.Second, ms(410), ms(765410)}, // 106*100/256 = 41.4 -> 41cs
+		{V3, 100, time.Second, "609.375ms", "3.609375s"},             // 156/256 s
+		{V3, 200, time.Second, "218.75ms", "3.21875s"},               // 56/256 s
+		{V3, 254, time.Second, "7.8125ms", "3.0078125s"},             // 2/256 s
+		{V3, 1, time.Second, "996.09375ms", "3.99609375s"},           // 255/256 s
+		{V3, 100, ms(100), "60.9375ms", "360.9375ms"},                // 156/256 x 100ms
+		{V3, 90, ms(100), "64.84375ms", "364.84375ms"},               // 166/256 x 100ms
+		{V3, 80, ms(100), "68.75ms", "368.75ms"},                     // 176/256 x 100ms
+		{V3, 100, ms(30), "18.28125ms", "108.28125ms"},               // 156/256 x 30ms
+		{V3, 100, ms(10), "6.09375ms", "36.09375ms"},                 // 156/256 x 10ms
+		{V3, 90, ms(10), "6.484375ms", "36.484375ms"},                // 166/256 x 10ms
+		{V3, 89, ms(10), "6.5234375ms", "36.5234375ms"},              // one priority apart: 39µs
+		{V3, 1, ms(40950), "40.790039062s", "2m43.640039062s"},       // 255/256 x 40.95s, to the ns
+		{V2, 100, time.Second, "609.375ms", "3.609375s"},             // (256-100)/256 s
+		{V2, 90, time.Second, "648.4375ms", "3.6484375s"},            // RFC 3768 §6.1's example priority
+		{V2, 100, 3 * time.Second, "609.375ms", "9.609375s"},         // v2 skew does not scale with the interval
+		{V2, 150, 255 * time.Second, "414.0625ms", "12m45.4140625s"}, // 106/256 s
 	}
 	for _, tt := range tests {
 		m := newTestMachine(t, tt.prio, func(c *Config) { c.Version, c.Interval = tt.version, tt.interval })
-		if got := m.skewTime(); got != tt.skew {
+		if got := m.skewTime(); got != dur(tt.skew) {
 			t.Errorf("v%d priority %d interval %s: Skew_Time = %s, want %s", tt.version, tt.prio, tt.interval, got, tt.skew)
 		}
-		if got := m.masterDownInterval(); got != tt.down {
+		if got := m.masterDownInterval(); got != dur(tt.down) {
 			t.Errorf("v%d priority %d interval %s: Master_Down_Interval = %s, want %s", tt.version, tt.prio, tt.interval, got, tt.down)
+		}
+	}
+	// Any two priorities give different skews, at every interval from 10ms.
+	for _, interval := range []time.Duration{ms(10), ms(100), time.Second} {
+		for p := 1; p < 255; p++ {
+			if a, b := SkewTime(V3, uint8(p), interval), SkewTime(V3, uint8(p+1), interval); a <= b {
+				t.Fatalf("at %s, priority %d waits %s and %d waits %s", interval, p, a, p+1, b)
+			}
 		}
 	}
 }
@@ -121,11 +143,11 @@ func TestNewMachineRejectsBadConfig(t *testing.T) {
 func TestStartupBackup(t *testing.T) {
 	m := newTestMachine(t, 100)
 	wantActions(t, "startup", m.Startup(t0), "RemoveVIPs", "Transition INIT->BACKUP")
-	wantDeadline(t, "Master_Down_Timer", m, at(ms(3600)))
-	wantActions(t, "tick just before", m.Tick(at(ms(3599))))
-	got := m.Tick(at(ms(3600)))
+	wantDeadline(t, "Master_Down_Timer", m, at(dur("3.609375s")))
+	wantActions(t, "tick just before", m.Tick(at(dur("3.609374s"))))
+	got := m.Tick(at(dur("3.609375s")))
 	wantActions(t, "tick at Master_Down_Interval", got, "SendAdvert 100", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
-	if r := got[3].Reason; r != "no master heard for 3.6s (Master_Down_Interval) after start-up" {
+	if r := got[3].Reason; r != "no master heard for 3.609375s (Master_Down_Interval) after start-up" {
 		t.Errorf("reason %q", r)
 	}
 	wantActions(t, "second startup", m.Startup(at(ms(3700))))
@@ -148,7 +170,7 @@ func TestStartupOwner(t *testing.T) {
 
 // RFC 5798 §6.4.2: a backup follows the master's adverts; when they stop it takes over exactly
 // one Master_Down_Interval after the last one. r1 priority 100, r2 priority 200 advertising
-// every second from t=1s to t=5s, then silent: r1 becomes master at 5s + 3.6s = 8.6s.
+// every second from t=1s to t=5s, then silent: r1 becomes master at 5s + 3.609375s.
 func TestBackupTakesOverAfterMasterDownInterval(t *testing.T) {
 	m := newTestMachine(t, 100)
 	m.Startup(t0)
@@ -162,14 +184,14 @@ func TestBackupTakesOverAfterMasterDownInterval(t *testing.T) {
 	if want := "master 10.0.4.21 has higher priority 200 (ours 100)"; st.Reason != want {
 		t.Errorf("reason %q, want %q", st.Reason, want)
 	}
-	wantActions(t, "8.599s", m.Tick(at(ms(8599))))
-	got := m.Tick(at(ms(8600)))
-	wantActions(t, "8.6s", got, "SendAdvert 100", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
-	if want := "no advertisement from 10.0.4.21 for 3.6s (Master_Down_Interval)"; got[3].Reason != want {
+	wantActions(t, "8.609374s", m.Tick(at(dur("8.609374s"))))
+	got := m.Tick(at(dur("8.609375s")))
+	wantActions(t, "8.609375s", got, "SendAdvert 100", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
+	if want := "no advertisement from 10.0.4.21 for 3.609375s (Master_Down_Interval)"; got[3].Reason != want {
 		t.Errorf("reason %q, want %q", got[3].Reason, want)
 	}
-	if st := m.Status(); st.Master != lb1 || st.Since != at(ms(8600)) {
-		t.Errorf("status %+v, want master %s since 8.6s", st, lb1)
+	if st := m.Status(); st.Master != lb1 || st.Since != at(dur("8.609375s")) {
+		t.Errorf("status %+v, want master %s since 8.609375s", st, lb1)
 	}
 }
 
@@ -179,10 +201,10 @@ func TestBackupTakesOverAfterSkewOnPriorityZero(t *testing.T) {
 	m.Startup(t0)
 	m.Receive(at(time.Second), lb2, advert(200, time.Second))
 	wantActions(t, "priority 0", m.Receive(at(ms(1500)), lb2, advert(0, time.Second)))
-	wantDeadline(t, "Skew_Time 600ms", m, at(ms(1500+600)))
-	got := m.Tick(at(ms(2100)))
+	wantDeadline(t, "Skew_Time 609.375ms", m, at(dur("2.109375s")))
+	got := m.Tick(at(dur("2.109375s")))
 	wantActions(t, "skew", got, "SendAdvert 100", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
-	if want := "master 10.0.4.21 stopped (sent priority 0); took over after Skew_Time 600ms"; got[3].Reason != want {
+	if want := "master 10.0.4.21 stopped (sent priority 0); took over after Skew_Time 609.375ms"; got[3].Reason != want {
 		t.Errorf("reason %q", got[3].Reason)
 	}
 }
@@ -192,8 +214,8 @@ func TestBackupLearnsMasterInterval(t *testing.T) {
 	m := newTestMachine(t, 100)
 	m.Startup(t0)
 	m.Receive(at(time.Second), lb2, advert(200, ms(200)))
-	// 3*200ms + 156*20/256 cs (= 12cs) = 720ms
-	wantDeadline(t, "Master_Down_Timer", m, at(time.Second+ms(720)))
+	// 3*200ms + 156*200ms/256 = 721.875ms
+	wantDeadline(t, "Master_Down_Timer", m, at(time.Second+dur("721.875ms")))
 	if got := m.Status().MasterInterval; got != ms(200) {
 		t.Errorf("Master_Adver_Interval %s, want 200ms", got)
 	}
@@ -204,7 +226,7 @@ func TestV2UsesItsOwnInterval(t *testing.T) {
 	m := newTestMachine(t, 100, func(c *Config) { c.Version, c.Interval = V2, 3*time.Second })
 	m.Startup(t0)
 	m.Receive(at(time.Second), lb2, &Advertisement{Version: V2, Priority: 200, Interval: time.Second})
-	wantDeadline(t, "Master_Down_Timer", m, at(time.Second+ms(9600)))
+	wantDeadline(t, "Master_Down_Timer", m, at(time.Second+dur("9.609375s")))
 }
 
 // RFC 5798 §6.4.3: a master advertises every Advertisement_Interval. The schedule is kept even
@@ -279,8 +301,8 @@ func TestMasterYieldsToHigherPriority(t *testing.T) {
 	if want := "higher priority 120 from 10.0.4.21"; got[2].Reason != want {
 		t.Errorf("reason %q, want %q", got[2].Reason, want)
 	}
-	// The new Master_Down_Interval uses the learned 500ms: 1.5s + 156*50/256 cs (30cs).
-	wantDeadline(t, "Master_Down_Timer", m, now.Add(ms(1800)))
+	// The new Master_Down_Interval uses the learned 500ms: 1.5s + 156*500ms/256.
+	wantDeadline(t, "Master_Down_Timer", m, now.Add(dur("1.8046875s")))
 }
 
 // RFC 5798 §6.4.3: equal priorities are broken by the primary address, as unsigned integers.
@@ -332,8 +354,8 @@ func TestNoPreemptFollowsLowerPriority(t *testing.T) {
 	m := newTestMachine(t, 200, func(c *Config) { c.Preempt = false })
 	m.Startup(t0)
 	m.Receive(at(time.Second), lb2, advert(100, time.Second))
-	// 3s + 56*100/256 cs (21cs)
-	wantDeadline(t, "Master_Down_Timer", m, at(ms(4210)))
+	// 3s + 56/256 s
+	wantDeadline(t, "Master_Down_Timer", m, at(dur("4.21875s")))
 	if want := "master 10.0.4.21 has lower priority 100 (ours 200), but preempt is off"; m.Status().Reason != want {
 		t.Errorf("reason %q", m.Status().Reason)
 	}
@@ -345,8 +367,8 @@ func TestPreemptAfterSkew(t *testing.T) {
 	m := newTestMachine(t, 200)
 	m.Startup(t0)
 	wantActions(t, "lower", m.Receive(at(time.Second), lb2, advert(100, time.Second)))
-	wantDeadline(t, "Skew_Time 210ms", m, at(ms(1210)))
-	got := m.Tick(at(ms(1210)))
+	wantDeadline(t, "Skew_Time 218.75ms", m, at(dur("1.21875s")))
+	got := m.Tick(at(dur("1.21875s")))
 	wantActions(t, "preempt", got, "SendAdvert 200", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
 	if want := "preempted master 10.0.4.21, whose priority 100 is lower than ours (200)"; got[3].Reason != want {
 		t.Errorf("reason %q", got[3].Reason)
@@ -361,7 +383,7 @@ func TestPreemptDelay(t *testing.T) {
 	for s := 1; s <= 7; s++ {
 		now := at(time.Duration(s) * time.Second)
 		m.Receive(now, lb2, advert(100, time.Second))
-		wantDeadline(t, "Master_Down_Timer while preempt_delay runs", m, now.Add(ms(3210)))
+		wantDeadline(t, "Master_Down_Timer while preempt_delay runs", m, now.Add(dur("3.21875s")))
 	}
 	// From 8s on, 11s (1s + 10s) is within Master_Down_Interval: preempt exactly then.
 	m.Receive(at(8*time.Second), lb2, advert(100, time.Second))
@@ -379,7 +401,7 @@ func TestPreemptDelay(t *testing.T) {
 	m2.Receive(at(time.Second), lb2, advert(100, time.Second))
 	m2.Receive(at(2*time.Second), lb2, advert(250, time.Second))
 	m2.Receive(at(9*time.Second), lb2, advert(100, time.Second))
-	wantDeadline(t, "delay not reset: Master_Down_Timer", m2, at(9*time.Second+ms(3210)))
+	wantDeadline(t, "delay not reset: Master_Down_Timer", m2, at(9*time.Second+dur("3.21875s")))
 }
 
 // garp_delay and garp_refresh: a burst on becoming master, a second after garp_delay, then one
@@ -444,7 +466,7 @@ func TestSetPriority(t *testing.T) {
 	b := newTestMachine(t, 90, func(c *Config) { c.Addr = lb2 })
 	b.Startup(t0)
 	b.Receive(now.Add(ms(200)), lb1, advert(80, time.Second))
-	wantDeadline(t, "the backup's Skew_Time (166*100/256 cs)", b, now.Add(ms(200+640)))
+	wantDeadline(t, "the backup's Skew_Time (166/256 s)", b, now.Add(ms(200)+dur("648.4375ms")))
 }
 
 // FAULT: a master gives up (priority 0, VIPs removed), adverts are ignored, and recovery starts
@@ -465,7 +487,7 @@ func TestFault(t *testing.T) {
 	wantActions(t, "second fault", m.Fault(now, "check nginx down"))
 	got = m.Recover(now.Add(time.Second), "interface eth0 is up")
 	wantActions(t, "recover", got, "RemoveVIPs", "Transition FAULT->BACKUP")
-	wantDeadline(t, "Master_Down_Timer after recovery", m, now.Add(time.Second+ms(3600)))
+	wantDeadline(t, "Master_Down_Timer after recovery", m, now.Add(time.Second+dur("3.609375s")))
 	wantActions(t, "recover again", m.Recover(now, "again"))
 }
 
@@ -563,20 +585,20 @@ func startPair(t *testing.T, partitioned bool) (w *wire, r1, r2 *simRouter) {
 func TestPairScenario(t *testing.T) {
 	w, r1, r2 := startPair(t, false)
 	w.run(at(10 * time.Second))
-	// lb1: 3s + 146*100/256 cs (57cs) = 3.57s; lb2 would have waited 3.6s.
-	if diff := cmp.Diff([]string{"BACKUP at 0s", "MASTER at 3.57s"}, r1.log); diff != "" {
+	// lb1: 3s + 146/256 s = 3.5703125s; lb2 would have waited 3.609375s.
+	if diff := cmp.Diff([]string{"BACKUP at 0s", "MASTER at 3.5703125s"}, r1.log); diff != "" {
 		t.Errorf("lb1 (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"BACKUP at 0s"}, r2.log); diff != "" {
 		t.Errorf("lb2 (-want +got):\n%s", diff)
 	}
 
-	// Host loss: lb1's cable is pulled at 10.2s. Its last advert went out at 9.57s.
+	// Host loss: lb1's cable is pulled at 10.2s. Its last advert went out at 9.5703125s.
 	w.run(at(ms(10200)))
 	r1.unplugged = true
 	last := r1.lastSent
 	w.run(at(20 * time.Second))
-	if got, want := r2.log[len(r2.log)-1], "MASTER at "+last.Add(ms(3600)).Sub(t0).String(); got != want {
+	if got, want := r2.log[len(r2.log)-1], "MASTER at "+last.Add(MasterDownInterval(V3, 100, time.Second)).Sub(t0).String(); got != want {
 		t.Errorf("lb2 after host loss: %s, want %s", got, want)
 	}
 	if r1.m.State() != Master {
@@ -584,7 +606,7 @@ func TestPairScenario(t *testing.T) {
 	}
 
 	// lb1 comes back: both are master until the first advert crosses; lb2 (lower) yields.
-	// lb2's advert (x.17s) crosses before lb1's (x.57s): lb1 answers with an advert and
+	// lb2's advert (x.18s) crosses before lb1's (x.57s): lb1 answers with an advert and
 	// re-announces the VIP at once, so the clients that followed lb2 come back.
 	r1.unplugged = false
 	replug := w.now
@@ -596,11 +618,11 @@ func TestPairScenario(t *testing.T) {
 		t.Errorf("lb1 did not re-announce within 1s of the replug at %s: %v", replug.Sub(t0), r1.announced)
 	}
 
-	// Graceful stop of lb1: lb2 takes over after its Skew_Time (600ms).
+	// Graceful stop of lb1: lb2 takes over after its Skew_Time (609.375ms).
 	w.run(at(ms(30500)))
 	w.act(r1, r1.m.Shutdown(w.now))
 	w.run(at(40 * time.Second))
-	if got, want := r2.log[len(r2.log)-1], "MASTER at 31.1s"; got != want {
+	if got, want := r2.log[len(r2.log)-1], "MASTER at 31.109375s"; got != want {
 		t.Errorf("lb2 after graceful stop: %s, want %s", got, want)
 	}
 
@@ -611,8 +633,9 @@ func TestPairScenario(t *testing.T) {
 	if r1.m.State() != Master || r2.m.State() != Backup {
 		t.Errorf("after restart: lb1 %s, lb2 %s", r1.m.State(), r2.m.State())
 	}
-	// lb2 advertises at 41.1s (its schedule since 31.1s); lb1 preempts 570ms later.
-	if got, want := r1.log[len(r1.log)-1], "MASTER at 41.67s"; got != want {
+	// lb2 advertises at 41.109375s (its schedule since 31.109375s); lb1 preempts its Skew_Time,
+	// 570.3125ms, later.
+	if got, want := r1.log[len(r1.log)-1], "MASTER at 41.6796875s"; got != want {
 		t.Errorf("lb1 preempted at %s, want %s", got, want)
 	}
 }
@@ -620,7 +643,8 @@ func TestPairScenario(t *testing.T) {
 // The other order of a healing split brain: the winner's advert reaches the loser first. The
 // loser yields with priority 0, so the winner still learns of it and re-announces the VIP.
 func TestSplitBrainHealsWhenTheWinnerSpeaksFirst(t *testing.T) {
-	// Partitioned: both become master, lb1 at 3.57s, lb2 at 3.6s; lb1 advertises at x.57s.
+	// Partitioned: both become master, lb1 at 3.5703125s, lb2 at 3.609375s; lb1 advertises at
+	// x.5703125s.
 	w, r1, r2 := startPair(t, true)
 	w.run(at(ms(10500)))
 	if r1.m.State() != Master || r2.m.State() != Master {
@@ -628,18 +652,19 @@ func TestSplitBrainHealsWhenTheWinnerSpeaksFirst(t *testing.T) {
 	}
 	r1.unplugged, r2.unplugged = false, false
 	w.run(at(12 * time.Second))
-	// lb1 advertised first, at 10.57s; lb2 yielded with priority 0, and lb1 answered it.
-	if diff := cmp.Diff([]string{"BACKUP at 0s", "MASTER at 3.6s", "BACKUP at 10.57s"}, r2.log); diff != "" {
+	// lb1 advertised first, at 10.5703125s; lb2 yielded with priority 0, and lb1 answered it.
+	if diff := cmp.Diff([]string{"BACKUP at 0s", "MASTER at 3.609375s", "BACKUP at 10.5703125s"}, r2.log); diff != "" {
 		t.Errorf("lb2 (-want +got):\n%s", diff)
 	}
-	if n := len(r1.announced); n == 0 || !r1.announced[n-1].Equal(at(ms(10570))) {
-		t.Errorf("lb1's bursts %v, want one at 10.57s", r1.announced)
+	if n := len(r1.announced); n == 0 || !r1.announced[n-1].Equal(at(dur("10.5703125s"))) {
+		t.Errorf("lb1's bursts %v, want one at 10.5703125s", r1.announced)
 	}
 }
 
-// A split brain shorter than a second heals too: lb1 became master at 3.57s, lb2 at 3.6s (its
-// GARP turned the clients), and the partition ends at 3.65s. lb1's next advert at 4.57s makes
-// lb2 yield, and lb1 re-announces then, although it announced less than a second before.
+// A split brain shorter than a second heals too: lb1 became master at 3.5703125s, lb2 at
+// 3.609375s (its GARP turned the clients), and the partition ends at 3.65s. lb1's next advert at
+// 4.5703125s makes lb2 yield, and lb1 re-announces then, although it announced less than a
+// second before.
 func TestShortSplitBrainHeals(t *testing.T) {
 	w, r1, r2 := startPair(t, true)
 	w.run(at(ms(3650)))
@@ -648,8 +673,8 @@ func TestShortSplitBrainHeals(t *testing.T) {
 	if r2.m.State() != Backup {
 		t.Fatalf("lb2 is %s", r2.m.State())
 	}
-	if n := len(r1.announced); n < 2 || !r1.announced[n-1].Equal(at(ms(4570))) {
-		t.Errorf("lb1's bursts %v, want the last at 4.57s", r1.announced)
+	if n := len(r1.announced); n < 2 || !r1.announced[n-1].Equal(at(dur("4.5703125s"))) {
+		t.Errorf("lb1's bursts %v, want the last at 4.5703125s", r1.announced)
 	}
 }
 
@@ -676,13 +701,13 @@ func TestHold(t *testing.T) {
 	if want := "master 10.0.4.21 has lower priority 100 (ours 110), but sync group G1: VI_2 follows a better master"; m.Status().Reason != want {
 		t.Errorf("reason %q, want %q", m.Status().Reason, want)
 	}
-	wantDeadline(t, "Master_Down_Timer: a dead master is not waited for", m, now.Add(ms(700+3570)))
+	wantDeadline(t, "Master_Down_Timer: a dead master is not waited for", m, now.Add(ms(700)+dur("3.5703125s")))
 
-	// Released: preempt after Skew_Time (146*100/256 cs = 57cs).
+	// Released: preempt after Skew_Time (146/256 s).
 	rel := now.Add(ms(1000))
 	wantActions(t, "release", m.Hold(rel, ""))
-	wantDeadline(t, "Skew_Time after the release", m, rel.Add(ms(570)))
-	got = m.Tick(rel.Add(ms(570)))
+	wantDeadline(t, "Skew_Time after the release", m, rel.Add(dur("570.3125ms")))
+	got = m.Tick(rel.Add(dur("570.3125ms")))
 	wantActions(t, "preempt", got, "SendAdvert 110", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
 
 	// A backup that follows a higher-priority master yields.
