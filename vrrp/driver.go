@@ -252,7 +252,7 @@ func (d *Driver) SetLink(l Link) error {
 func (d *Driver) VIPRemoved(ifname string, p netip.Prefix) error {
 	return d.do(func() error {
 		for _, in := range d.order {
-			if in.cfg.Interface != ifname || in.m.State() != Master || !slices.Contains(in.cfg.VIPs, p) {
+			if in.cfg.Interface != ifname || in.m.State() != Master || !slices.Contains(in.held, p) {
 				continue
 			}
 			d.opt.Log.Warn("a VIP was removed from the interface while master: putting it back",

@@ -262,6 +262,8 @@ func (c *fakeConn) Addrs() ([]netip.Addr, error) {
 
 func (c *fakeConn) Index() int { return 1 }
 
+func (c *fakeConn) MTU() int { return 1500 }
+
 func (c *fakeConn) Close() error {
 	c.lan.mu.Lock()
 	defer c.lan.mu.Unlock()
@@ -279,6 +281,7 @@ type fakeVIPs struct {
 	held      bool
 	log       []string
 	announced int
+	added     []netip.Prefix // the last Add's
 }
 
 func (f *fakeVIPs) Add(ifname string, vips []netip.Prefix) error {
@@ -286,6 +289,7 @@ func (f *fakeVIPs) Add(ifname string, vips []netip.Prefix) error {
 	defer f.mu.Unlock()
 	f.held = true
 	f.log = append(f.log, "add")
+	f.added = slices.Clone(vips)
 	return nil
 }
 
@@ -989,5 +993,64 @@ func TestDriverOnlyTheHighestBackupTakesOver(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// An instance with more VIPs than an advert holds still works: its adverts carry as many as fit
+// (255 for IPv4 at an MTU of 1500; 90 for IPv6), the peer with the same VIPs does not call that a
+// mismatch and follows, and the master adds and announces every VIP, the excluded ones too.
+func TestDriverManyVIPs(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		n, inAdv   int
+		vip        func(i int) netip.Prefix
+		src1, src2 netip.Addr
+	}{
+		{"1000 IPv4", 1000, 255, func(i int) netip.Prefix {
+			return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 16)
+		}, addrA, addrB},
+		{"200 IPv6", 200, 90, func(i int) netip.Prefix {
+			return netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, 0, 15: byte(i)}), 64)
+		}, netip.MustParseAddr("fe80::1"), netip.MustParseAddr("fe80::2")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			a, b := w.node(tt.src1), w.node(tt.src2)
+			excluded := []netip.Prefix{netip.MustParsePrefix("192.0.2.7/24"), netip.MustParsePrefix("2001:db8::7/64")}
+			for _, n := range []struct {
+				node *node
+				prio uint8
+				src  netip.Addr
+			}{{a, 200, tt.src1}, {b, 100, tt.src2}} {
+				c := testInstance("VI_1", 51, n.prio, 100*time.Millisecond)
+				c.VIPs, c.Src = nil, n.src
+				for i := range tt.n {
+					c.VIPs = append(c.VIPs, tt.vip(i))
+				}
+				c.Excluded = excluded
+				if err := n.node.add(t, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a.waitState(t, "VI_1", Master, 2*time.Second)
+			w.advance(time.Second)
+			sb := b.status(t, "VI_1")
+			if sb.State != Backup || sb.Master != tt.src1 || sb.AdvertsReceived == 0 || sb.Mismatches != 0 {
+				t.Errorf("backup: %s following %s, %d adverts, %d mismatches", sb.State, sb.Master, sb.AdvertsReceived, sb.Mismatches)
+			}
+			a.vips.mu.Lock()
+			added := a.vips.added
+			a.vips.mu.Unlock()
+			if len(added) != tt.n+len(excluded) || !slices.Equal(added[tt.n:], excluded) {
+				t.Errorf("the master added %d addresses, want the %d VIPs and the excluded ones", len(added), tt.n)
+			}
+			var in *instance
+			a.d.do(func() error { in = a.d.byNm["VI_1"]; return nil })
+			var adv []netip.Addr
+			a.d.do(func() error { adv = slices.Clone(in.adv.Addresses); return nil })
+			if len(adv) != tt.inAdv || slices.ContainsFunc(adv, func(x netip.Addr) bool { return x == excluded[0].Addr() || x == excluded[1].Addr() }) {
+				t.Errorf("adverts carry %d addresses, want %d and none excluded", len(adv), tt.inAdv)
+			}
+		})
 	}
 }

@@ -83,11 +83,11 @@ func FuzzCheck(f *testing.F) {
 			vips = append(vips, a.AsSlice()...)
 		}
 		f.Add(g.msg, g.src.AsSlice(), g.dst.AsSlice(), g.ttl, uint8(r.Version), uint16(r.Interval/centisecond),
-			uint8(r.AuthType), g.password, false, r.Peers != nil, 255, vips)
+			uint8(r.AuthType), g.password, false, r.Peers != nil, 255, vips, uint8(len(r.Addresses)))
 	}
 
 	f.Fuzz(func(t *testing.T, msg, srcb, dstb []byte, ttl int, version uint8, intervalCentis uint16,
-		authType uint8, pass string, owner, unicast bool, minTTL int, vips []byte) {
+		authType uint8, pass string, owner, unicast bool, minTTL int, vips []byte, advertised uint8) {
 		src, _ := netip.AddrFromSlice(srcb)
 		dst, _ := netip.AddrFromSlice(dstb)
 		r := Rules{
@@ -105,11 +105,13 @@ func FuzzCheck(f *testing.F) {
 		if !src.Unmap().Is4() {
 			size = 16
 		}
+		var ours []netip.Addr
 		for len(vips) >= size {
 			a, _ := netip.AddrFromSlice(vips[:size])
-			r.Addresses = append(r.Addresses, a)
+			ours = append(ours, a)
 			vips = vips[size:]
 		}
+		r.SetAddresses(ours, int(advertised))
 
 		p := Packet{Src: src, Dst: dst, TTL: ttl, Data: msg}
 		in := bytes.Clone(msg)
@@ -139,7 +141,7 @@ func FuzzCheck(f *testing.F) {
 		if adv.Version != r.Version || ttl < max(minTTL, 1) || minTTL == 0 && ttl < 255 {
 			t.Fatalf("accepted version %d, TTL %d under %+v", adv.Version, ttl, r)
 		}
-		if v.AddressMismatch == sameAddressSet(adv.Addresses, r.Addresses) {
+		if v.AddressMismatch == sameAsSets(adv.Addresses, ours, int(advertised)) {
 			t.Fatalf("AddressMismatch %t for %v against %v", v.AddressMismatch, adv.Addresses, r.Addresses)
 		}
 		if diff := cmp.Diff(parsed, adv, cmpAddr); diff != "" {
@@ -293,4 +295,20 @@ func FuzzMachine(f *testing.F) {
 			}
 		}
 	})
+}
+
+// sameAsSets is Rules.sameAddresses written plainly, with maps: theirs lists each address once,
+// all of them ours, and all of ours or at least as many as our adverts carry.
+func sameAsSets(theirs, ours []netip.Addr, advertised int) bool {
+	set, seen := map[netip.Addr]bool{}, map[netip.Addr]bool{}
+	for _, a := range ours {
+		set[a] = true
+	}
+	for _, a := range theirs {
+		if !set[a] || seen[a] {
+			return false
+		}
+		seen[a] = true
+	}
+	return len(theirs) == len(ours) || len(theirs) >= advertised && len(theirs) <= len(ours)
 }

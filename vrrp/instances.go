@@ -14,25 +14,30 @@ type InstanceConfig struct {
 	Name       string
 	Interface  string
 	VRID       uint8
-	Machine    Config // Addr and Epoch are the driver's to set
-	VIPs       []netip.Prefix
-	Src        netip.Addr   // the advert source; zero: the interface's primary address
-	Peers      []netip.Addr // unicast peers; empty: multicast to 224.0.0.18 or ff02::12
-	MinTTL     int          // lowest TTL accepted; 0 means 255
-	AuthType   AuthType     // VRRPv2 only
-	AuthData   [8]byte      // VRRPv2 simple password, NUL padded
-	Checksum   ChecksumMode // IPv4 VRRPv3 only
-	GARPRepeat int          // GARPs / NAs per VIP in a burst
-	Group      string       // sync group: its members stay with one host (see Policy)
-	Trackers   []Tracker    // what it tracks besides its own interface (see Policy)
+	Machine    Config         // Addr and Epoch are the driver's to set
+	VIPs       []netip.Prefix // advertised, as many as an advert holds, and held while master
+	Excluded   []netip.Prefix // held while master, never advertised; any family
+	Src        netip.Addr     // the advert source; zero: the interface's primary address
+	Peers      []netip.Addr   // unicast peers; empty: multicast to 224.0.0.18 or ff02::12
+	MinTTL     int            // lowest TTL accepted; 0 means 255
+	AuthType   AuthType       // VRRPv2 only
+	AuthData   [8]byte        // VRRPv2 simple password, NUL padded
+	Checksum   ChecksumMode   // IPv4 VRRPv3 only
+	GARPRepeat int            // GARPs / NAs per VIP in a burst
+	Group      string         // sync group: its members stay with one host (see Policy)
+	Trackers   []Tracker      // what it tracks besides its own interface (see Policy)
 }
 
 // IPv6 reports whether the instance's VIPs are IPv6.
 func (c *InstanceConfig) IPv6() bool { return len(c.VIPs) > 0 && c.VIPs[0].Addr().Is6() }
 
-// hasVIP reports whether a is one of the instance's VIPs.
+// held lists every address a master holds: its VIPs, then the excluded ones.
+func (c *InstanceConfig) held() []netip.Prefix { return slices.Concat(c.VIPs, c.Excluded) }
+
+// hasVIP reports whether a is one of the addresses the instance holds as master.
 func (c *InstanceConfig) hasVIP(a netip.Addr) bool {
-	return slices.ContainsFunc(c.VIPs, func(p netip.Prefix) bool { return p.Addr() == a })
+	is := func(p netip.Prefix) bool { return p.Addr() == a }
+	return slices.ContainsFunc(c.VIPs, is) || slices.ContainsFunc(c.Excluded, is)
 }
 
 // cloneConfigs copies configurations deeply enough for the driver to keep them, with an empty
@@ -41,7 +46,7 @@ func cloneConfigs(cfgs []InstanceConfig) []InstanceConfig {
 	out := slices.Clone(cfgs)
 	for i := range out {
 		c := &out[i]
-		c.VIPs, c.Peers, c.Trackers = slices.Clone(c.VIPs), slices.Clone(c.Peers), slices.Clone(c.Trackers)
+		c.VIPs, c.Excluded, c.Peers, c.Trackers = slices.Clone(c.VIPs), slices.Clone(c.Excluded), slices.Clone(c.Peers), slices.Clone(c.Trackers)
 		if len(c.Peers) == 0 {
 			c.Peers = nil // nil means multicast to Rules: an empty list would accept no one
 		}
@@ -55,7 +60,8 @@ func cloneConfigs(cfgs []InstanceConfig) []InstanceConfig {
 // instance is one running virtual router: its machine, its socket and what it sends.
 type instance struct {
 	cfg    InstanceConfig
-	src    netip.Addr // the advert source: cfg.Src, or the interface's address once known
+	held   []netip.Prefix // cfg.held()
+	src    netip.Addr     // the advert source: cfg.Src, or the interface's address once known
 	m      *Machine
 	s      *sock
 	rules  Rules
@@ -136,15 +142,15 @@ func (d *Driver) apply(cfgs []InstanceConfig) (Plan, error) {
 // reconfigure changes a running instance in place, as Reload allows: the machine takes the new
 // settings, a master takes added VIPs at once and announces them, and gives up removed ones.
 func (d *Driver) reconfigure(in *instance, c *InstanceConfig) {
-	old := in.cfg
-	in.cfg = *c
+	old := in.held
+	in.cfg, in.held = *c, c.held()
 	if in.m.State() == Master {
-		if removed := prefixDiff(old.VIPs, c.VIPs); len(removed) > 0 {
+		if removed := prefixDiff(old, in.held); len(removed) > 0 {
 			if err := d.opt.VIPs.Remove(c.Interface, removed); err != nil {
 				d.opt.Log.Error("removing VIPs failed", "instance", c.Name, "err", err)
 			}
 		}
-		if added := prefixDiff(c.VIPs, old.VIPs); len(added) > 0 {
+		if added := prefixDiff(in.held, old); len(added) > 0 {
 			if err := d.opt.VIPs.Add(c.Interface, added); err != nil {
 				d.opt.Log.Error("adding VIPs failed", "instance", c.Name, "err", err)
 			}
@@ -187,7 +193,7 @@ func (d *Driver) start(cfg *InstanceConfig) (*instance, error) {
 	if other := s.get(cfg.VRID); other != nil {
 		return nil, fmt.Errorf("vrid %d on %s is already used by instance %q", cfg.VRID, cfg.Interface, other.cfg.Name)
 	}
-	in := &instance{cfg: *cfg, src: cfg.Src}
+	in := &instance{cfg: *cfg, held: cfg.held(), src: cfg.Src}
 	m, err := NewMachine(d.machineConfig(in))
 	if err != nil {
 		return nil, err
@@ -232,17 +238,37 @@ func (d *Driver) start(cfg *InstanceConfig) (*instance, error) {
 	return in, nil
 }
 
-// setAddresses sets the addresses the instance advertises and expects in others' adverts.
+// setAddresses sets the addresses the instance advertises and expects in others' adverts. An
+// advert lists as many of the VIPs as it holds on the interface, in the configuration's order,
+// as keepalived lists its first 255; every VIP is still added and announced.
 func (in *instance) setAddresses() {
-	in.adv.Addresses = in.adv.Addresses[:0]
+	all := make([]netip.Addr, 0, len(in.cfg.VIPs))
 	for _, p := range in.cfg.VIPs {
-		in.adv.Addresses = append(in.adv.Addresses, p.Addr())
+		all = append(all, p.Addr())
 	}
 	// RFC 5798 §5.2.9: for IPv6 the link-local VIP comes first in the list.
-	slices.SortStableFunc(in.adv.Addresses, func(a, b netip.Addr) int {
+	slices.SortStableFunc(all, func(a, b netip.Addr) int {
 		return boolInt(b.IsLinkLocalUnicast()) - boolInt(a.IsLinkLocalUnicast())
 	})
-	in.rules.Addresses = in.adv.Addresses
+	n := min(len(all), advertFits(in.cfg.Machine.Version, in.cfg.IPv6(), in.s.mtu))
+	in.adv.Addresses = all[:n]
+	in.rules.SetAddresses(all, n)
+}
+
+// advertFits is how many addresses one advert holds: RFC 5798 §5.2.5's count is a byte, and
+// the whole packet, IP header included, must fit the interface's MTU (1500 until a socket says).
+func advertFits(v Version, ipv6 bool, mtu int) int {
+	if mtu <= 0 {
+		mtu = 1500
+	}
+	if ipv6 {
+		return min(255, max(1, (mtu-40-msgFixedLen)/16))
+	}
+	auth := 0
+	if v == V2 {
+		auth = msgAuthLen
+	}
+	return min(255, max(1, (mtu-20-msgFixedLen-auth)/4))
 }
 
 func boolInt(b bool) int {
@@ -270,9 +296,14 @@ func (d *Driver) ready(in *instance) string {
 		if err != nil {
 			return fmt.Sprintf("cannot open a VRRP socket on %s: %v", s.key.ifname, err)
 		}
-		s.conn, s.index = conn, conn.Index()
+		s.conn, s.index, s.mtu = conn, conn.Index(), conn.MTU()
 		d.wg.Add(1)
 		go d.watch(s, conn)
+		for _, o := range s.byVRID {
+			if o != nil {
+				o.setAddresses()
+			}
+		}
 	}
 	if !in.src.IsValid() {
 		src, err := primaryAddr(s.conn, d.isVIP, in.cfg.IPv6())
@@ -393,19 +424,19 @@ func (d *Driver) act(in *instance, actions []Action) {
 		case SendAdvert:
 			d.send(in, a.Priority)
 		case AddVIPs:
-			if err := d.opt.VIPs.Add(c.Interface, c.VIPs); err != nil {
+			if err := d.opt.VIPs.Add(c.Interface, in.held); err != nil {
 				d.opt.Log.Error("adding VIPs failed", "instance", c.Name, "err", err)
 			}
 		case RemoveVIPs:
-			if err := d.opt.VIPs.Remove(c.Interface, c.VIPs); err != nil {
+			if err := d.opt.VIPs.Remove(c.Interface, in.held); err != nil {
 				d.opt.Log.Error("removing VIPs failed", "instance", c.Name, "err", err)
 			}
 		case Announce:
 			in.cnt.Announces++
-			if err := d.opt.VIPs.Announce(c.Interface, c.VIPs, c.GARPRepeat); err != nil {
+			if err := d.opt.VIPs.Announce(c.Interface, in.held, c.GARPRepeat); err != nil {
 				d.opt.Log.Error("announcing VIPs failed", "instance", c.Name, "err", err)
 			} else {
-				in.cnt.Announced += uint64(c.GARPRepeat * len(c.VIPs))
+				in.cnt.Announced += uint64(c.GARPRepeat * len(in.held))
 			}
 			d.probe(in)
 		case Transition:
@@ -417,7 +448,7 @@ func (d *Driver) act(in *instance, actions []Action) {
 			if d.opt.Notify != nil {
 				d.opt.Notify.Notify(Event{
 					Instance: c.Name, Interface: c.Interface, VRID: c.VRID, From: a.From, To: a.To,
-					Priority: in.m.Priority(), Reason: a.Reason, VIPs: c.VIPs,
+					Priority: in.m.Priority(), Reason: a.Reason, VIPs: in.held,
 				})
 			}
 		}

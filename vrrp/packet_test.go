@@ -183,13 +183,13 @@ func (g goldenVRRP) want() Advertisement {
 func (g goldenVRRP) rules() Rules {
 	inst := goldenInstances[g.vrid]
 	r := Rules{
-		Version:   g.version,
-		Interval:  inst.interval,
-		AuthType:  g.authType,
-		AuthData:  password(g.password),
-		MinTTL:    255,
-		Addresses: inst.addresses,
+		Version:  g.version,
+		Interval: inst.interval,
+		AuthType: g.authType,
+		AuthData: password(g.password),
+		MinTTL:   255,
 	}
+	r.SetAddresses(inst.addresses, len(inst.addresses))
 	if inst.unicast {
 		r.Peers = []netip.Addr{g.src}
 	}

@@ -515,6 +515,7 @@ func Reload(a, b *InstanceConfig) (changes []string, restart bool) {
 	diff("preempt", am.Preempt, bm.Preempt, false)
 	diff("preempt_delay", am.PreemptDelay, bm.PreemptDelay, false)
 	diff("vips", a.VIPs, b.VIPs, a.IPv6() != b.IPv6())
+	diff("vips_excluded", a.Excluded, b.Excluded, false)
 	diff("unicast_src", a.Src, b.Src, true)
 	diff("unicast_peers", a.Peers, b.Peers, true)
 	diff("unicast_min_ttl", a.MinTTL, b.MinTTL, true)

@@ -71,7 +71,7 @@ func (d *Driver) startProbes(now time.Time) {
 				i = len(work) - 1
 			}
 			work[i].masters = append(work[i].masters, in)
-			work[i].vips = append(work[i].vips, in.cfg.VIPs...)
+			work[i].vips = append(work[i].vips, in.held...)
 		}
 	}
 	if len(work) == 0 {

@@ -24,6 +24,7 @@ type sock struct {
 	key    sockKey
 	conn   Conn        // nil while the interface is missing
 	index  int         // the interface index conn is bound to
+	mtu    int         // its MTU when conn was opened; 0 before
 	out    []Outgoing  // adverts to send at the next flush
 	outIn  []*instance // whose each one is
 	outBuf []byte      // their bytes

@@ -31,8 +31,9 @@ type Conn interface {
 	// Addrs lists the interface's addresses that can source adverts, in the interface's order:
 	// its IPv4 addresses, or its IPv6 link-local ones (RFC 5798 §5.1.2.1).
 	Addrs() ([]netip.Addr, error)
-	// Index is the index of the interface the socket is bound to.
+	// Index is the index of the interface the socket is bound to, and MTU its MTU.
 	Index() int
+	MTU() int
 	Close() error
 }
 
@@ -414,6 +415,8 @@ func (c *ipConn) Addrs() ([]netip.Addr, error) {
 }
 
 func (c *ipConn) Index() int { return c.ifi.Index }
+
+func (c *ipConn) MTU() int { return c.ifi.MTU }
 
 func (c *ipConn) Close() error { return c.pc.Close() }
 

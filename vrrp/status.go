@@ -68,7 +68,8 @@ func (d *Driver) Status() (*Snapshot, error) {
 		is = make([]InstanceStatus, 0, len(d.order))
 		for _, in := range d.order {
 			c := in.cfg
-			c.VIPs, c.Peers, c.Trackers = slices.Clone(c.VIPs), slices.Clone(c.Peers), slices.Clone(c.Trackers)
+			c.VIPs, c.Excluded = slices.Clone(c.VIPs), slices.Clone(c.Excluded)
+			c.Peers, c.Trackers = slices.Clone(c.Peers), slices.Clone(c.Trackers)
 			c.Src, c.Machine.Addr = in.src, in.src
 			is = append(is, InstanceStatus{
 				Config: c, Status: in.m.Status(), Counters: in.cnt,

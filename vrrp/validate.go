@@ -69,14 +69,25 @@ type Packet struct {
 
 // Rules is what one virtual router accepts.
 type Rules struct {
-	Version   Version
-	Interval  time.Duration // v2: must equal the packet's; unused for v3
-	AuthType  AuthType      // v2
-	AuthData  [8]byte       // v2
-	Owner     bool          // local priority is 255
-	Peers     []netip.Addr  // non-nil: unicast mode, only these sources are accepted
-	MinTTL    int           // 255 by default (0 means 255)
-	Addresses []netip.Addr  // our VIPs, for the address-list comparison (order-insensitive)
+	Version  Version
+	Interval time.Duration // v2: must equal the packet's; unused for v3
+	AuthType AuthType      // v2
+	AuthData [8]byte       // v2
+	Owner    bool          // local priority is 255
+	Peers    []netip.Addr  // non-nil: unicast mode, only these sources are accepted
+	MinTTL   int           // 255 by default (0 means 255)
+	// Addresses are our VIPs, sorted (SetAddresses), for the address-list comparison, and
+	// Advertised is how many of them our own adverts carry: fewer than all when there are more
+	// than an advert holds.
+	Addresses  []netip.Addr
+	Advertised int
+}
+
+// SetAddresses sets the VIPs the address-list comparison expects, of which an advert carries n.
+func (r *Rules) SetAddresses(vips []netip.Addr, n int) {
+	r.Addresses = slices.Clone(vips)
+	slices.SortFunc(r.Addresses, netip.Addr.Compare)
+	r.Advertised = n
 }
 
 // Verdict is Rules.Check's decision on one packet.
@@ -179,7 +190,7 @@ func (r *Rules) Check(p Packet, adv *Advertisement) Verdict {
 	// RFC 3768 §7.1, RFC 5798 §7.1: the receiver MAY compare the addresses and SHOULD log a
 	// mismatch. RFC 3768 then drops the packet unless it comes from the owner (priority 255);
 	// RFC 5798 keeps it.
-	if !sameAddressSet(adv.Addresses, r.Addresses) {
+	if !r.sameAddresses(adv.Addresses) {
 		if r.Version == V2 && adv.Priority != 255 {
 			return Verdict{Drop: DropAddresses}
 		}
@@ -188,20 +199,41 @@ func (r *Rules) Check(p Packet, adv *Advertisement) Verdict {
 	return v
 }
 
-// sameAddressSet reports whether a and b hold the same addresses, in any order.
-func sameAddressSet(a, b []netip.Addr) bool {
-	if len(a) != len(b) {
+// sameAddresses reports whether an advert's addresses are ours, compared as sets, in any order:
+// all of them, or, when we have more VIPs than an advert holds, at least as many as our own
+// adverts carry (a peer with the same VIPs sends the ones that fit, as keepalived sends the
+// first 255). No address may be listed twice. It takes O(n log nm) for n advertised and m of
+// ours, and allocates nothing.
+func (r *Rules) sameAddresses(theirs []netip.Addr) bool {
+	if len(theirs) != len(r.Addresses) && (len(theirs) > len(r.Addresses) || len(theirs) < r.Advertised) {
 		return false
 	}
-	for _, x := range a {
-		if !slices.Contains(b, x) {
+	for _, a := range theirs {
+		if _, ok := slices.BinarySearchFunc(r.Addresses, a, netip.Addr.Compare); !ok {
 			return false
 		}
 	}
-	for _, x := range b {
-		if !slices.Contains(a, x) {
-			return false
+	return !listedTwice(theirs)
+}
+
+// listedTwice reports whether an address is in list twice: by comparing every pair for the
+// short lists adverts usually carry, and through a sorted copy on the stack for long ones.
+func listedTwice(list []netip.Addr) bool {
+	if len(list) <= 16 {
+		for i, a := range list {
+			if slices.Contains(list[i+1:], a) {
+				return true
+			}
+		}
+		return false
+	}
+	var buf [255]netip.Addr // an advert holds at most 255 (its count is a byte)
+	sorted := buf[:copy(buf[:], list)]
+	slices.SortFunc(sorted, netip.Addr.Compare)
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i] == sorted[i-1] {
+			return true
 		}
 	}
-	return true
+	return false
 }

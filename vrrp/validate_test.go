@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -47,6 +48,12 @@ func editPacket(p Packet, mode ChecksumMode, f func(msg []byte)) Packet {
 }
 
 // packetTo returns p with other IP header fields.
+// withAddresses returns r expecting these VIPs, all of which its adverts carry.
+func withAddresses(r Rules, vips ...string) Rules {
+	r.SetAddresses(addrs(vips...), len(vips))
+	return r
+}
+
 func packetTo(p Packet, src, dst netip.Addr, ttl int) Packet {
 	p.Src, p.Dst, p.TTL = src, dst, ttl
 	return p
@@ -55,12 +62,12 @@ func packetTo(p Packet, src, dst netip.Addr, ttl int) Packet {
 func TestCheck(t *testing.T) {
 	v2Adv := Advertisement{Version: V2, VRID: 52, Priority: 100, Interval: time.Second, AuthType: AuthSimple,
 		AuthData: password("secret12"), Addresses: addrs("10.0.4.98", "10.0.4.99")}
-	v2Rules := Rules{Version: V2, Interval: time.Second, AuthType: AuthSimple, AuthData: password("secret12"),
-		Addresses: addrs("10.0.4.99", "10.0.4.98")} // the other order: the comparison ignores order
+	v2Rules := withAddresses(Rules{Version: V2, Interval: time.Second, AuthType: AuthSimple, AuthData: password("secret12")},
+		"10.0.4.99", "10.0.4.98") // the other order: the comparison ignores order
 	v3Adv4 := Advertisement{Version: V3, VRID: 53, Priority: 100, Interval: 500 * time.Millisecond, Addresses: addrs("10.0.4.97")}
-	v3Rules4 := Rules{Version: V3, Interval: time.Second, Addresses: addrs("10.0.4.97")} // v3 ignores Rules.Interval
+	v3Rules4 := withAddresses(Rules{Version: V3, Interval: time.Second}, "10.0.4.97") // v3 ignores Rules.Interval
 	v3Adv6 := Advertisement{Version: V3, VRID: 54, Priority: 200, Interval: time.Second, Addresses: addrs("fe80::77:54", "fd77::254")}
-	v3Rules6 := Rules{Version: V3, Addresses: addrs("fd77::254", "fe80::77:54")}
+	v3Rules6 := withAddresses(Rules{Version: V3}, "fd77::254", "fe80::77:54")
 
 	v2 := sealedPacket(t, v2Adv, chkSrc4, MulticastV4, ChecksumPseudoHeader)
 	v3v4 := sealedPacket(t, v3Adv4, chkSrc4, MulticastV4, ChecksumPseudoHeader)
@@ -175,7 +182,7 @@ func TestCheck(t *testing.T) {
 		{"peer before owner", rules(v2Rules, func(r *Rules) { r.Owner, r.Peers = true, addrs("10.0.4.22") }), v2, Verdict{Drop: DropPeer}},
 		{"owner before auth", rules(v2Rules, func(r *Rules) { r.Owner, r.AuthData = true, password("other") }), v2, Verdict{Drop: DropOwner}},
 		{"auth before interval", rules(v2Rules, func(r *Rules) { r.Interval, r.AuthData = 3*time.Second, password("other") }), v2, Verdict{Drop: DropAuth}},
-		{"interval before addresses", rules(v2Rules, func(r *Rules) { r.Interval, r.Addresses = 3*time.Second, addrs("10.0.4.1") }), v2, Verdict{Drop: DropInterval}},
+		{"interval before addresses", rules(v2Rules, func(r *Rules) { r.Interval = 3 * time.Second; r.SetAddresses(addrs("10.0.4.1"), 1) }), v2, Verdict{Drop: DropInterval}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,5 +266,41 @@ func BenchmarkCheck(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// RFC 5798 §7.1 compares the addresses as sets. When we have more VIPs than an advert holds, a
+// peer with the same VIPs advertises the ones that fit: not a mismatch, as long as it lists at
+// least as many as our own adverts carry, each once and each ours.
+func TestSameAddresses(t *testing.T) {
+	var ours []string
+	for i := range 300 {
+		ours = append(ours, fmt.Sprintf("10.1.%d.%d", i/256, i%256))
+	}
+	var r Rules
+	r.SetAddresses(addrs(ours...), 255)
+	few := Rules{}
+	few.SetAddresses(addrs("10.0.4.99", "10.0.4.98"), 2)
+	tests := []struct {
+		name   string
+		r      *Rules
+		theirs []string
+		want   bool
+	}{
+		{"the same, other order", &few, []string{"10.0.4.98", "10.0.4.99"}, true},
+		{"one missing", &few, []string{"10.0.4.98"}, false},
+		{"one more", &few, []string{"10.0.4.98", "10.0.4.99", "10.0.4.97"}, false},
+		{"one repeated", &few, []string{"10.0.4.98", "10.0.4.98"}, false},
+		{"the first 255 of 300", &r, ours[:255], true},
+		{"255 others of the 300", &r, ours[45:], true},
+		{"all 300 (a peer with jumbo frames)", &r, ours, true},
+		{"only 10 of the 300", &r, ours[:10], false},
+		{"254 of ours and a stranger", &r, append(slices.Clone(ours[:254]), "192.0.2.1"), false},
+		{"255 with one twice", &r, append(slices.Clone(ours[:254]), ours[0]), false},
+	}
+	for _, tt := range tests {
+		if got := tt.r.sameAddresses(addrs(tt.theirs...)); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
