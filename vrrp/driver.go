@@ -3,9 +3,12 @@ package vrrp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -207,6 +210,105 @@ func (d *Driver) Report(key TrackerKey, r Report) error {
 		d.enact(d.pol.Report(d.now(), key, r))
 		return nil
 	})
+}
+
+// Delay keeps every instance from taking part until the given time: startup_delay, from the
+// daemon's start. Call it before the first Apply.
+func (d *Driver) Delay(until time.Time) error {
+	return d.do(func() error {
+		d.pol.Delay(until)
+		return nil
+	})
+}
+
+// Drained is an instance that Drain drained, and the longest Master_Down_Interval a peer of it
+// can have (a peer of priority 1's): how long one may take to take over.
+type Drained struct {
+	Name               string
+	MasterDownInterval time.Duration
+}
+
+// Drain takes the named instances out of service (all of them if names is empty), as SPEC.md's
+// `vrrpd drain` says: each advertises priority 1, so that any healthy peer outranks it, and a
+// master keeps its VIPs until another router takes over (make-before-break). With force, a
+// master yields at once with priority 0. The drain lasts until Undrain. An address owner
+// (priority 255) cannot be drained: its priority is part of its identity.
+func (d *Driver) Drain(names []string, since time.Time, force bool) ([]Drained, error) {
+	var out []Drained
+	err := d.do(func() error {
+		ins, err := d.named(names)
+		if err != nil {
+			return err
+		}
+		var owners []string
+		for _, in := range ins {
+			if in.cfg.Machine.Priority == 255 {
+				owners = append(owners, in.cfg.Name)
+			}
+		}
+		if len(owners) > 0 {
+			return fmt.Errorf("cannot drain %s: an address owner (priority 255) keeps its priority; give it a lower one first", strings.Join(owners, ", "))
+		}
+		for _, in := range ins {
+			d.enact(d.pol.Drain(in.cfg.Name, since))
+			if force {
+				d.act(in, in.m.Yield(d.now(), "drained with --force by the operator"))
+			}
+			out = append(out, Drained{Name: in.cfg.Name, MasterDownInterval: MasterDownInterval(in.cfg.Machine.Version, 1, in.cfg.Machine.Interval)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Undrain ends the drain of the named instances (all if names is empty): the priority returns to
+// what the configuration and the trackers say, and preemption applies as usual.
+func (d *Driver) Undrain(names []string) ([]string, error) {
+	var out []string
+	err := d.do(func() error {
+		ins, err := d.named(names)
+		if err != nil {
+			return err
+		}
+		for _, in := range ins {
+			d.enact(d.pol.Drain(in.cfg.Name, time.Time{}))
+			out = append(out, in.cfg.Name)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Restore drains the instances a previous run had drained (the daemon keeps them in its
+// state_dir), before the first Apply, so that they start drained. Names that are not configured
+// keep their drain for when they are.
+func (d *Driver) Restore(drained map[string]time.Time) error {
+	return d.do(func() error {
+		for name, since := range drained {
+			d.pol.Drain(name, since)
+		}
+		return nil
+	})
+}
+
+// named returns the named instances, or every one if names is empty; an unknown name is an error.
+func (d *Driver) named(names []string) ([]*instance, error) {
+	if len(names) == 0 {
+		return slices.Clone(d.order), nil
+	}
+	var ins []*instance
+	var unknown []string
+	for _, n := range names {
+		if in := d.byNm[n]; in != nil {
+			ins = append(ins, in)
+		} else {
+			unknown = append(unknown, strconv.Quote(n))
+		}
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("no instance %s", strings.Join(unknown, ", "))
+	}
+	return ins, nil
 }
 
 // Link is an interface's state, as the daemon's link watch reports it.

@@ -1054,3 +1054,138 @@ func TestDriverManyVIPs(t *testing.T) {
 		})
 	}
 }
+
+// timeline records, across nodes, who held the VIPs when, for make-before-break checks.
+type timeline struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (tl *timeline) vips(name string) *recordingVIPs {
+	return &recordingVIPs{fakeVIPs: &fakeVIPs{}, name: name, tl: tl}
+}
+
+// take returns the events since the last take.
+func (tl *timeline) take() []string {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	e := tl.events
+	tl.events = nil
+	return e
+}
+
+type recordingVIPs struct {
+	*fakeVIPs
+	name string
+	tl   *timeline
+}
+
+func (r *recordingVIPs) Add(ifname string, vips []netip.Prefix) error {
+	r.tl.mu.Lock()
+	r.tl.events = append(r.tl.events, r.name+" add")
+	r.tl.mu.Unlock()
+	return r.fakeVIPs.Add(ifname, vips)
+}
+
+func (r *recordingVIPs) Remove(ifname string, vips []netip.Prefix) error {
+	r.tl.mu.Lock()
+	r.tl.events = append(r.tl.events, r.name+" remove")
+	r.tl.mu.Unlock()
+	return r.fakeVIPs.Remove(ifname, vips)
+}
+
+// SPEC.md's drain, make-before-break: the drained master advertises priority 1 and keeps its
+// VIPs until the peer, preempting it, has taken them; undrain gives them back by preemption.
+// With --force the master yields at once; with no peer at all, a drained backup still takes
+// over, as the last resort.
+func TestDriverDrain(t *testing.T) {
+	w := newWorld(t)
+	tl := &timeline{}
+	va, vb := tl.vips("a"), tl.vips("b")
+	a := w.node(addrA, func(o *Options) { o.VIPs = va })
+	b := w.node(addrB, func(o *Options) { o.VIPs = vb })
+	a.add(t, testInstance("VI_1", 51, 110, 100*time.Millisecond))
+	b.add(t, testInstance("VI_1", 51, 100, 100*time.Millisecond))
+	a.waitState(t, "VI_1", Master, 2*time.Second)
+	b.waitFor(t, "VI_1", "following a", time.Second, func(s InstanceStatus) bool { return s.Master == addrA })
+	tl.take()
+
+	since := w.now()
+	drained, err := a.d.Drain(nil, since, false)
+	if err != nil || len(drained) != 1 || drained[0].MasterDownInterval != MasterDownInterval(V3, 1, 100*time.Millisecond) {
+		t.Fatalf("drain: %v, %v", drained, err)
+	}
+	w.idle()
+	if s := a.status(t, "VI_1"); s.State != Master || s.Priority != 1 || !s.Drained.Equal(since) {
+		t.Fatalf("drained a: %s at %d, drained %v; want MASTER at 1 until b takes over", s.State, s.Priority, s.Drained)
+	}
+	b.waitState(t, "VI_1", Master, time.Second)
+	a.waitState(t, "VI_1", Backup, time.Second)
+	if got, want := tl.take(), []string{"b add", "a remove"}; !slices.Equal(got, want) {
+		t.Errorf("VIPs %v, want %v: b takes them before a gives them up", got, want)
+	}
+	if s := b.status(t, "VI_1"); !strings.Contains(s.Reason, "preempted master 10.0.0.1, whose priority 1") {
+		t.Errorf("b's reason %q", s.Reason)
+	}
+
+	// Undrain: a's 110 preempts b again.
+	if names, err := a.d.Undrain([]string{"VI_1"}); err != nil || !slices.Equal(names, []string{"VI_1"}) {
+		t.Fatalf("undrain: %v, %v", names, err)
+	}
+	a.waitState(t, "VI_1", Master, time.Second)
+	b.waitState(t, "VI_1", Backup, time.Second)
+
+	// --force: a yields at once with priority 0, and b takes over after its Skew_Time.
+	tl.take()
+	if _, err := a.d.Drain([]string{"VI_1"}, w.now(), true); err != nil {
+		t.Fatal(err)
+	}
+	w.idle()
+	if s := a.status(t, "VI_1"); s.State != Backup {
+		t.Errorf("after drain --force a is %s, want BACKUP at once", s.State)
+	}
+	b.waitState(t, "VI_1", Master, time.Second)
+	if got, want := tl.take(), []string{"a remove", "b add"}; !slices.Equal(got, want) {
+		t.Errorf("VIPs %v, want %v", got, want)
+	}
+
+	// The peer dies: the drained a still takes over, as the last resort.
+	for _, c := range w.lan.conns {
+		if c.addr == addrB {
+			c.unplugged.Store(true)
+		}
+	}
+	a.waitState(t, "VI_1", Master, 2*time.Second)
+
+	if _, err := a.d.Drain([]string{"VI_9"}, w.now(), false); err == nil || err.Error() != `no instance "VI_9"` {
+		t.Errorf("drain of an unknown instance: %v", err)
+	}
+	o := w.node(addrC)
+	o.add(t, testInstance("OWN", 9, 255, time.Second))
+	if _, err := o.d.Drain(nil, w.now(), false); err == nil || !strings.Contains(err.Error(), "cannot drain OWN: an address owner") {
+		t.Errorf("drain of an owner: %v", err)
+	}
+}
+
+// startup_delay: the instance does not take part until it has passed; meanwhile its status
+// says why, and the VIPs a killed predecessor left are removed.
+func TestDriverStartupDelay(t *testing.T) {
+	w := newWorld(t)
+	a := w.node(addrA)
+	a.d.Delay(w.now().Add(5 * time.Second))
+	a.add(t, testInstance("VI_1", 51, 255, time.Second))
+	if s := a.status(t, "VI_1"); s.State != Initialize || !strings.HasPrefix(s.Reason, "waiting for startup_delay, until ") {
+		t.Errorf("during the delay: %s (%s)", s.State, s.Reason)
+	}
+	if got := a.vips.ops(); !slices.Equal(got, []string{"remove"}) {
+		t.Errorf("VIP operations during the delay %v, want a removal", got)
+	}
+	w.advance(4 * time.Second)
+	if s := a.status(t, "VI_1"); s.State != Initialize {
+		t.Errorf("after 4s: %s", s.State)
+	}
+	s := a.waitState(t, "VI_1", Master, 2*time.Second)
+	if !s.Since.Equal(t0.Add(5 * time.Second)) {
+		t.Errorf("took part at %v, want at 5s", s.Since.Sub(t0))
+	}
+}

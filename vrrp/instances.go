@@ -234,6 +234,12 @@ func (d *Driver) start(cfg *InstanceConfig) (*instance, error) {
 	m.Hold(now, v.Held)
 	d.opt.Log.Info("instance started", "instance", cfg.Name, "interface", cfg.Interface, "vrid", cfg.VRID,
 		"version", int(cfg.Machine.Version), "priority", cfg.Machine.Priority, "source", in.src, "vips", cfg.VIPs)
+	if v.Waiting != "" {
+		// Not taking part yet; but the VIPs a killed predecessor left are nobody's to hold.
+		m.Waiting(v.Waiting)
+		d.act(in, []Action{{Kind: RemoveVIPs}})
+		return in, nil
+	}
 	d.act(in, m.Startup(now))
 	return in, nil
 }
@@ -379,6 +385,13 @@ func (d *Driver) enact(changes []Change) {
 // tell brings an instance's machine in line with its decision; why caused the change.
 func (d *Driver) tell(in *instance, v Decision, why string) {
 	now := d.now()
+	if in.m.State() == Initialize { // not started: startup_delay
+		if v.Waiting != "" {
+			in.m.Waiting(v.Waiting)
+			return
+		}
+		defer func() { d.act(in, in.m.Startup(d.now())) }()
+	}
 	if v.Fault != "" {
 		d.act(in, in.m.Fault(now, v.Fault))
 	}

@@ -529,15 +529,40 @@ func (m *Machine) Hold(now time.Time, why string) []Action {
 	m.held = why
 	switch {
 	case why != "" && m.state == Master:
-		m.awaitMaster(now, "stepping down")
-		m.do(Action{Kind: SendAdvert, Priority: 0})
-		m.do(Action{Kind: RemoveVIPs})
-		m.enter(now, Backup, why)
+		m.stepDown(now, why)
 	case why == "" && m.state == Backup && m.master.IsValid() && m.masterPriority < m.prio && m.preempts():
 		m.downAt = now.Add(m.skewTime())
 		m.down = downCause{kind: downRelease, src: m.master, theirs: m.masterPriority, ours: m.prio}
 	}
 	return m.out
+}
+
+// Yield makes a master step down at once (a drain with --force): it announces priority 0, so
+// that a backup takes over after Skew_Time, gives up its VIPs and waits one Master_Down_Interval
+// as a backup; if no router takes over by then, it becomes master again. Any other state is left
+// as it is.
+func (m *Machine) Yield(now time.Time, why string) []Action {
+	m.out = m.out[:0]
+	if m.state == Master {
+		m.stepDown(now, why)
+	}
+	return m.out
+}
+
+// stepDown takes a master to BACKUP with priority 0, as RFC 5798 §6.4.3's Shutdown does, but
+// waiting for a master instead of stopping.
+func (m *Machine) stepDown(now time.Time, why string) {
+	m.awaitMaster(now, "stepping down")
+	m.do(Action{Kind: SendAdvert, Priority: 0})
+	m.do(Action{Kind: RemoveVIPs})
+	m.enter(now, Backup, why)
+}
+
+// Waiting says why an instance has not started yet (startup_delay), for its status.
+func (m *Machine) Waiting(why string) {
+	if m.state == Initialize {
+		m.reason = why
+	}
 }
 
 // downCause is why Master_Down_Timer is set. A backup resets the timer on every advert, so the

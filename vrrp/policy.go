@@ -3,6 +3,7 @@ package vrrp
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -77,10 +78,12 @@ type Report struct {
 
 // Decision is what the policy has decided for one instance.
 type Decision struct {
-	Priority    uint8  // the effective priority
-	PriorityWhy string // what the trackers do to it, e.g. "check nginx down (weight -20): priority 100 -> 80"; "" if nothing
-	Fault       string // why it must be in FAULT; "" if it need not
-	Held        string // why its sync group holds it back from being master; "" if it does not
+	Priority    uint8     // the effective priority
+	PriorityWhy string    // what changes it, e.g. "check nginx down (weight -20): priority 100 -> 80"; "" if nothing
+	Fault       string    // why it must be in FAULT; "" if it need not
+	Held        string    // why its sync group holds it back from being master; "" if it does not
+	Drained     time.Time // when the operator drained it; zero if not
+	Waiting     string    // why it must not take part yet (startup_delay); "" if it may
 }
 
 // Change is a new Decision for an instance, and the event that caused it, in words: the reason of
@@ -104,6 +107,8 @@ type Policy struct {
 	byName  map[string]*policed
 	groups  map[string][]*policed // sync group name -> its members
 	reports map[TrackerKey]Report // the latest report of every tracker, known or not yet used
+	drained map[string]time.Time  // instance name -> when it was drained, configured or not
+	delay   time.Time             // startup_delay: nothing takes part before; zero once passed
 	next    time.Time             // Deadline
 }
 
@@ -131,7 +136,7 @@ type tracked struct {
 
 // NewPolicy returns a policy with no instances.
 func NewPolicy() *Policy {
-	return &Policy{byName: map[string]*policed{}, reports: map[TrackerKey]Report{}}
+	return &Policy{byName: map[string]*policed{}, reports: map[TrackerKey]Report{}, drained: map[string]time.Time{}}
 }
 
 // Configure makes cfgs the instances, in their order: at start-up and on every reload. An
@@ -264,7 +269,7 @@ func (p *Policy) Deadline() time.Time { return p.next }
 
 // reschedule recomputes Deadline, after the events that can change it.
 func (p *Policy) reschedule() {
-	p.next = time.Time{}
+	p.next = p.delay
 	for _, x := range p.insts {
 		for _, t := range x.tracks {
 			if !t.pending.IsZero() && (p.next.IsZero() || t.pending.Before(p.next)) {
@@ -278,6 +283,12 @@ func (p *Policy) reschedule() {
 func (p *Policy) Tick(now time.Time) []Change {
 	var changes []Change
 	why := ""
+	if !p.delay.IsZero() && !now.Before(p.delay) {
+		p.delay, why = time.Time{}, "startup_delay is over"
+		for _, x := range p.insts {
+			changes = p.decide(changes, x, why)
+		}
+	}
 	for _, x := range p.insts {
 		for i := range x.tracks {
 			t := &x.tracks[i]
@@ -296,6 +307,38 @@ func (p *Policy) Tick(now time.Time) []Change {
 	p.reschedule()
 	return p.settle(changes, why)
 }
+
+// Delay holds every instance back from taking part until the given time (SPEC.md's
+// global.startup_delay: interfaces settling at boot). The time passing is reported by Tick.
+func (p *Policy) Delay(until time.Time) {
+	p.delay = until
+	p.reschedule()
+}
+
+// Drain takes an instance out of service (SPEC.md's `vrrpd drain`): it advertises priority 1,
+// so that any healthy peer outranks it, whatever its trackers say; FAULT still applies. since
+// is when the operator drained it, shown in its status; zero ends the drain, and the priority
+// returns to what the configuration and the trackers say. A name that is not configured (yet)
+// keeps its drain for when it is.
+func (p *Policy) Drain(name string, since time.Time) []Change {
+	if since.IsZero() {
+		delete(p.drained, name)
+	} else {
+		p.drained[name] = since
+	}
+	x := p.byName[name]
+	if x == nil {
+		return nil
+	}
+	why := "drained by the operator"
+	if since.IsZero() {
+		why = "no longer drained"
+	}
+	return p.settle(p.decide(nil, x, why), why)
+}
+
+// Drained lists the drained instances, configured or not, and since when.
+func (p *Policy) Drained() map[string]time.Time { return maps.Clone(p.drained) }
 
 // Ready records whether the driver can run the instance: why is what it lacks (its socket, its
 // source address), or "" once it has it. While it lacks it, the instance is in FAULT.
@@ -366,6 +409,13 @@ func (p *Policy) decision(x *policed) Decision {
 	var v Decision
 	v.Priority, v.PriorityWhy, _ = p.priority(x)
 	v.Fault = p.faultsOf(x)
+	if since, ok := p.drained[x.name]; ok && x.base != 255 {
+		v.Drained = since
+		v.Priority, v.PriorityWhy = 1, fmt.Sprintf("drained by the operator at %s: priority %d -> 1", since.UTC().Format(time.RFC3339), x.base)
+	}
+	if !p.delay.IsZero() {
+		v.Waiting = fmt.Sprintf("waiting for startup_delay, until %s", p.delay.UTC().Format(time.RFC3339))
+	}
 	if x.group == "" {
 		return v
 	}

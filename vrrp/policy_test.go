@@ -355,3 +355,66 @@ func TestReload(t *testing.T) {
 		})
 	}
 }
+
+// SPEC.md's `vrrpd drain`: a drained instance advertises priority 1, whatever its trackers say,
+// until undrain returns it to what they say; FAULT still applies; a drain of an instance not
+// configured yet waits for it; an owner's 255 never changes.
+func TestPolicyDrain(t *testing.T) {
+	p := policyOf(t, 110, []Tracker{check("nginx", -20)}, map[string]bool{"nginx": false})
+	p.Starting("VI_1")
+	since := time.Date(2026, 12, 4, 19, 40, 0, 0, time.UTC)
+	drained := Decision{Priority: 1, PriorityWhy: "drained by the operator at 2026-12-04T19:40:00Z: priority 110 -> 1", Drained: since}
+	if diff := cmp.Diff([]Change{{Instance: "VI_1", Decision: drained, Why: "drained by the operator"}}, p.Drain("VI_1", since)); diff != "" {
+		t.Errorf("drain (-want +got):\n%s", diff)
+	}
+	if got := p.Report(t0, TrackerKey{TrackCheck, "nginx"}, Report{Up: true, Why: "check nginx up"}); got != nil {
+		t.Errorf("a tracker changed a drained instance's priority: %v", got)
+	}
+	faulted := p.Report(t0, TrackerKey{TrackInterface, "eth0"}, Report{Why: "interface eth0 has no carrier"})
+	if len(faulted) != 1 || faulted[0].Fault != "interface eth0 has no carrier" || faulted[0].Priority != 1 {
+		t.Errorf("FAULT while drained: %v", faulted)
+	}
+	p.Report(t0, TrackerKey{TrackInterface, "eth0"}, Report{Up: true, Why: "interface eth0 is up"})
+	undrained := Decision{Priority: 110}
+	if diff := cmp.Diff([]Change{{Instance: "VI_1", Decision: undrained, Why: "no longer drained"}}, p.Drain("VI_1", time.Time{})); diff != "" {
+		t.Errorf("undrain (-want +got):\n%s", diff)
+	}
+
+	p.Drain("VI_2", since) // not configured yet
+	p.Configure(t0, []InstanceConfig{
+		{Name: "VI_1", Interface: "eth0", Machine: Config{Priority: 110}},
+		{Name: "VI_2", Interface: "eth0", Machine: Config{Priority: 100}},
+		{Name: "OWNER", Interface: "eth0", Machine: Config{Priority: 255}},
+	})
+	if d := p.Starting("VI_2"); d.Priority != 1 || !d.Drained.Equal(since) {
+		t.Errorf("VI_2 starts %+v, want drained at priority 1", d)
+	}
+	p.Drain("OWNER", since)
+	if d := p.Told("OWNER"); d.Priority != 0 && d.Priority != 255 || !d.Drained.IsZero() {
+		t.Errorf("an owner was drained: %+v", d)
+	}
+	if got := p.Drained(); len(got) != 2 {
+		t.Errorf("drained %v, want VI_2 and OWNER's request", got)
+	}
+}
+
+// SPEC.md's global.startup_delay: nothing takes part before it has passed; Tick says when.
+func TestPolicyStartupDelay(t *testing.T) {
+	p := NewPolicy()
+	p.Delay(at(5 * time.Second))
+	p.Configure(t0, []InstanceConfig{{Name: "VI_1", Interface: "eth0", Machine: Config{Priority: 100}}})
+	p.Report(t0, TrackerKey{TrackInterface, "eth0"}, Report{Up: true})
+	if d := p.Starting("VI_1"); d.Waiting != "waiting for startup_delay, until 2026-11-22T04:00:05Z" {
+		t.Errorf("waiting %q", d.Waiting)
+	}
+	if got := p.Deadline(); !got.Equal(at(5 * time.Second)) {
+		t.Errorf("deadline %v", got)
+	}
+	if got := p.Tick(at(4 * time.Second)); got != nil {
+		t.Errorf("before the delay: %v", got)
+	}
+	got := p.Tick(at(5 * time.Second))
+	if len(got) != 1 || got[0].Waiting != "" || got[0].Why != "startup_delay is over" || !p.Deadline().IsZero() {
+		t.Errorf("at the delay's end: %v, deadline %v", got, p.Deadline())
+	}
+}

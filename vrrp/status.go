@@ -27,7 +27,8 @@ type InstanceStatus struct {
 	Status
 	Counters
 	Trackers    []TrackerStatus // its own interface first
-	PriorityWhy string          // what the trackers do to its priority; "" if nothing
+	PriorityWhy string          // what changes its priority (trackers, a drain); "" if nothing
+	Drained     time.Time       // when the operator drained it; zero if not
 }
 
 // SocketStatus counts the packets a socket dropped before they could be given to an instance.
@@ -71,9 +72,10 @@ func (d *Driver) Status() (*Snapshot, error) {
 			c.VIPs, c.Excluded = slices.Clone(c.VIPs), slices.Clone(c.Excluded)
 			c.Peers, c.Trackers = slices.Clone(c.Peers), slices.Clone(c.Trackers)
 			c.Src, c.Machine.Addr = in.src, in.src
+			told := d.pol.Told(c.Name)
 			is = append(is, InstanceStatus{
 				Config: c, Status: in.m.Status(), Counters: in.cnt,
-				Trackers: d.pol.Trackers(c.Name), PriorityWhy: d.pol.Told(c.Name).PriorityWhy,
+				Trackers: d.pol.Trackers(c.Name), PriorityWhy: told.PriorityWhy, Drained: told.Drained,
 			})
 		}
 		ss = make([]SocketStatus, 0, len(d.socks))
