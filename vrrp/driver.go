@@ -76,6 +76,10 @@ type Driver struct {
 	epoch  time.Time      // the adverts' grid (Config.Epoch)
 	byNm   map[string]*instance
 	socks  map[sockKey]*sock
+
+	frozen  bool                         // Freeze: Run returns without shutting the instances down
+	resume  map[string]*InstanceHandover // Resume: what the first Apply restores
+	elapsed time.Duration                // since the handover was frozen
 }
 
 // NewDriver returns a driver; call Run to start it.
@@ -127,6 +131,10 @@ func (d *Driver) Run(ctx context.Context) error {
 			d.fire()
 		case f := <-d.cmds:
 			f()
+			if d.frozen {
+				d.halt()
+				return nil
+			}
 		}
 		d.flush()
 	}
@@ -365,7 +373,7 @@ func (d *Driver) VIPRemoved(ifname string, p netip.Prefix) error {
 	})
 }
 
-// shutdown stops every instance, closes the sockets and waits for the goroutines.
+// shutdown stops every instance, as RFC 5798 §6.4 says, then halts.
 func (d *Driver) shutdown() {
 	close(d.stop)
 	now := d.now()
@@ -373,6 +381,16 @@ func (d *Driver) shutdown() {
 		d.act(in, in.m.Shutdown(now))
 	}
 	d.flush()
+	d.halt()
+}
+
+// halt closes the sockets and waits for the goroutines.
+func (d *Driver) halt() {
+	select {
+	case <-d.stop:
+	default:
+		close(d.stop)
+	}
 	for _, s := range d.socks {
 		if s.conn != nil {
 			s.conn.Close()

@@ -2,6 +2,7 @@ package vrrp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // The driver tests run daemons on a fake LAN with a fake clock. Time moves only when a test
@@ -1187,5 +1191,73 @@ func TestDriverStartupDelay(t *testing.T) {
 	s := a.waitState(t, "VI_1", Master, 2*time.Second)
 	if !s.Since.Equal(t0.Add(5 * time.Second)) {
 		t.Errorf("took part at %v, want at 5s", s.Since.Sub(t0))
+	}
+}
+
+// Restart in place: a driver frozen and handed over to a new one, 50ms later, goes on where it
+// stood. The master keeps its VIPs and its adverts; no transition is reported on either side,
+// the state keeps its time, and the counters go on. The handover survives JSON, as the daemon
+// passes it to its next image.
+func TestDriverRestartInPlace(t *testing.T) {
+	w := newWorld(t)
+	a, b := w.node(addrA), w.node(addrB)
+	cfgA := testInstance("VI_1", 51, 110, 100*time.Millisecond)
+	cfgA.Trackers = []Tracker{{TrackerKey: TrackerKey{TrackCheck, "nginx"}, Weight: -20}}
+	a.report("nginx", true, "check nginx up")
+	a.add(t, cfgA)
+	b.add(t, testInstance("VI_1", 51, 100, 100*time.Millisecond))
+	before := a.waitState(t, "VI_1", Master, 2*time.Second)
+	b.waitFor(t, "VI_1", "following a", time.Second, func(s InstanceStatus) bool { return s.Master == addrA })
+	w.advance(1234 * time.Millisecond)
+	sentBefore := a.status(t, "VI_1").AdvertsSent
+	bEvents := len(b.events.all())
+	a.vips.ops()
+
+	h, err := a.d.Freeze()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ops := a.vips.ops(); slices.Contains(ops, "remove") {
+		t.Errorf("freezing removed the VIPs: %v", ops)
+	}
+	b64, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Handover
+	if err := json.Unmarshal(b64, &got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(*h, got, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
+		t.Fatalf("the handover through JSON (-want +got):\n%s", diff)
+	}
+
+	w.clock.set(w.now().Add(50 * time.Millisecond)) // the new image starts
+	a2 := w.node(addrA)
+	if err := a2.d.Resume(&got, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := a2.add(t, cfgA); err != nil {
+		t.Fatal(err)
+	}
+	s := a2.status(t, "VI_1")
+	if s.State != Master || !s.Since.Equal(before.Since) || s.Priority != 110 || s.AdvertsSent < sentBefore {
+		t.Errorf("resumed: %s since %v at %d, %d adverts; want MASTER since %v at 110, at least %d", s.State, s.Since, s.Priority, s.AdvertsSent, before.Since, sentBefore)
+	}
+	if ev := a2.events.all(); len(ev) != 0 {
+		t.Errorf("the new image reported transitions: %v", ev)
+	}
+	if ops := a2.vips.ops(); !slices.Equal(ops, []string{"add"}) {
+		t.Errorf("the new image's VIP operations %v, want the VIPs re-added without an announcement", ops)
+	}
+	w.advance(time.Second)
+	if ev := b.events.all(); len(ev) != bEvents {
+		t.Errorf("the peer saw transitions: %v", ev[bEvents:])
+	}
+	if s := b.status(t, "VI_1"); s.State != Backup || s.Master != addrA {
+		t.Errorf("the peer: %s following %s", s.State, s.Master)
+	}
+	if s := a2.status(t, "VI_1"); s.AdvertsSent < sentBefore+9 || len(s.Trackers) != 2 || !s.Trackers[1].Up {
+		t.Errorf("after a second: %d adverts (had %d), trackers %+v", s.AdvertsSent, sentBefore, s.Trackers)
 	}
 }

@@ -226,6 +226,9 @@ func (d *Driver) start(cfg *InstanceConfig) (*instance, error) {
 
 	d.enact(d.pol.Observe(cfg.Name, ""))
 	d.enact(d.pol.Ready(cfg.Name, d.ready(in)))
+	if d.restore(in) {
+		return in, nil
+	}
 	v, now := d.pol.Starting(cfg.Name), d.now()
 	m.SetPriority(now, v.Priority)
 	if v.Fault != "" {
