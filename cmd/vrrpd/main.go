@@ -44,6 +44,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdConvert(rest, stdin, stdout, stderr)
 	case "demo":
 		return cmdDemo(rest, stdout, stderr)
+	case "__handover-version": // asked by a running daemon before it restarts into this binary
+		fmt.Fprintln(stdout, handoverVersion)
+		return 0
 	case "version", "--version":
 		fmt.Fprintln(stdout, "vrrpd", version())
 		return 0

@@ -48,9 +48,14 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	res, resErr := readHandover() // a restart in place: what the previous image handed over
 	cfg, warnings, err := loadConfig(*path)
 	if err != nil {
 		printProblems(stderr, *path, err)
+		if res != nil {
+			fmt.Fprintln(stderr, "vrrpd: restarted in place with a configuration it rejects: going back to the previous binary")
+			fmt.Fprintln(stderr, "vrrpd:", res.fallBack())
+		}
 		return 1
 	}
 	if *socket != "" {
@@ -62,18 +67,37 @@ func cmdRun(args []string, stderr io.Writer) int {
 	for _, w := range warnings {
 		log.Warn(w)
 	}
+	if resErr != nil {
+		log.Error("restarted in place, but the handover is unreadable: starting afresh", "err", resErr)
+		res = nil
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	d := &daemon{log: log, level: level, path: *path, socketFlag: *socket, cfg: cfg,
+	sigs := signals{hup: make(chan os.Signal, 1), usr2: make(chan os.Signal, 1)}
+	signal.Notify(sigs.hup, syscall.SIGHUP)
+	signal.Notify(sigs.usr2, syscall.SIGUSR2)
+	defer signal.Stop(sigs.hup)
+	defer signal.Stop(sigs.usr2)
+	d := &daemon{log: log, level: level, path: *path, socketFlag: *socket, cfg: cfg, resumed: res,
 		refusedControl: newRefusals(log, "control"), refusedMetrics: newRefusals(log, "metrics")}
-	if err := d.run(ctx, hup); err != nil {
+	if d.exe, err = startedAs(); err != nil {
+		log.Warn("cannot tell which binary this is: SIGUSR2 will not restart in place", "err", err)
+	}
+	err = d.run(ctx, sigs)
+	if errors.Is(err, errRestart) {
+		err = d.execNew() // returns only if no image could be executed
+	}
+	if err != nil {
 		log.Error("vrrpd stopped", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// signals are the signals the daemon acts on besides SIGTERM and SIGINT.
+type signals struct {
+	hup  chan os.Signal // reload
+	usr2 chan os.Signal // restart in place
 }
 
 // loadConfig reads and validates the configuration as run, check and reload all do: the file,
@@ -126,6 +150,10 @@ type daemon struct {
 
 	refusedControl, refusedMetrics *refusals // what the doors refused
 
+	exe      string         // the binary as started, which a restart in place executes
+	resumed  *resumed       // what the previous image handed over, if it was restarted in place
+	handover *vrrp.Handover // what this image hands over, once frozen for a restart
+
 	mu  sync.Mutex
 	cfg *configs.Config
 }
@@ -136,8 +164,9 @@ func (d *daemon) config() *configs.Config {
 	return d.cfg
 }
 
-// run runs the configured instances until ctx is done, reloading on hup.
-func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
+// run runs the configured instances until ctx is done, reloading on SIGHUP. On SIGUSR2 it
+// freezes for a restart in place and returns errRestart.
+func (d *daemon) run(ctx context.Context, sigs signals) error {
 	d.started = time.Now()
 	cfg, log := d.cfg, d.log
 	nl, err := netlink.NewHandle()
@@ -167,7 +196,7 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 	defer func() { cancel(); <-watched }()
 	done := make(chan error, 1)
 	go func() { done <- d.driver.Run(runCtx) }()
-	defer d.closeRunner(runner)
+	defer func() { d.closeRunner(runner) }()
 	abort := func(err error) error { // stop the driver (releasing what it took) and fail
 		cancel()
 		// A driver that could not start (ErrStopped) has the cause.
@@ -181,6 +210,13 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 			&metricsHandler{driver: d.driver, refused: []*refusals{d.refusedControl, d.refusedMetrics}}, d.refusedMetrics, log); err != nil {
 			return abort(fmt.Errorf("metrics: %w", err))
 		}
+	}
+	if r := d.resumed; r != nil {
+		if err := d.driver.Resume(r.h, r.elapsed); err != nil {
+			return abort(err)
+		}
+		d.track.resume(r.h)
+		log.Info("restarted in place: resuming", "instances", len(r.h.Instances), "after", r.elapsed)
 	}
 	// Instances start once every tracker has reported, with the priority and FAULT it implies.
 	if err := d.apply(runCtx, &configs.Config{}, cfg); err != nil {
@@ -205,8 +241,18 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 		case <-stopping:
 			sdNotify("STOPPING=1")
 			stopping = nil // the driver stops with ctx: wait for it
-		case <-hup:
+		case <-sigs.hup:
 			d.reload(runCtx)
+		case <-sigs.usr2:
+			if d.exe == "" {
+				log.Error("SIGUSR2: cannot restart in place: which binary this is is unknown")
+				continue
+			}
+			if err := d.freeze(); err != nil {
+				log.Error("SIGUSR2: "+err.Error(), "binary", d.exe)
+				continue
+			}
+			return errRestart
 		}
 	}
 }
@@ -249,6 +295,9 @@ func (d *daemon) closeRunner(r *notify.Runner) {
 	}
 	for _, g := range cfg.SyncGroups {
 		limit = max(limit, g.Notify.Timeout)
+	}
+	if d.handover != nil {
+		limit = restartHookWait - time.Second // a restart cannot wait for hooks
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), limit+time.Second)
 	defer cancel()

@@ -141,6 +141,16 @@ func (t *tracking) wake() {
 	})
 }
 
+// resume counts the trackers a previous image handed over as reported: their states are the
+// driver's already, so nothing waits for them again.
+func (t *tracking) resume(h *vrrp.Handover) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, r := range h.Reports {
+		t.reported[r.Key] = true
+	}
+}
+
 // seen records that a tracker has reported: its state went to the driver. t.mu is held while it
 // goes, so that a stopped tracker's late report cannot overtake its successor's; the driver never
 // calls back into tracking, so waiting for it then is safe.
