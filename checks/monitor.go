@@ -18,6 +18,13 @@ type Spec struct {
 	Fall     int           // consecutive failures that turn the check down; below 1 means 1
 }
 
+// Report is a check's state, as Run reports it.
+type Report struct {
+	Up    bool
+	Value int    // a file check: the number the file holds (0 when it is missing); else 0
+	Why   string // the state in words, e.g. "check nginx down: exit status 1 (2 failures)"
+}
+
 // Run probes s.Checker every s.Interval until ctx is done, and calls report with the check's state
 // on its first result and on every change after that, never otherwise. It returns when ctx is done;
 // run it in its own goroutine. report is called from Run's goroutine.
@@ -32,15 +39,15 @@ type Spec struct {
 // too, and is logged once as an error, not every interval, until a probe starts again.
 //
 // Run panics if s.Interval is not positive; configs rejects such a check.
-func Run(ctx context.Context, s Spec, log *slog.Logger, report func(up bool, why string)) {
+func Run(ctx context.Context, s Spec, log *slog.Logger, report func(Report)) {
 	if s.Interval <= 0 {
 		panic(fmt.Sprintf("checks.Run: check %q: interval %v is not positive", s.Name, s.Interval))
 	}
+	log = log.With("check", s.Name)
 	timeout := s.Timeout
 	if timeout <= 0 {
 		timeout = s.Interval
 	}
-	log = log.With("check", s.Name)
 	h := hysteresis{name: s.Name, rise: max(s.Rise, 1), fall: max(s.Fall, 1)}
 	cannotStart := false // logged already
 
@@ -71,8 +78,8 @@ func Run(ctx context.Context, s Spec, log *slog.Logger, report func(up bool, why
 		default:
 			cannotStart = false
 		}
-		if up, why, ok := h.observe(err); ok {
-			report(up, why)
+		if r, ok := h.observe(err); ok {
+			report(r)
 		}
 	}
 }
@@ -100,10 +107,11 @@ type hysteresis struct {
 	failures  int // consecutive
 }
 
-// observe takes one probe result. ok is true, with the state and why, for the first result and for
-// every change.
-func (h *hysteresis) observe(err error) (up bool, why string, ok bool) {
-	if err == nil {
+// observe takes one probe result. ok is true, with the state, for the first result and for every
+// change.
+func (h *hysteresis) observe(err error) (r Report, ok bool) {
+	success := err == nil
+	if success {
 		h.successes++
 		h.failures = 0
 	} else {
@@ -112,18 +120,18 @@ func (h *hysteresis) observe(err error) (up bool, why string, ok bool) {
 	}
 	switch {
 	case !h.known:
-		h.known, h.up = true, err == nil
+		h.known, h.up = true, success
 	case !h.up && h.successes >= h.rise:
 		h.up = true
 	case h.up && h.failures >= h.fall:
 		h.up = false
 	default:
-		return h.up, "", false
+		return Report{}, false
 	}
 	if h.up {
-		return true, fmt.Sprintf("check %s up (%s)", h.name, count(h.successes, "success", "successes")), true
+		return Report{Up: true, Why: fmt.Sprintf("check %s up (%s)", h.name, count(h.successes, "success", "successes"))}, true
 	}
-	return false, fmt.Sprintf("check %s down: %v (%s)", h.name, err, count(h.failures, "failure", "failures")), true
+	return Report{Why: fmt.Sprintf("check %s down: %v (%s)", h.name, err, count(h.failures, "failure", "failures"))}, true
 }
 
 func count(n int, one, many string) string {
