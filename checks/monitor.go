@@ -16,6 +16,13 @@ type Spec struct {
 	Timeout  time.Duration // a probe running longer fails; 0 means Interval
 	Rise     int           // consecutive successes that turn the check up; below 1 means 1
 	Fall     int           // consecutive failures that turn the check down; below 1 means 1
+	// InitFail (keepalived's init_fail) starts the check down, reported before the first probe,
+	// so that Rise successes are needed to turn it up. Without it the first result counts at once.
+	InitFail bool
+	// Reverse (keepalived's "weight W reverse") inverts every probe's outcome before Rise and Fall
+	// count it: a failing probe is a success and a passing one a failure. A probe that cannot
+	// start (ErrCannotStart) still fails: it says nothing about what the check looks at.
+	Reverse bool
 }
 
 // Report is a check's state, as Run reports it.
@@ -30,8 +37,9 @@ type Report struct {
 // run it in its own goroutine. report is called from Run's goroutine.
 //
 // The first result sets the state directly, so a daemon can wait for every check's first report
-// before it starts its instances, and nothing flaps at start-up. After that, Rise consecutive
-// successes turn the check up and Fall consecutive failures turn it down.
+// before it starts its instances, and nothing flaps at start-up; with s.InitFail the check is
+// reported down before the first probe instead. After that, Rise consecutive successes turn the
+// check up and Fall consecutive failures turn it down.
 //
 // Each probe gets a context that ends after s.Timeout; a probe still running then counts as failed.
 // Probes never overlap. The schedule is fixed-rate: a probe starts s.Interval after the previous one
@@ -48,7 +56,10 @@ func Run(ctx context.Context, s Spec, log *slog.Logger, report func(Report)) {
 	if timeout <= 0 {
 		timeout = s.Interval
 	}
-	h := hysteresis{name: s.Name, rise: max(s.Rise, 1), fall: max(s.Fall, 1)}
+	h := hysteresis{name: s.Name, rise: max(s.Rise, 1), fall: max(s.Fall, 1), reverse: s.Reverse}
+	if s.InitFail {
+		report(h.initFail())
+	}
 	cannotStart := false // logged already
 
 	timer := time.NewTimer(0)
@@ -100,17 +111,28 @@ func probe(ctx context.Context, c Checker, timeout time.Duration) error {
 type hysteresis struct {
 	name       string
 	rise, fall int
+	reverse    bool
 
-	known     bool // a first result was seen
+	known     bool // a first result was seen, or the state was set by init_fail
 	up        bool
 	successes int // consecutive
 	failures  int // consecutive
+}
+
+// initFail sets the state down before any probe, and says so.
+func (h *hysteresis) initFail() Report {
+	h.known, h.up = true, false
+	return Report{Why: fmt.Sprintf("check %s has not succeeded yet (init_fail)", h.name)}
 }
 
 // observe takes one probe result. ok is true, with the state, for the first result and for every
 // change.
 func (h *hysteresis) observe(err error) (r Report, ok bool) {
 	success := err == nil
+	reversed := h.reverse && !errors.Is(err, ErrCannotStart)
+	if reversed {
+		success = !success
+	}
 	if success {
 		h.successes++
 		h.failures = 0
@@ -128,10 +150,23 @@ func (h *hysteresis) observe(err error) (r Report, ok bool) {
 	default:
 		return Report{}, false
 	}
-	if h.up {
-		return Report{Up: true, Why: fmt.Sprintf("check %s up (%s)", h.name, count(h.successes, "success", "successes"))}, true
+	var state, counted string
+	switch {
+	case h.up && reversed:
+		state = "up: its probe failed, and the check is reversed"
+	case h.up:
+		state = "up"
+	case reversed:
+		state = "down: its probe succeeded, and the check is reversed"
+	default:
+		state = fmt.Sprintf("down: %v", err)
 	}
-	return Report{Why: fmt.Sprintf("check %s down: %v (%s)", h.name, err, count(h.failures, "failure", "failures"))}, true
+	if h.up {
+		counted = count(h.successes, "success", "successes")
+	} else {
+		counted = count(h.failures, "failure", "failures")
+	}
+	return Report{Up: h.up, Why: fmt.Sprintf("check %s %s (%s)", h.name, state, counted)}, true
 }
 
 func count(n int, one, many string) string {

@@ -165,6 +165,78 @@ func TestMonitorRiseFall(t *testing.T) {
 	}
 }
 
+// TestMonitorInitFailReverse checks keepalived's init_fail and "weight W reverse" on a probe.
+func TestMonitorInitFailReverse(t *testing.T) {
+	labtest.LeakCheck(t)
+	const (
+		initFail   = "check web has not succeeded yet (init_fail)"
+		revUp1     = "check web up: its probe failed, and the check is reversed (1 success)"
+		revDown1   = "check web down: its probe succeeded, and the check is reversed (1 failure)"
+		cannotRun1 = "check web down: cannot start check: fork/exec /nonexistent: no such file (1 failure)"
+	)
+	tests := []struct {
+		name              string
+		rise, fall        int
+		initFail, reverse bool
+		steps             []step
+		want              []Report
+	}{
+		{
+			name: "init_fail: down before any probe", rise: 2, initFail: true,
+			steps: nil,
+			want:  []Report{{Why: initFail}},
+		},
+		{
+			name: "init_fail: rise successes turn it up", rise: 2, initFail: true,
+			steps: []step{pass, pass, pass},
+			want:  []Report{{Why: initFail}, {Up: true, Why: "check web up (2 successes)"}},
+		},
+		{
+			name: "init_fail: failures keep it down without a report", rise: 2, fall: 2, initFail: true,
+			steps: []step{fail, pass, fail, fail, pass, pass, fail},
+			want:  []Report{{Why: initFail}, {Up: true, Why: "check web up (2 successes)"}},
+		},
+		{
+			name: "init_fail with rise 1", rise: 1, initFail: true,
+			steps: []step{pass, fail},
+			want:  []Report{{Why: initFail}, {Up: true, Why: "check web up (1 success)"}, {Why: "check web down: backend down (1 failure)"}},
+		},
+		{
+			name: "reverse: a failing probe is up, a passing one down", rise: 1, fall: 1, reverse: true,
+			steps: []step{fail, fail, pass, fail},
+			want:  []Report{{Up: true, Why: revUp1}, {Why: revDown1}, {Up: true, Why: revUp1}},
+		},
+		{
+			name: "reverse: counted by rise and fall after the first result", rise: 2, fall: 2, reverse: true,
+			steps: []step{pass, pass, fail, pass, fail, fail, pass, pass},
+			want: []Report{
+				{Why: revDown1},
+				{Up: true, Why: "check web up: its probe failed, and the check is reversed (2 successes)"},
+				{Why: "check web down: its probe succeeded, and the check is reversed (2 failures)"},
+			},
+		},
+		{
+			name: "reverse: a probe that cannot start still fails", rise: 1, fall: 1, reverse: true,
+			steps: []step{broken, fail, broken},
+			want:  []Report{{Why: cannotRun1}, {Up: true, Why: revUp1}, {Why: cannotRun1}},
+		},
+		{
+			name: "init_fail and reverse", rise: 2, initFail: true, reverse: true,
+			steps: []step{pass, fail, pass, fail, fail},
+			want:  []Report{{Why: initFail}, {Up: true, Why: "check web up: its probe failed, and the check is reversed (2 successes)"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Spec{Name: "web", Interval: time.Millisecond, Rise: tt.rise, Fall: tt.fall, InitFail: tt.initFail, Reverse: tt.reverse}
+			_, got, _ := run(t, s, tt.steps...)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("reports (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestMonitorTimeoutFails(t *testing.T) {
 	labtest.LeakCheck(t)
 	_, got, _ := run(t, Spec{Name: "slow", Interval: time.Millisecond, Timeout: 20 * time.Millisecond, Fall: 2},
