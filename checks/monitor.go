@@ -41,17 +41,30 @@ type Report struct {
 // reported down before the first probe instead. After that, Rise consecutive successes turn the
 // check up and Fall consecutive failures turn it down.
 //
+// A file check (File) has no probe and no rise and fall: Run reads the file at once, again
+// whenever inotify says something changed in its directory, and every s.Interval in any case,
+// and reports each change of the number at once (see File). s.Timeout, Rise and Fall do not
+// apply to it.
+//
 // Each probe gets a context that ends after s.Timeout; a probe still running then counts as failed.
 // Probes never overlap. The schedule is fixed-rate: a probe starts s.Interval after the previous one
 // started, or at once if that one took longer. A probe that cannot start (ErrCannotStart) fails
 // too, and is logged once as an error, not every interval, until a probe starts again.
 //
-// Run panics if s.Interval is not positive; configs rejects such a check.
+// Run panics if s.Interval is not positive, or if a file check has InitFail or Reverse (keepalived's
+// reverse of a track_file negates its weight, which is the policy's); configs rejects such a check.
 func Run(ctx context.Context, s Spec, log *slog.Logger, report func(Report)) {
 	if s.Interval <= 0 {
 		panic(fmt.Sprintf("checks.Run: check %q: interval %v is not positive", s.Name, s.Interval))
 	}
 	log = log.With("check", s.Name)
+	if f, ok := s.Checker.(*fileChecker); ok {
+		if s.InitFail || s.Reverse {
+			panic(fmt.Sprintf("checks.Run: check %q: a file check has no init_fail or reverse", s.Name))
+		}
+		f.run(ctx, s, log, report)
+		return
+	}
 	timeout := s.Timeout
 	if timeout <= 0 {
 		timeout = s.Interval
