@@ -1,7 +1,8 @@
-// Package checks runs health checks: probes of a process, a command, a TCP port or an HTTP
-// endpoint (the [[check]] table of SPEC.md), and Run, which runs one on its schedule with rise and
-// fall counts and reports when its state changes. What a state means for an instance's priority
-// or FAULT is the policy's to decide, in package vrrp.
+// Package checks runs health checks: probes of a process, a command, a TCP port, an HTTP endpoint
+// or an address that answers ping, and keepalived's track file (the [[check]] table of SPEC.md);
+// and Run, which runs any of them on its schedule, a probe with rise and fall counts, and reports
+// when its state changes. What a state means for an instance's priority or FAULT is the policy's
+// to decide, in package vrrp.
 package checks
 
 import (

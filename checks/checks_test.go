@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -178,6 +179,7 @@ func TestCommand(t *testing.T) {
 		{name: "exec true", checker: Exec([]string{"/bin/true"})},
 		{name: "exec false", checker: Exec([]string{"/bin/false"}), wantErr: "exit status 1"},
 		{name: "exec output", checker: Exec([]string{"/bin/sh", "-c", "echo checking; echo 'backend down' >&2; exit 3"}), wantErr: "exit status 3: backend down"},
+		{name: "exec output with escapes", checker: Exec([]string{"/bin/sh", "-c", `printf '\033[31mbackend\tdown\033[0m\n\033]0;owned\007\n'; exit 4`}), wantErr: "exit status 4: backend down"},
 		{name: "exec args", checker: Exec([]string{"/bin/sh", "-c", `[ "$1" = "a b" ]`, "sh", "a b"})},
 		{name: "exec missing", checker: Exec([]string{"/nonexistent/check"}), wantErr: "cannot start check: fork/exec /nonexistent/check: no such file or directory", wantCannotRun: true},
 		{name: "exec not executable", checker: Exec([]string{noExec}), wantErr: "cannot start check: fork/exec " + noExec + ": permission denied", wantCannotRun: true},
@@ -366,6 +368,35 @@ func TestHTTP(t *testing.T) {
 	var se *StatusError
 	if err := HTTP(srv.URL + "/down").Check(context.Background()); !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable {
 		t.Errorf("Check = %v, want a *StatusError with code 503", err)
+	}
+}
+
+// TestHTTPPrintable: what a server writes, its reason phrase and a redirect's Location, reaches
+// the error without escape sequences, format characters or invalid UTF-8. (net/http itself
+// refuses control characters in a header.)
+func TestHTTPPrintable(t *testing.T) {
+	labtest.LeakCheck(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = http.ReadRequest(bufio.NewReader(c))
+		_, _ = io.WriteString(c, "HTTP/1.1 302 Gone\x1b]0;owned\x07 \x1b[2Jaway\r\nLocation: /login\u202e\xffnigol\r\nContent-Length: 0\r\n\r\n")
+	}()
+	defer func() { ln.Close(); <-served }()
+
+	url := "http://" + ln.Addr().String() + "/health"
+	err = HTTP(url).Check(context.Background())
+	if want := "GET " + url + ": 302 Gone away (redirect to /loginnigol not followed)"; errString(err) != want {
+		t.Errorf("Check = %q, want %q", errString(err), want)
 	}
 }
 

@@ -1,7 +1,6 @@
 package checks
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -115,13 +114,15 @@ func (o *output) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// lastLine is the last non-empty line of the output, cut to 200 bytes: usually the command's
+// lastLine is the last line of the output with something printable on it, as child.Printable
+// leaves it (escape sequences dropped, cut to child.MaxPrintable): usually the command's
 // conclusion, such as curl's "curl: (22) The requested URL returned error: 503".
 func (o *output) lastLine() string {
-	lines := strings.Split(string(bytes.TrimSpace(o.buf)), "\n")
-	line := strings.TrimSpace(lines[len(lines)-1])
-	if len(line) > 200 {
-		line = line[:200] + "..."
+	lines := strings.Split(string(o.buf), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if line := strings.TrimSpace(child.Printable(lines[i])); line != "" {
+			return line
+		}
 	}
-	return line
+	return ""
 }

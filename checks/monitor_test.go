@@ -55,24 +55,19 @@ func (f *fakeChecker) Check(ctx context.Context) error {
 	return f.steps[f.n-1](ctx)
 }
 
-type report struct {
-	Up  bool
-	Why string
-}
-
 // run runs a Monitor over steps and returns its reports and the number of error log lines.
-func run(t *testing.T, s Spec, steps ...step) (*fakeChecker, []report, int) {
+func run(t *testing.T, s Spec, steps ...step) (*fakeChecker, []Report, int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	f := &fakeChecker{steps: steps, stop: cancel}
 	s.Checker = f
 	log := &countHandler{}
-	var reports []report
+	var reports []Report
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		Run(ctx, s, slog.New(log), func(up bool, why string) { reports = append(reports, report{up, why}) })
+		Run(ctx, s, slog.New(log), func(r Report) { reports = append(reports, r) })
 	}()
 	select {
 	case <-done:
@@ -118,46 +113,46 @@ func TestMonitorRiseFall(t *testing.T) {
 		name       string
 		rise, fall int
 		steps      []step
-		want       []report
+		want       []Report
 	}{
 		{
 			name: "first result up, reported once", rise: 3, fall: 3,
 			steps: []step{pass, pass, pass, pass},
-			want:  []report{{true, up1}},
+			want:  []Report{{Up: true, Why: up1}},
 		},
 		{
 			name: "first result down, set at once despite fall", rise: 3, fall: 3,
 			steps: []step{fail, fail},
-			want:  []report{{false, down1}},
+			want:  []Report{{Why: down1}},
 		},
 		{
 			name: "rise 2 fall 2", rise: 2, fall: 2,
 			steps: []step{pass, fail, pass, fail, fail, fail, pass, fail, pass, pass, pass},
-			want: []report{
-				{true, up1},
-				{false, "check web down: backend down (2 failures)"},
-				{true, "check web up (2 successes)"},
+			want: []Report{
+				{Up: true, Why: up1},
+				{Why: "check web down: backend down (2 failures)"},
+				{Up: true, Why: "check web up (2 successes)"},
 			},
 		},
 		{
 			name: "rise 1 fall 1 reports every change", rise: 1, fall: 1,
 			steps: []step{fail, pass, pass, fail, pass},
-			want:  []report{{false, down1}, {true, up1}, {false, down1}, {true, up1}},
+			want:  []Report{{Why: down1}, {Up: true, Why: up1}, {Why: down1}, {Up: true, Why: up1}},
 		},
 		{
 			name: "fall 3 from up", rise: 1, fall: 3,
 			steps: []step{pass, fail, fail, pass, fail, fail, fail, fail},
-			want:  []report{{true, up1}, {false, "check web down: backend down (3 failures)"}},
+			want:  []Report{{Up: true, Why: up1}, {Why: "check web down: backend down (3 failures)"}},
 		},
 		{
 			name: "rise 3 from down", rise: 3, fall: 1,
 			steps: []step{fail, pass, pass, fail, pass, pass, pass},
-			want:  []report{{false, down1}, {true, "check web up (3 successes)"}},
+			want:  []Report{{Why: down1}, {Up: true, Why: "check web up (3 successes)"}},
 		},
 		{
 			name: "zero rise and fall mean 1", rise: 0, fall: 0,
 			steps: []step{pass, fail, pass},
-			want:  []report{{true, up1}, {false, down1}, {true, up1}},
+			want:  []Report{{Up: true, Why: up1}, {Why: down1}, {Up: true, Why: up1}},
 		},
 	}
 	for _, tt := range tests {
@@ -170,13 +165,85 @@ func TestMonitorRiseFall(t *testing.T) {
 	}
 }
 
+// TestMonitorInitFailReverse checks keepalived's init_fail and "weight W reverse" on a probe.
+func TestMonitorInitFailReverse(t *testing.T) {
+	labtest.LeakCheck(t)
+	const (
+		initFail   = "check web has not succeeded yet (init_fail)"
+		revUp1     = "check web up: its probe failed, and the check is reversed (1 success)"
+		revDown1   = "check web down: its probe succeeded, and the check is reversed (1 failure)"
+		cannotRun1 = "check web down: cannot start check: fork/exec /nonexistent: no such file (1 failure)"
+	)
+	tests := []struct {
+		name              string
+		rise, fall        int
+		initFail, reverse bool
+		steps             []step
+		want              []Report
+	}{
+		{
+			name: "init_fail: down before any probe", rise: 2, initFail: true,
+			steps: nil,
+			want:  []Report{{Why: initFail}},
+		},
+		{
+			name: "init_fail: rise successes turn it up", rise: 2, initFail: true,
+			steps: []step{pass, pass, pass},
+			want:  []Report{{Why: initFail}, {Up: true, Why: "check web up (2 successes)"}},
+		},
+		{
+			name: "init_fail: failures keep it down without a report", rise: 2, fall: 2, initFail: true,
+			steps: []step{fail, pass, fail, fail, pass, pass, fail},
+			want:  []Report{{Why: initFail}, {Up: true, Why: "check web up (2 successes)"}},
+		},
+		{
+			name: "init_fail with rise 1", rise: 1, initFail: true,
+			steps: []step{pass, fail},
+			want:  []Report{{Why: initFail}, {Up: true, Why: "check web up (1 success)"}, {Why: "check web down: backend down (1 failure)"}},
+		},
+		{
+			name: "reverse: a failing probe is up, a passing one down", rise: 1, fall: 1, reverse: true,
+			steps: []step{fail, fail, pass, fail},
+			want:  []Report{{Up: true, Why: revUp1}, {Why: revDown1}, {Up: true, Why: revUp1}},
+		},
+		{
+			name: "reverse: counted by rise and fall after the first result", rise: 2, fall: 2, reverse: true,
+			steps: []step{pass, pass, fail, pass, fail, fail, pass, pass},
+			want: []Report{
+				{Why: revDown1},
+				{Up: true, Why: "check web up: its probe failed, and the check is reversed (2 successes)"},
+				{Why: "check web down: its probe succeeded, and the check is reversed (2 failures)"},
+			},
+		},
+		{
+			name: "reverse: a probe that cannot start still fails", rise: 1, fall: 1, reverse: true,
+			steps: []step{broken, fail, broken},
+			want:  []Report{{Why: cannotRun1}, {Up: true, Why: revUp1}, {Why: cannotRun1}},
+		},
+		{
+			name: "init_fail and reverse", rise: 2, initFail: true, reverse: true,
+			steps: []step{pass, fail, pass, fail, fail},
+			want:  []Report{{Why: initFail}, {Up: true, Why: "check web up: its probe failed, and the check is reversed (2 successes)"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := Spec{Name: "web", Interval: time.Millisecond, Rise: tt.rise, Fall: tt.fall, InitFail: tt.initFail, Reverse: tt.reverse}
+			_, got, _ := run(t, s, tt.steps...)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("reports (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestMonitorTimeoutFails(t *testing.T) {
 	labtest.LeakCheck(t)
 	_, got, _ := run(t, Spec{Name: "slow", Interval: time.Millisecond, Timeout: 20 * time.Millisecond, Fall: 2},
 		pass, hang, pass, hang, hang)
-	want := []report{
-		{true, "check slow up (1 success)"},
-		{false, "check slow down: timed out after 20ms (2 failures)"},
+	want := []Report{
+		{Up: true, Why: "check slow up (1 success)"},
+		{Why: "check slow down: timed out after 20ms (2 failures)"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("reports (-want +got):\n%s", diff)
@@ -187,10 +254,10 @@ func TestMonitorCannotStartLoggedOnce(t *testing.T) {
 	labtest.LeakCheck(t)
 	_, got, errs := run(t, Spec{Name: "x", Interval: time.Millisecond},
 		broken, broken, broken, broken, pass, broken, broken, fail, broken)
-	want := []report{
-		{false, "check x down: cannot start check: fork/exec /nonexistent: no such file (1 failure)"},
-		{true, "check x up (1 success)"},
-		{false, "check x down: cannot start check: fork/exec /nonexistent: no such file (1 failure)"},
+	want := []Report{
+		{Why: "check x down: cannot start check: fork/exec /nonexistent: no such file (1 failure)"},
+		{Up: true, Why: "check x up (1 success)"},
+		{Why: "check x down: cannot start check: fork/exec /nonexistent: no such file (1 failure)"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("reports (-want +got):\n%s", diff)
@@ -231,13 +298,13 @@ func TestMonitorStops(t *testing.T) {
 	// A probe cut short by the end of Run is not reported: it says nothing about the check.
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
-	var reports []report
+	var reports []Report
 	done := make(chan struct{})
 	c := checkerFunc(func(ctx context.Context) error { close(started); <-ctx.Done(); return ctx.Err() })
 	go func() {
 		defer close(done)
 		Run(ctx, Spec{Name: "h", Checker: c, Interval: time.Hour}, slog.New(&countHandler{}),
-			func(up bool, why string) { reports = append(reports, report{up, why}) })
+			func(r Report) { reports = append(reports, r) })
 	}()
 	<-started
 	cancel()

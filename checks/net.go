@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+
+	"github.com/vrrpd/vrrpd/notify/child"
 )
 
 // TCP returns a Checker that is healthy if a TCP connection to addr (host:port) can be made. The
@@ -51,7 +53,8 @@ type httpChecker struct {
 	client *http.Client
 }
 
-// StatusError is the error of an HTTP check answered with a status other than 2xx.
+// StatusError is the error of an HTTP check answered with a status other than 2xx. What the
+// server wrote, its reason phrase and Location, is kept as child.Printable leaves it.
 type StatusError struct {
 	URL      string
 	Status   string // e.g. "503 Service Unavailable"
@@ -86,5 +89,5 @@ func (c *httpChecker) Check(ctx context.Context) error {
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return nil
 	}
-	return &StatusError{URL: c.url, Status: resp.Status, Code: resp.StatusCode, Location: resp.Header.Get("Location")}
+	return &StatusError{URL: c.url, Status: child.Printable(resp.Status), Code: resp.StatusCode, Location: child.Printable(resp.Header.Get("Location"))}
 }

@@ -170,11 +170,11 @@ func (t *tracking) startCheck(ctx context.Context, c configs.Check, cred *syscal
 	spec := checks.Spec{Name: c.Name, Checker: checkerOf(c, cred), Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}
 	key := vrrp.TrackerKey{Kind: vrrp.TrackCheck, Name: c.Name}
 	t.probing.Go(func() {
-		checks.Run(ctx, spec, t.log, func(up bool, why string) {
+		checks.Run(ctx, spec, t.log, func(r checks.Report) {
 			t.mu.Lock()
 			defer t.mu.Unlock()
 			if t.running[c.Name] == rc { // not a check stopped by a reload
-				t.driver.Report(key, vrrp.Report{Up: up, Why: why})
+				t.driver.Report(key, vrrp.Report{Up: r.Up, Value: r.Value, Why: r.Why})
 				t.seen(key)
 			}
 		})
