@@ -50,10 +50,17 @@ func WithCredential(cred *syscall.Credential) CommandOption {
 
 // command runs a program in its own process group. When it exits, or when ctx is done, the whole
 // group is killed with SIGKILL, so a check leaves nothing behind, whatever it started.
+// WithReaper tells the command the daemon's reaper (when it is PID 1), so that it does not reap
+// the command's own process.
+func WithReaper(r *child.Reaper) CommandOption {
+	return func(c *command) { c.reaper = r }
+}
+
 type command struct {
-	argv  []string
-	shell bool
-	cred  *syscall.Credential // nil: the daemon's own user
+	argv   []string
+	shell  bool
+	cred   *syscall.Credential // nil: the daemon's own user
+	reaper *child.Reaper
 }
 
 func newCommand(argv []string, shell bool, opts []CommandOption) *command {
@@ -72,7 +79,7 @@ func (c *command) Check(ctx context.Context) error {
 		return fmt.Errorf("%w: no command", ErrCannotStart)
 	}
 	var out output // one writer for both, so one goroutine writes
-	p, err := child.Start(c.argv, child.Options{Credential: c.cred, Stdout: &out, Stderr: &out, OutputGrace: outputGrace})
+	p, err := child.Start(c.argv, child.Options{Credential: c.cred, Stdout: &out, Stderr: &out, OutputGrace: outputGrace, Reaper: c.reaper})
 	if err != nil {
 		if c.cred != nil {
 			return fmt.Errorf("%w: %w (as uid %d, gid %d)", ErrCannotStart, err, c.cred.Uid, c.cred.Gid)

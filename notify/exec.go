@@ -16,8 +16,9 @@ import (
 // so a background child cannot hold up the hooks queued behind it.
 const outputGrace = time.Second
 
-// maxLine is the longest output line logged as one; a longer one is logged in pieces.
-const maxLine = 4096
+// maxLine is the longest output line logged as one, as long as Printable keeps; a longer one is
+// logged in pieces.
+const maxLine = child.MaxPrintable
 
 // run runs one hook of h to completion, or until its timeout or the Runner's kill, and logs what
 // happened.
@@ -26,7 +27,7 @@ func (r *Runner) run(log *slog.Logger, hook string, argv, env []string, h Hooks)
 	stdout := &lineLogger{log: log.With("stream", "stdout"), level: slog.LevelInfo}
 	stderr := &lineLogger{log: log.With("stream", "stderr"), level: slog.LevelWarn}
 	start := time.Now()
-	p, err := child.Start(argv, child.Options{Env: env, Credential: h.Credential, Stdout: stdout, Stderr: stderr, OutputGrace: outputGrace})
+	p, err := child.Start(argv, child.Options{Env: env, Credential: h.Credential, Stdout: stdout, Stderr: stderr, OutputGrace: outputGrace, Reaper: r.reaper})
 	if err != nil {
 		if h.Credential != nil {
 			log = log.With("uid", h.Credential.Uid, "gid", h.Credential.Gid)
@@ -102,6 +103,6 @@ func (l *lineLogger) flush() {
 	if len(l.buf) == 0 {
 		return
 	}
-	l.log.Log(context.Background(), l.level, string(bytes.TrimSuffix(l.buf, []byte("\r"))))
+	l.log.Log(context.Background(), l.level, child.Printable(string(bytes.TrimSuffix(l.buf, []byte("\r")))))
 	l.buf = l.buf[:0]
 }

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vrrpd/vrrpd/notify/child"
 )
 
 // ErrClosed is the error logged, as "err", for an event that arrives after Close: it is dropped.
@@ -67,7 +69,7 @@ type Event struct {
 	Interface string   // its interface
 	State     string   // the new state: MASTER, BACKUP, FAULT or STOP
 	Previous  string   // the state before: one of the above, or INIT at start-up
-	Reason    string   // why, in words an operator understands; newlines become spaces
+	Reason    string   // why, in words an operator understands; made printable, on one line
 	Group     string   // the instance's sync group, "" if none
 	VRID      int      // the virtual router ID
 	Priority  int      // the effective priority
@@ -80,6 +82,13 @@ type Option func(*options)
 type options struct {
 	queueLen int
 	environ  []string
+	reaper   *child.Reaper
+}
+
+// WithReaper tells the Runner the daemon's reaper (when it is PID 1), so that it does not reap the
+// hooks' own processes.
+func WithReaper(r *child.Reaper) Option {
+	return func(o *options) { o.reaper = r }
 }
 
 // WithQueueLen sets how many events may wait per key before the oldest is dropped (default
@@ -99,6 +108,7 @@ type Runner struct {
 	log      *slog.Logger
 	queueLen int
 	environ  []string // the base environment, VRRPD_* removed
+	reaper   *child.Reaper
 
 	// kill is cancelled when Close gives up waiting: running hooks are killed and queued ones dropped.
 	kill       context.Context
@@ -142,6 +152,7 @@ func NewRunner(log *slog.Logger, opts ...Option) *Runner {
 	return &Runner{
 		log:        log,
 		queueLen:   o.queueLen,
+		reaper:     o.reaper,
 		environ:    slices.DeleteFunc(o.environ, func(kv string) bool { return strings.HasPrefix(kv, "VRRPD_") }),
 		kill:       kill,
 		cancelKill: cancel,
@@ -284,18 +295,13 @@ func (r *Runner) env(ev Event) []string {
 		"VRRPD_VRID="+strconv.Itoa(ev.VRID),
 		"VRRPD_INTERFACE="+ev.Interface,
 		"VRRPD_VIPS="+strings.Join(ev.VIPs, " "),
-		"VRRPD_REASON="+oneLine(ev.Reason),
+		"VRRPD_REASON="+child.Printable(ev.Reason),
 	)
 	if ev.Group != "" {
 		env = append(env, "VRRPD_GROUP="+ev.Group)
 	}
 	return env
 }
-
-// oneLine replaces line breaks with spaces.
-func oneLine(s string) string { return lineBreaks.Replace(s) }
-
-var lineBreaks = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
 
 // logger tags log lines with the key: the instance, or the sync group.
 func (r *Runner) logger(j job) *slog.Logger {

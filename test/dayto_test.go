@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -127,4 +128,86 @@ func TestRestartInPlaceRefused(t *testing.T) {
 	if !strings.HasSuffix(exeOf(t, d1.cmd.Process.Pid), " (deleted)") {
 		t.Error("the daemon runs the broken binary")
 	}
+}
+
+// As PID 1 (here in a PID namespace of its own, as in a container started without an init),
+// vrrpd reaps the orphans its hooks leave: each run of this hook leaves a background child
+// that outlives it and is handed to PID 1.
+func TestReapsOrphansAsPID1(t *testing.T) {
+	t.Parallel()
+	n := newLAN(t, false)
+	dir := t.TempDir()
+	hook := filepath.Join(dir, "hook.sh")
+	ran := filepath.Join(dir, "ran")
+	if err := os.WriteFile(hook, []byte("#!/bin/sh\n( sleep 0.2 ) &\necho >>"+ran+"\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "vrrpd.toml")
+	cfg := config("lb1", shared(110, "100ms").with(fmt.Sprintf("[instance.notify]\nany = [%q]\n", hook)))
+	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := runDaemon(t, n.lb1, dir, conf, "unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGTERM", vrrpdBin)
+	d.waitState(t, "VI_1", "MASTER", 10*time.Second)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if b, _ := os.ReadFile(ran); len(b) >= 2 { // both hooks ran, and left their children
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hooks did not run")
+		}
+	}
+	daemonPid := childOf(t, d.cmd.Process.Pid)
+	// unshare ignores SIGTERM while it waits for its child: stop the daemon itself, before the
+	// cleanup that stops unshare.
+	t.Cleanup(func() { syscall.Kill(daemonPid, syscall.SIGTERM) })
+	time.Sleep(2 * time.Second) // the orphans have exited by now
+	if z := zombiesOf(daemonPid); len(z) > 0 {
+		t.Errorf("vrrpd (pid 1 of its namespace) left %d zombies: %v", len(z), z)
+	}
+}
+
+// childOf returns the one child of pid.
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if kids := procs(func(_ int, ppid int, _ string) bool { return ppid == pid }); len(kids) == 1 {
+			return kids[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d has no single child", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// zombiesOf lists the zombie children of pid.
+func zombiesOf(pid int) []int {
+	return procs(func(_ int, ppid int, state string) bool { return ppid == pid && state == "Z" })
+}
+
+// procs lists the processes for which match holds, from /proc/PID/stat.
+func procs(match func(pid, ppid int, state string) bool) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) < 2 {
+			continue
+		}
+		if ppid, err := strconv.Atoi(f[1]); err == nil && match(pid, ppid, f[0]) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/vrrpd/vrrpd/notify/child"
 	"github.com/vrrpd/vrrpd/vrrp"
 )
 
@@ -58,28 +59,28 @@ func startedAs() (string, error) {
 
 // precheck asks the binary at path whether it can take over: it must speak this handover's
 // format, and accept the configuration as `vrrpd check` does.
-func precheck(path, config string) error {
+func precheck(path, config string, reaper *child.Reaper) error {
 	for _, args := range [][]string{{"__handover-version"}, {"check", "--config", config}} {
-		ctx, cancel := context.WithTimeout(context.Background(), precheckTimeout)
 		var out bytes.Buffer
-		cmd := exec.CommandContext(ctx, path, args...)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		cancel()
-		words := strings.TrimSpace(out.String())
+		p, err := child.Start(append([]string{path}, args...), child.Options{Stdout: &out, Stderr: &out, Reaper: reaper})
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), precheckTimeout)
+			var killed bool
+			killed, err = p.Wait(ctx, true)
+			cancel()
+			if killed {
+				err = fmt.Errorf("no answer within %s", precheckTimeout)
+			}
+		}
+		words := child.Printable(strings.TrimSpace(out.String()))
 		switch {
 		case err != nil:
-			return fmt.Errorf("%s %s: %v: %s", path, strings.Join(args, " "), err, firstLines(words, 5))
+			return fmt.Errorf("%s %s: %v: %s", path, strings.Join(args, " "), err, words)
 		case args[0] == "__handover-version" && words != handoverVersion:
 			return fmt.Errorf("%s does not speak this daemon's handover (version %q, want %s): restart the service instead", path, words, handoverVersion)
 		}
 	}
 	return nil
-}
-
-func firstLines(s string, n int) string {
-	lines := strings.SplitN(s, "\n", n+1)
-	return strings.Join(lines[:min(n, len(lines))], " / ")
 }
 
 // monotonic is CLOCK_MONOTONIC, which a process shares with the image it executes.
@@ -92,7 +93,7 @@ func monotonic() time.Duration {
 // freeze checks that the binary the daemon was started as can take over, then freezes the
 // driver: from here the peers' Master_Down_Interval runs, until the new image resumes.
 func (d *daemon) freeze() error {
-	if err := precheck(d.exe, d.path); err != nil {
+	if err := precheck(d.exe, d.path, d.reaper); err != nil {
 		return fmt.Errorf("the new binary cannot take over, so the running one goes on: %w", err)
 	}
 	h, err := d.driver.Freeze()

@@ -23,6 +23,7 @@ import (
 
 	"github.com/vrrpd/vrrpd/configs"
 	"github.com/vrrpd/vrrpd/notify"
+	"github.com/vrrpd/vrrpd/notify/child"
 	"github.com/vrrpd/vrrpd/vip"
 	"github.com/vrrpd/vrrpd/vrrp"
 )
@@ -150,6 +151,7 @@ type daemon struct {
 
 	refusedControl, refusedMetrics *refusals // what the doors refused
 
+	reaper   *child.Reaper  // when the daemon is PID 1: reaps the orphans of hooks and checks
 	exe      string         // the binary as started, which a restart in place executes
 	resumed  *resumed       // what the previous image handed over, if it was restarted in place
 	handover *vrrp.Handover // what this image hands over, once frozen for a restart
@@ -185,7 +187,12 @@ func (d *daemon) run(ctx context.Context, sigs signals) error {
 	}
 	defer os.Remove(cfg.Global.Socket)
 
-	runner := notify.NewRunner(log)
+	// As PID 1 (a container without an init), the orphans of hooks and checks are ours to reap.
+	if os.Getpid() == 1 {
+		d.reaper = child.NewReaper()
+		go d.reaper.Run(ctx)
+	}
+	runner := notify.NewRunner(log, notify.WithReaper(d.reaper))
 	d.hooks = newHooks(runner)
 	d.driver = vrrp.NewDriver(vrrp.Options{Log: log, Listen: vrrp.ListenIP, VIPs: vips, Notify: d.hooks, Probe: prober(vips, log)})
 	runCtx, cancel := context.WithCancel(ctx)
@@ -203,7 +210,7 @@ func (d *daemon) run(ctx context.Context, sigs signals) error {
 		return cmp.Or(<-done, err)
 	}
 
-	d.track = newTracking(d.driver, log)
+	d.track = newTracking(d.driver, d.reaper, log)
 	defer func() { cancel(); d.track.wait() }()
 	if cfg.Global.Metrics != "" {
 		if err := serveMetrics(runCtx, cfg.Global.Metrics,

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vrrpd/vrrpd/notify/child"
 	"github.com/vrrpd/vrrpd/vrrp"
 )
 
@@ -198,7 +199,7 @@ func writeTable(w io.Writer, doc *statusDoc, now time.Time) {
 			reason += fmt.Sprintf("; duplicate VIP %s answered by %s", dup.VIP, dup.MAC)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Interface, in.VRID, in.State, prio,
-			master, strings.Join(in.VIPs, ","), sinceString(in.Since, now), reason)
+			master, strings.Join(in.VIPs, ","), sinceString(in.Since, now), child.Printable(reason))
 	}
 	tw.Flush()
 }

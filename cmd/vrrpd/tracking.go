@@ -12,6 +12,7 @@ import (
 
 	"github.com/vrrpd/vrrpd/checks"
 	"github.com/vrrpd/vrrpd/configs"
+	"github.com/vrrpd/vrrpd/notify/child"
 	"github.com/vrrpd/vrrpd/vip"
 	"github.com/vrrpd/vrrpd/vrrp"
 )
@@ -21,6 +22,7 @@ import (
 type tracking struct {
 	log    *slog.Logger
 	driver *vrrp.Driver
+	reaper *child.Reaper // the daemon's, when it is PID 1; nil otherwise
 
 	mu       sync.Mutex
 	running  map[string]*runningCheck // the check goroutines, by name
@@ -48,8 +50,8 @@ type waiter struct {
 	done chan struct{}
 }
 
-func newTracking(driver *vrrp.Driver, log *slog.Logger) *tracking {
-	return &tracking{log: log, driver: driver, running: map[string]*runningCheck{}, reported: map[vrrp.TrackerKey]bool{}}
+func newTracking(driver *vrrp.Driver, reaper *child.Reaper, log *slog.Logger) *tracking {
+	return &tracking{log: log, driver: driver, reaper: reaper, running: map[string]*runningCheck{}, reported: map[vrrp.TrackerKey]bool{}}
 }
 
 // trackedKeys lists the trackers of every instance: each one's own interface, its
@@ -167,7 +169,7 @@ func (t *tracking) startCheck(ctx context.Context, c configs.Check, cred *syscal
 	ctx, cancel := context.WithCancel(ctx)
 	rc := &runningCheck{cfg: c, cred: cred, cancel: cancel}
 	t.running[c.Name] = rc
-	spec := checks.Spec{Name: c.Name, Checker: checkerOf(c, cred), Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}
+	spec := checks.Spec{Name: c.Name, Checker: checkerOf(c, cred, t.reaper), Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}
 	key := vrrp.TrackerKey{Kind: vrrp.TrackCheck, Name: c.Name}
 	t.probing.Go(func() {
 		checks.Run(ctx, spec, t.log, func(r checks.Report) {
@@ -186,14 +188,14 @@ func (t *tracking) startCheck(ctx context.Context, c configs.Check, cred *syscal
 // for nothing else would.
 func (t *tracking) wait() { t.probing.Wait() }
 
-func checkerOf(c configs.Check, cred *syscall.Credential) checks.Checker {
+func checkerOf(c configs.Check, cred *syscall.Credential, reaper *child.Reaper) checks.Checker {
 	switch c.Kind {
 	case configs.CheckProcess:
 		return checks.Process(c.Process)
 	case configs.CheckExec:
-		return checks.Exec(c.Exec, checks.WithCredential(cred))
+		return checks.Exec(c.Exec, checks.WithCredential(cred), checks.WithReaper(reaper))
 	case configs.CheckScript:
-		return checks.Script(c.Script, checks.WithCredential(cred))
+		return checks.Script(c.Script, checks.WithCredential(cred), checks.WithReaper(reaper))
 	case configs.CheckTCP:
 		return checks.TCP(c.TCP)
 	}

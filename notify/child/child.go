@@ -26,12 +26,16 @@ type Options struct {
 	// OutputGrace bounds how long its output is still read after it exits, while something it
 	// started in the background holds stdout or stderr open. 0 means no bound.
 	OutputGrace time.Duration
+	// Reaper, where the daemon is PID 1, reaps orphans; it must know the children it must not
+	// reap. nil: no reaper.
+	Reaper *Reaper
 }
 
 // Process is a started program.
 type Process struct {
-	cmd *exec.Cmd
-	Pid int // its pid, which is also its process group's id
+	cmd    *exec.Cmd
+	Pid    int // its pid, which is also its process group's id
+	reaper *Reaper
 }
 
 // Start starts argv (argv[0] is the path of the program; no shell, no $PATH search) in a process
@@ -47,10 +51,13 @@ func Start(argv []string, o Options) (*Process, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: o.Credential}
 	cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
 	cmd.WaitDelay = o.OutputGrace
+	o.Reaper.lock() // so that the reaper cannot take the child before it is known as ours
+	defer o.Reaper.unlock()
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	return &Process{cmd: cmd, Pid: cmd.Process.Pid}, nil
+	o.Reaper.started(cmd.Process.Pid)
+	return &Process{cmd: cmd, Pid: cmd.Process.Pid, reaper: o.Reaper}, nil
 }
 
 // Wait waits until the program exits or ctx is done. If ctx ended it, its whole process group
@@ -69,7 +76,9 @@ func (p *Process) Wait(ctx context.Context, group bool) (killed bool, err error)
 		// reaped yet, so its pid, the group's id, cannot have been reused by anything else.
 		_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
 	}
-	return killed, p.cmd.Wait()
+	err = p.cmd.Wait()
+	p.reaper.done(p.Pid)
+	return killed, err
 }
 
 // exited returns a channel that is closed when the child pid has exited. It does not reap the child

@@ -10,8 +10,8 @@ import (
 const MaxPrintable = 256
 
 // Printable returns s as it may be shown to a person: what a check's program printed, what an HTTP
-// server answered. It keeps printable runes and spaces, turns other whitespace (tab, newline, CR)
-// into a space, and drops everything else: control characters, Unicode format characters (the
+// server answered. It keeps printable runes and spaces, turns other whitespace (tab, newline, CR,
+// and CRLF as one) into a space, and drops everything else: control characters, Unicode format characters (the
 // bidirectional overrides among them), invalid UTF-8, and whole escape sequences, which would
 // otherwise recolour, retitle or rewrite the operator's terminal. The sequences (ECMA-48)
 // are CSI (ESC [ or U+009B, parameters, then a final byte, as in colours), the control strings
@@ -33,6 +33,7 @@ func Printable(s string) string {
 			i = skipString(s, i)
 		case unicode.IsGraphic(r):
 			out = utf8.AppendRune(out, r)
+		case r == '\r' && i < len(s) && s[i] == '\n': // a CRLF line break is one space
 		case unicode.IsSpace(r):
 			out = append(out, ' ')
 		}

@@ -14,7 +14,7 @@ func TestPrintable(t *testing.T) {
 	}{
 		{"plain", "curl: (22) The requested URL returned error: 503", "curl: (22) The requested URL returned error: 503"},
 		{"empty", "", ""},
-		{"other whitespace becomes a space", "a\tb\nc\r\nd\ve\ff", "a b c  d e f"},
+		{"other whitespace becomes a space, CRLF one", "a\tb\nc\r\nd\ve\ff", "a b c d e f"},
 		{"unicode line separators", "a\u2028b\u0085c", "a b c"},
 		{"unicode kept", "Größe ok, 端口 80, no-break\u00a0space", "Größe ok, 端口 80, no-break\u00a0space"},
 		{"colours", "\x1b[1;31mbackend down\x1b[0m", "backend down"},
