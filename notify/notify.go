@@ -52,6 +52,12 @@ type Hooks struct {
 	// arguments appended: INSTANCE <name> <state> <priority> for an instance, GROUP <name> <state>
 	// for a sync group.
 	Any []string
+	// Reassert runs while master, after another master was heard and answered (a healed split
+	// brain): where announcing is not enough, as on a cloud, it re-claims the address.
+	// keepalived's notify_master_rx_lower_pri.
+	Reassert []string
+	// Priority runs when the effective priority changes; VRRPD_PRIORITY is the new one.
+	Priority []string
 	// Timeout limits each hook's run; a hook still running then is killed with its process group.
 	// Zero or negative means no limit, which only Close can end.
 	Timeout time.Duration
@@ -65,6 +71,9 @@ type Hooks struct {
 
 // Event is one state change.
 type Event struct {
+	// Hook is the hook the event is for: "reassert" or "priority"; "" for a state change, which
+	// runs the state's hook and then Any.
+	Hook      string
 	Instance  string   // the instance's name
 	Interface string   // its interface
 	State     string   // the new state: MASTER, BACKUP, FAULT or STOP
@@ -178,7 +187,7 @@ func (r *Runner) NotifyGroup(h Hooks, ev Event) {
 func (r *Runner) enqueue(j job) {
 	// An event with no hook to run queues nothing and starts no worker: most instances have no
 	// hooks, and at start-up hundreds of them change state at once.
-	if _, argv := j.hooks.forState(j.ev.State); len(argv) == 0 && len(j.hooks.Any) == 0 {
+	if _, argv := j.hooks.forEvent(j.ev); len(argv) == 0 && (j.ev.Hook != "" || len(j.hooks.Any) == 0) {
 		return
 	}
 	// The caller may reuse its slices once we return.
@@ -187,6 +196,7 @@ func (r *Runner) enqueue(j job) {
 	j.hooks.Fault = slices.Clone(j.hooks.Fault)
 	j.hooks.Stop = slices.Clone(j.hooks.Stop)
 	j.hooks.Any = slices.Clone(j.hooks.Any)
+	j.hooks.Reassert, j.hooks.Priority = slices.Clone(j.hooks.Reassert), slices.Clone(j.hooks.Priority)
 	if c := j.hooks.Credential; c != nil {
 		j.hooks.Credential = &syscall.Credential{Uid: c.Uid, Gid: c.Gid, Groups: slices.Clone(c.Groups), NoSetGroups: c.NoSetGroups}
 	}
@@ -244,10 +254,10 @@ func (r *Runner) work(key queueKey, q *queue) {
 	}
 }
 
-// runJob runs the state's hook and then Any.
+// runJob runs the event's hook: a state's own, then Any; or the reassert or priority hook.
 func (r *Runner) runJob(j job) {
 	log := r.logger(j)
-	name, argv := j.hooks.forState(j.ev.State)
+	name, argv := j.hooks.forEvent(j.ev)
 	if name == "" {
 		log.Warn("notify event has an unknown state: only the any hook runs", "state", j.ev.State)
 	}
@@ -255,9 +265,20 @@ func (r *Runner) runJob(j job) {
 	if len(argv) > 0 {
 		r.run(log, name, argv, env, j.hooks)
 	}
-	if len(j.hooks.Any) > 0 && r.kill.Err() == nil {
+	if j.ev.Hook == "" && len(j.hooks.Any) > 0 && r.kill.Err() == nil {
 		r.run(log, "any", anyArgs(j), env, j.hooks)
 	}
+}
+
+// forEvent names the hook an event runs first and returns its argv.
+func (h Hooks) forEvent(ev Event) (name string, argv []string) {
+	switch ev.Hook {
+	case "reassert":
+		return "reassert", h.Reassert
+	case "priority":
+		return "priority", h.Priority
+	}
+	return h.forState(ev.State)
 }
 
 // forState names the hook for a state and returns its argv; "" and nil for an unknown state.

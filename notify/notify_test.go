@@ -311,9 +311,27 @@ func TestArguments(t *testing.T) {
 		name  string
 		group bool
 		state string
+		hook  string // Event.Hook
 		hooks func(s string) Hooks
 		want  []string // each hook's arguments, then "--"
 	}{
+		{
+			name: "reassert hook, not any", state: StateMaster, hook: "reassert",
+			hooks: func(s string) Hooks {
+				return Hooks{Reassert: []string{s, "claim"}, Master: []string{s, "wrong"}, Any: []string{s, "wrong"}}
+			},
+			want: []string{"claim", "--"},
+		},
+		{
+			name: "priority hook", state: StateBackup, hook: "priority",
+			hooks: func(s string) Hooks { return Hooks{Priority: []string{s, "prio"}, Backup: []string{s, "wrong"}} },
+			want:  []string{"prio", "--"},
+		},
+		{
+			name: "no priority hook: nothing runs", state: StateBackup, hook: "priority",
+			hooks: func(s string) Hooks { return Hooks{Backup: []string{s, "wrong"}, Any: []string{s, "wrong"}} },
+			want:  nil,
+		},
 		{
 			name: "master hook only", state: StateMaster,
 			hooks: func(s string) Hooks { return Hooks{Master: []string{s, "x", "y z"}, Backup: []string{s, "wrong"}} },
@@ -361,7 +379,7 @@ func TestArguments(t *testing.T) {
 			out := filepath.Join(dir, "out")
 			s := script(t, dir, "hook", `for a in "$@"; do printf '%s\n' "$a"; done >> "$OUT"; echo -- >> "$OUT"`)
 			r := NewRunner(slog.New(newRecorder()), WithEnviron([]string{"PATH=" + os.Getenv("PATH"), "OUT=" + out}))
-			ev := Event{Instance: "VI_1", State: tt.state, Previous: StateInit, Priority: 90, Group: "G1"}
+			ev := Event{Hook: tt.hook, Instance: "VI_1", State: tt.state, Previous: StateInit, Priority: 90, Group: "G1"}
 			if tt.group {
 				r.NotifyGroup(tt.hooks(s), ev)
 			} else {

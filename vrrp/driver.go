@@ -23,16 +23,26 @@ type VIPs interface {
 	Announce(ifname string, vips []netip.Prefix, count int) error
 }
 
-// Event is one state change, as hooks see it.
+// Event is what hooks hear of: a state change, or two more things (EventKind).
 type Event struct {
+	Kind      EventKind
 	Instance  string
 	Interface string
 	VRID      uint8
-	From, To  State // To == Initialize means the instance stopped
+	From, To  State // To == Initialize means the instance stopped; From == To but for a state change
 	Priority  uint8 // effective priority
 	Reason    string
 	VIPs      []netip.Prefix
 }
+
+// EventKind says what an Event is about.
+type EventKind uint8
+
+const (
+	StateChanged    EventKind = iota // From -> To
+	Reasserted                       // as master, we answered another master (a healed split brain)
+	PriorityChanged                  // the effective priority changed, to Priority
+)
 
 // Notifier runs the hooks for an event. Notify must not block: a hung hook must never delay
 // an advertisement or a VIP change.

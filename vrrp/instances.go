@@ -401,11 +401,24 @@ func (d *Driver) tell(in *instance, v Decision, why string) {
 	if old := in.m.Priority(); old != v.Priority && in.cfg.Machine.Priority != 255 {
 		d.opt.Log.Info("priority changed", "instance", in.cfg.Name, "vrid", in.cfg.VRID, "from", old, "to", v.Priority, "reason", v.PriorityWhy)
 		d.act(in, in.m.SetPriority(now, v.Priority))
+		d.notify(in, PriorityChanged, in.m.State(), in.m.State(), v.PriorityWhy)
 	}
 	d.act(in, in.m.Hold(now, v.Held))
 	if v.Fault == "" && in.m.State() == Fault {
 		d.act(in, in.m.Recover(now, why))
 	}
+}
+
+// notify hands an event of the instance to the hooks.
+func (d *Driver) notify(in *instance, kind EventKind, from, to State, why string) {
+	if d.opt.Notify == nil {
+		return
+	}
+	c := &in.cfg
+	d.opt.Notify.Notify(Event{
+		Kind: kind, Instance: c.Name, Interface: c.Interface, VRID: c.VRID, From: from, To: to,
+		Priority: in.m.Priority(), Reason: why, VIPs: in.held,
+	})
 }
 
 // observe tells the policy what a sync group member follows, when that changed: its siblings
@@ -461,12 +474,10 @@ func (d *Driver) act(in *instance, actions []Action) {
 				in.cnt.Duplicates = nil
 			}
 			d.opt.Log.Info("transition", "instance", c.Name, "vrid", c.VRID, "from", a.From.String(), "to", a.To.String(), "reason", a.Reason)
-			if d.opt.Notify != nil {
-				d.opt.Notify.Notify(Event{
-					Instance: c.Name, Interface: c.Interface, VRID: c.VRID, From: a.From, To: a.To,
-					Priority: in.m.Priority(), Reason: a.Reason, VIPs: in.held,
-				})
-			}
+			d.notify(in, StateChanged, a.From, a.To, a.Reason)
+		case Reassert:
+			d.opt.Log.Info("another master was heard: re-announced the VIPs", "instance", c.Name, "vrid", c.VRID, "reason", a.Reason)
+			d.notify(in, Reasserted, Master, Master, a.Reason)
 		}
 	}
 	if in.timer >= 0 && d.byNm[c.Name] == in {

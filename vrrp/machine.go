@@ -40,10 +40,11 @@ const (
 	RemoveVIPs                       // remove them (idempotent: also used at start-up for stale ones)
 	Announce                         // a burst of gratuitous ARPs / unsolicited NAs for every VIP
 	Transition                       // the state changed from Action.From to Action.To, for Action.Reason
+	Reassert                         // as master, we answered another master (Action.Reason says which)
 )
 
 func (k ActionKind) String() string {
-	return [...]string{"?", "SendAdvert", "AddVIPs", "RemoveVIPs", "Announce", "Transition"}[min(int(k), 5)]
+	return [...]string{"?", "SendAdvert", "AddVIPs", "RemoveVIPs", "Announce", "Transition", "Reassert"}[min(int(k), 6)]
 }
 
 // Action is one thing the machine asks the driver to do, in order.
@@ -51,7 +52,7 @@ type Action struct {
 	Kind     ActionKind
 	Priority uint8  // SendAdvert: the priority to advertise (0 when leaving MASTER)
 	From, To State  // Transition
-	Reason   string // Transition: why, in words an operator understands
+	Reason   string // Transition, Reassert: why, in words an operator understands
 }
 
 // Config is what the machine needs of an instance's configuration.
@@ -391,7 +392,7 @@ func (m *Machine) backupReceive(now time.Time, src netip.Addr, adv *Advertisemen
 func (m *Machine) masterReceive(now time.Time, src netip.Addr, adv *Advertisement) {
 	if adv.Priority == 0 {
 		// Another master is stopping or yielding: advertise at once, so its backups see us.
-		if m.answer(now) {
+		if m.answer(now, src, adv.Priority) {
 			m.advertAt = m.nextAdvert(now)
 		}
 		return
@@ -415,7 +416,7 @@ func (m *Machine) masterReceive(now time.Time, src netip.Addr, adv *Advertisemen
 	}
 	// RFC 9568 §6.4.3: discard it, and advertise at once to assert our state to the sender
 	// and to learning bridges (at most once per answerGap).
-	m.answer(now)
+	m.answer(now, src, adv.Priority)
 }
 
 // nextAdvert is when the Adver_Timer fires after an advert sent now: Advertisement_Interval
@@ -429,17 +430,19 @@ func (m *Machine) nextAdvert(now time.Time) time.Time {
 	return next.Add(-next.Sub(m.cfg.Epoch) % m.cfg.Interval)
 }
 
-// answer asserts our state to another master and re-announces the VIPs to the clients that may
-// have followed it, at most once per answerGap, and says whether it did. The burst sent on
-// becoming master does not count: the other master may have announced after it, as when a split
-// brain heals within a second.
-func (m *Machine) answer(now time.Time) bool {
+// answer asserts our state to another master, src at prio, and re-announces the VIPs to the
+// clients that may have followed it, at most once per answerGap, and says whether it did; then
+// the reassert hook may re-claim the address where announcing is not enough (a cloud's API).
+// The burst sent on becoming master does not count: the other master may have announced after
+// it, as when a split brain heals within a second.
+func (m *Machine) answer(now time.Time, src netip.Addr, prio uint8) bool {
 	if !m.lastAnswer.IsZero() && now.Sub(m.lastAnswer) < m.answerGap() {
 		return false
 	}
 	m.lastAnswer = now
 	m.do(Action{Kind: SendAdvert, Priority: m.prio})
 	m.do(Action{Kind: Announce})
+	m.do(Action{Kind: Reassert, Reason: fmt.Sprintf("answered master %s, which advertised priority %d", src, prio)})
 	return true
 }
 

@@ -266,19 +266,19 @@ func TestAdvertGrid(t *testing.T) {
 func TestMasterAnswersPriorityZero(t *testing.T) {
 	m := newTestMachine(t, 255)
 	m.Startup(t0)
-	wantActions(t, "priority 0", m.Receive(at(ms(400)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce")
+	wantActions(t, "priority 0", m.Receive(at(ms(400)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce", "Reassert")
 	wantDeadline(t, "Adver_Timer", m, at(ms(1400)))
 	wantActions(t, "again within 1s", m.Receive(at(ms(900)), lb2, advert(0, time.Second)))
 	wantDeadline(t, "Adver_Timer on its schedule", m, at(ms(1400)))
-	wantActions(t, "later", m.Receive(at(ms(5000)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce")
+	wantActions(t, "later", m.Receive(at(ms(5000)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce", "Reassert")
 
 	// At 200ms, the other router can be master again 3 intervals (600ms) plus its Skew_Time after
 	// our advert: a split brain that heals then is answered too. TestSplitBrainHeals found this.
 	f := newTestMachine(t, 255, func(c *Config) { c.Interval = ms(200) })
 	f.Startup(t0)
-	wantActions(t, "200ms: priority 0", f.Receive(at(ms(100)), lb2, advert(0, ms(200))), "SendAdvert 255", "Announce")
+	wantActions(t, "200ms: priority 0", f.Receive(at(ms(100)), lb2, advert(0, ms(200))), "SendAdvert 255", "Announce", "Reassert")
 	wantActions(t, "200ms: within 600ms", f.Receive(at(ms(650)), lb2, advert(0, ms(200))))
-	wantActions(t, "200ms: after 600ms", f.Receive(at(ms(700)), lb2, advert(0, ms(200))), "SendAdvert 255", "Announce")
+	wantActions(t, "200ms: after 600ms", f.Receive(at(ms(700)), lb2, advert(0, ms(200))), "SendAdvert 255", "Announce", "Reassert")
 }
 
 // becomeMasterAt makes a machine master at t0 through Master_Down_Interval expiry.
@@ -329,7 +329,7 @@ func TestMasterTieBreak(t *testing.T) {
 					t.Errorf("reason %q, want %q", got[2].Reason, want)
 				}
 			} else {
-				wantActions(t, "tie", got, "SendAdvert 100", "Announce")
+				wantActions(t, "tie", got, "SendAdvert 100", "Announce", "Reassert")
 			}
 		})
 	}
@@ -341,9 +341,9 @@ func TestMasterTieBreak(t *testing.T) {
 func TestMasterAssertsAgainstLowerPriority(t *testing.T) {
 	m := newTestMachine(t, 100)
 	now := becomeMasterAt(t, m)
-	wantActions(t, "just became master", m.Receive(now.Add(ms(100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
+	wantActions(t, "just became master", m.Receive(now.Add(ms(100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce", "Reassert")
 	wantActions(t, "within 1s", m.Receive(now.Add(ms(600)), lb2, advert(50, time.Second)))
-	wantActions(t, "after 1s", m.Receive(now.Add(ms(1100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
+	wantActions(t, "after 1s", m.Receive(now.Add(ms(1100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce", "Reassert")
 	if m.State() != Master {
 		t.Errorf("state %s", m.State())
 	}

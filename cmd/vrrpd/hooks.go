@@ -93,8 +93,14 @@ func (h *hooks) Notify(ev vrrp.Event) {
 	if g != nil {
 		ne.Group = g.name
 	}
+	switch ev.Kind {
+	case vrrp.Reasserted:
+		ne.Hook = "reassert"
+	case vrrp.PriorityChanged:
+		ne.Hook = "priority"
+	}
 	h.runner.Notify(ev.Instance, h.instance[ev.Instance], ne)
-	if g == nil {
+	if g == nil || ev.Kind != vrrp.StateChanged {
 		return
 	}
 	g.members[ev.Instance] = ev.To
