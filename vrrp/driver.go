@@ -366,6 +366,55 @@ func (d *Driver) SetLink(l Link) error {
 	})
 }
 
+// AddrsChanged tells the driver that an interface's addresses changed. An instance that
+// advertises from the interface's own address (no unicast_src) moves to its new primary address
+// at once, so that its next advert comes from it; one that had no address to advertise from
+// takes part once it has one.
+func (d *Driver) AddrsChanged(ifname string) error {
+	return d.do(func() error {
+		for _, in := range d.order {
+			if in.cfg.Interface == ifname {
+				d.resolve(in)
+			}
+		}
+		return nil
+	})
+}
+
+// Resync makes every master re-add its VIPs, and every instance re-read its interface's
+// addresses: the daemon's address watch may have missed changes (the kernel drops netlink
+// messages when a subscriber falls behind).
+func (d *Driver) Resync() error {
+	return d.do(func() error {
+		for _, in := range d.order {
+			d.resolve(in)
+			if in.m.State() == Master {
+				d.act(in, []Action{{Kind: AddVIPs}})
+			}
+		}
+		return nil
+	})
+}
+
+// resolve reads the instance's source address again, if it is the interface's, and tells the
+// policy whether the instance can run.
+func (d *Driver) resolve(in *instance) {
+	if !in.cfg.Src.IsValid() && in.s.conn != nil {
+		src, err := primaryAddr(in.s.conn, d.isVIP, in.cfg.IPv6())
+		switch {
+		case err != nil:
+			in.src = netip.Addr{} // ready says what is missing
+		case src != in.src:
+			if in.src.IsValid() {
+				d.opt.Log.Info("the interface's address changed: advertising from the new one", "instance", in.cfg.Name, "interface", in.cfg.Interface, "from", in.src, "to", src)
+			}
+			in.src = src
+			in.m.SetAddr(src)
+		}
+	}
+	d.enact(d.pol.Ready(in.cfg.Name, d.ready(in)))
+}
+
 // VIPRemoved tells the driver that an address was removed from an interface. If it is the VIP of
 // a master there, someone removed it by hand: it is put back and announced, and that is logged.
 // The driver's own removals come when the instance is no longer master, and change nothing.

@@ -130,7 +130,8 @@ type fakeLAN struct {
 	read    *sync.Cond // a queue emptied
 	conns   []*fakeConn
 	opens   atomic.Int32
-	missing map[string]bool // interfaces besides eth0 that do not exist (yet)
+	missing map[string]bool             // interfaces besides eth0 that do not exist (yet)
+	addrs   map[netip.Addr][]netip.Addr // a host's addresses, by the one it started with
 }
 
 func newLAN() *fakeLAN {
@@ -259,8 +260,14 @@ func (c *fakeConn) Send(out []Outgoing) (int, error) {
 	return len(out), nil
 }
 
-// Addrs lists a VIP before the host's own address, as a killed predecessor can leave it.
+// Addrs lists a VIP before the host's own address, as a killed predecessor can leave it, unless
+// the test set the host's addresses.
 func (c *fakeConn) Addrs() ([]netip.Addr, error) {
+	c.lan.mu.Lock()
+	defer c.lan.mu.Unlock()
+	if a, ok := c.lan.addrs[c.addr]; ok {
+		return a, nil
+	}
 	return []netip.Addr{netip.MustParseAddr("10.0.0.151"), c.addr}, nil
 }
 
@@ -1260,4 +1267,40 @@ func TestDriverRestartInPlace(t *testing.T) {
 	if s := a2.status(t, "VI_1"); s.AdvertsSent < sentBefore+9 || len(s.Trackers) != 2 || !s.Trackers[1].Up {
 		t.Errorf("after a second: %d adverts (had %d), trackers %+v", s.AdvertsSent, sentBefore, s.Trackers)
 	}
+}
+
+// The advert source follows the interface: when its primary address changes, the next advert
+// comes from the new one; when it has none, the instance is in FAULT until it has one again.
+func TestDriverSourceFollowsTheInterface(t *testing.T) {
+	w := newWorld(t)
+	a, b := w.node(addrA), w.node(addrB)
+	a.add(t, testInstance("VI_1", 51, 200, 100*time.Millisecond))
+	b.add(t, testInstance("VI_1", 51, 100, 100*time.Millisecond))
+	a.waitState(t, "VI_1", Master, 2*time.Second)
+	b.waitFor(t, "VI_1", "following a", time.Second, func(s InstanceStatus) bool { return s.Master.IsValid() })
+	moved := netip.MustParseAddr("10.0.0.77")
+	w.lan.mu.Lock()
+	w.lan.addrs = map[netip.Addr][]netip.Addr{addrA: {moved}}
+	w.lan.mu.Unlock()
+	a.d.AddrsChanged("eth0")
+	w.advance(300 * time.Millisecond)
+	if s := b.status(t, "VI_1"); s.Master != moved {
+		t.Errorf("b follows %s, want the master's new address %s", s.Master, moved)
+	}
+	if s := a.status(t, "VI_1"); s.Config.Src != moved || s.State != Master {
+		t.Errorf("a advertises from %s as %s", s.Config.Src, s.State)
+	}
+	w.lan.mu.Lock()
+	w.lan.addrs[addrA] = nil
+	w.lan.mu.Unlock()
+	a.d.AddrsChanged("eth0")
+	w.idle()
+	if s := a.status(t, "VI_1"); s.State != Fault || !strings.Contains(s.Reason, "no IPv4 address of its own") {
+		t.Errorf("without an address: %s (%s)", s.State, s.Reason)
+	}
+	w.lan.mu.Lock()
+	w.lan.addrs[addrA] = []netip.Addr{addrA}
+	w.lan.mu.Unlock()
+	a.d.AddrsChanged("eth0")
+	a.waitState(t, "VI_1", Master, 2*time.Second)
 }
