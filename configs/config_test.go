@@ -2,11 +2,14 @@ package configs
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,28 +41,50 @@ func TestLoadFull(t *testing.T) {
 	vi1 := Instance{
 		Name: "VI_1", Interface: "eth0", VRID: 51, Priority: 150, Version: 3,
 		AdvertInterval: 250 * time.Millisecond, Preempt: false, PreemptDelay: 30 * time.Second,
-		VIPs:       []netip.Prefix{pfx("10.0.4.99/24"), pfx("10.0.5.1/32")},
+		VIPs:         []netip.Prefix{pfx("10.0.4.99/24"), pfx("10.0.5.1/32"), pfx("10.0.6.1/24")},
+		VIPsExcluded: []netip.Prefix{pfx("2001:db8::5/128"), pfx("10.0.7.1/24")},
+		VIPOptions: map[netip.Addr]VIPOption{
+			ip("10.0.6.1"): {Dev: "eth1", Label: "eth1:vip", Scope: "link"},
+			ip("10.0.7.1"): {Scope: "global"},
+		},
 		UnicastSrc: ip("10.0.4.20"), UnicastPeers: []netip.Addr{ip("10.0.4.21"), ip("10.0.4.22")}, UnicastMinTTL: 64,
 		V3Checksum: "message", GARPDelay: 2 * time.Second, GARPRepeat: 3, GARPRefresh: time.Minute,
-		TrackInterfaces: []TrackInterface{{Name: "eth1", Weight: -30}, {Name: "bond0"}},
-		TrackChecks:     []TrackCheck{{Name: "nginx", Weight: -20}, {Name: "quick", Weight: 5}},
+		GARPInterval: time.Millisecond, VMAC: true, VMACName: "vrrp.vi1",
+		Routes: []Route{
+			{To: pfx("10.9.0.0/16"), Via: ip("10.0.4.1"), Dev: "eth0", Src: ip("10.0.4.99"), Table: 100, Metric: 10, Scope: "site", Type: "unicast"},
+			{To: pfx("0.0.0.0/0"), Via: ip("10.0.4.1"), Scope: "global", Type: "unicast"},
+			{To: pfx("192.0.2.0/24"), Scope: "global", Type: "blackhole"},
+		},
+		Rules: []Rule{
+			{From: pfx("10.0.4.99/32"), To: pfx("10.9.0.0/16"), IIF: "eth0", OIF: "eth1", FWMark: 7, Table: 100, Priority: 1000},
+			{FWMark: 1, Table: 200},
+		},
+		TrackInterfaces: []TrackInterface{{Name: "eth1", Weight: -30, DownDelay: time.Second, UpDelay: 2 * time.Second}, {Name: "bond0"},
+			{Name: "eth0", UpDelay: 500 * time.Millisecond}},
+		TrackChecks: []TrackCheck{{Name: "nginx", Weight: -20}, {Name: "quick", Weight: 5}},
 		Notify: Notify{Master: []string{sh, "MASTER"}, Backup: []string{sh, "BACKUP"}, Fault: []string{sh, "FAULT"},
-			Stop: []string{sh, "STOP"}, Any: []string{sh}, Timeout: 10 * time.Second},
+			Stop: []string{sh, "STOP"}, Any: []string{sh}, Reassert: []string{"/etc/vrrpd/claim.sh", "--force"},
+			Priority: []string{"/etc/vrrpd/priority.sh"}, Timeout: 10 * time.Second},
 	}
 	vi6 := defaultInstance("VI_6", "eth0", 51, "2001:db8::99/64", "fe80::99/128")
 	vi6.UnicastPeers = []netip.Addr{ip("fe80::2")}
+	vi6.VMAC, vi6.VMACName = true, "vrrp6.51"
 	legacy := defaultInstance("legacy", "eth0.100", 7, "192.0.2.1/32")
 	legacy.Priority, legacy.Version, legacy.AdvertInterval, legacy.Preempt, legacy.AuthPass = 255, 2, 3*time.Second, false, "secret12"
 	want := &Config{
 		Global: Global{RouterID: "lb1", Socket: "/run/vrrpd/test.sock", SocketGroup: "vrrpd",
 			Metrics: "127.0.0.1:9650", LogFormat: "json", LogLevel: slog.LevelDebug,
-			ScriptUser: "nobody:0", ScriptCredential: &syscall.Credential{Uid: userCredential(t, "nobody").Uid, Gid: 0, Groups: []uint32{0}}},
+			ScriptUser: "nobody:0", ScriptCredential: &syscall.Credential{Uid: userCredential(t, "nobody").Uid, Gid: 0, Groups: []uint32{0}},
+			StateDir: "/var/lib/vrrpd-test", WatchConfig: true, StartupDelay: 30 * time.Second},
 		Checks: []Check{
 			{Name: "nginx", Kind: CheckProcess, Process: "nginx", Interval: time.Second, Timeout: 500 * time.Millisecond, Rise: 3, Fall: 2, Weight: -20},
-			{Name: "healthz", Kind: CheckExec, Exec: []string{"/usr/bin/curl", "-fsS", "http://127.0.0.1/healthz"}, Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
+			{Name: "healthz", Kind: CheckExec, Exec: []string{"/usr/bin/curl", "-fsS", "http://127.0.0.1/healthz"}, Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1,
+				User: "root:0", UserCredential: &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{0}}, InitFail: true},
 			{Name: "quick", Kind: CheckScript, Script: "/etc/vrrpd/check.sh --quick", Interval: 5 * time.Second, Timeout: 5 * time.Second, Rise: 1, Fall: 1, Weight: 10},
 			{Name: "port", Kind: CheckTCP, TCP: "127.0.0.1:80", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
 			{Name: "web", Kind: CheckHTTP, HTTP: "https://[::1]:8443/healthz", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
+			{Name: "maintenance", Kind: CheckFile, File: "/etc/vrrpd/maintenance", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1, Weight: -10, Reverse: true},
+			{Name: "gateway", Kind: CheckPing, Ping: ip("fe80::1%eth0"), Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
 		},
 		Instances: []Instance{vi1, vi6, legacy},
 		SyncGroups: []SyncGroup{{Name: "G1", Instances: []string{"VI_1", "VI_6"},
@@ -102,7 +127,7 @@ track_checks = [{ name = "nginx" }]
 	vi1.TrackInterfaces = []TrackInterface{{Name: "eth1"}}
 	vi1.TrackChecks = []TrackCheck{{Name: "nginx"}}
 	want := &Config{
-		Global:    Global{RouterID: host, Socket: "/run/vrrpd/vrrpd.sock", LogFormat: "text", LogLevel: slog.LevelInfo},
+		Global:    Global{RouterID: host, Socket: "/run/vrrpd/vrrpd.sock", LogFormat: "text", LogLevel: slog.LevelInfo, StateDir: "/var/lib/vrrpd"},
 		Checks:    []Check{{Name: "nginx", Kind: CheckProcess, Process: "nginx", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1}},
 		Instances: []Instance{vi1},
 	}
@@ -137,6 +162,16 @@ tcp = "[::1]:80"`},
 name = "G1"
 instances = ["VI_1"]`},
 		{"inline array of tables", `instance = [{ name = "VI_1", interface = "eth0", vrid = 1, vips = ["10.0.4.99"] }]`},
+		{"every new kind", vi1 + "[[check]]\nname = \"f\"\nfile = \"/etc/vrrpd/maintenance\"\n[[check]]\nname = \"p4\"\nping = \"10.0.4.1\"\n" +
+			"[[check]]\nname = \"p6\"\nping = \"::1\"\n[[check]]\nname = \"s\"\nscript = \"/bin/true\"\nuser = \"root:root\"\n"},
+		{"a label on the VIP's own dev", vi1 + `vips_excluded = [{ address = "10.0.9.1/24", dev = "eth1", label = "eth1:9" }]`},
+		{"both families with vips_excluded, version 2", vi1 + "version = 2\nvips_excluded = [\"2001:db8::1\", \"10.0.5.1\"]\n"},
+		{"the instance's interface tracked for its delays", vi1 + `track_interfaces = [{ name = "eth0", weight = 0, down_delay = "1h", up_delay = "0s" }]`},
+		{"VIPs of /31 and /32, and a network address", strings.Replace(vi1, `["10.0.4.99/24"]`, `["10.0.4.255/31", "10.0.5.255/32", "10.0.6.0/24"]`, 1)},
+		{"IPv6 all ones", strings.Replace(vi1, `["10.0.4.99/24"]`, `["2001:db8::ffff:ffff/64"]`, 1)},
+		{"routes of every type", vi1 + `routes = [{ to = "10.1.0.0/16", type = "unreachable" }, { to = "10.2.0.0/16", type = "prohibit", table = 4294967295, metric = 4294967295 }, { to = "10.3.0.1" }]`},
+		{"rules on one selector each", vi1 + `rules = [{ to = "10.1.0.0/16", table = 1 }, { iif = "eth0", table = 1 }, { oif = "eth0", table = 1 }, { from = "2001:db8::/32", table = 4294967295 }]`},
+		{"a script of several lines", vi1 + "[[check]]\nname = \"s\"\nscript = \"\"\"\nif true; then\n\ttrue\nfi\n\"\"\"\n"},
 		{"15-byte interface", `[[instance]]
 name = "VI_1"
 interface = "abcdefghijklmno"
@@ -197,9 +232,10 @@ func TestProblems(t *testing.T) {
 		{"check name", "[[check]]\nprocess = \"nginx\"\n" + vi1, []string{`check #1: name: required`}},
 		{"check name space", "[[check]]\nname = \"my check\"\nprocess = \"x\"\n" + vi1, []string{`check #1: name: "my check" contains a space or a control character`}},
 		{"check name twice", withCheck + "[[check]]\nname = \"nginx\"\ntcp = \"127.0.0.1:80\"\n", []string{`check #2: name: "nginx" is already used by check #1`}},
-		{"check without kind", "[[check]]\nname = \"nginx\"\n" + vi1, []string{`check "nginx": needs one of process, exec, script, tcp, http`}},
-		{"check with two kinds", "[[check]]\nname = \"nginx\"\nprocess = \"nginx\"\nhttp = \"http://127.0.0.1/\"\n" + vi1,
-			[]string{`check "nginx": http: cannot be combined with process: a check has exactly one of process, exec, script, tcp, http`}},
+		{"check without kind", "[[check]]\nname = \"nginx\"\n" + vi1, []string{`check "nginx": needs one of process, exec, script, tcp, http, file, ping`}},
+		{"check with two kinds", "[[check]]\nname = \"nginx\"\nprocess = \"nginx\"\nhttp = \"http://127.0.0.1/\"\nping = \"10.0.4.1\"\n" + vi1, []string{
+			`check "nginx": http: cannot be combined with process: a check has exactly one of process, exec, script, tcp, http, file, ping`,
+			`check "nginx": ping: cannot be combined with process: a check has exactly one of process, exec, script, tcp, http, file, ping`}},
 		{"process empty", "[[check]]\nname = \"c\"\nprocess = \"\"\n" + vi1, []string{`check "c": process: must not be empty`}},
 		{"exec relative", "[[check]]\nname = \"c\"\nexec = [\"curl\", \"-f\"]\n" + vi1, []string{`check "c": exec: "curl" is not an absolute path`}},
 		{"exec empty", "[[check]]\nname = \"c\"\nexec = []\n" + vi1, []string{`check "c": exec: must not be empty`}},
@@ -325,6 +361,144 @@ func TestProblems(t *testing.T) {
 		{"sync_group required", vi1 + "[[sync_group]]\n", []string{`sync_group #1: name: required`, `sync_group #1: instances: required`}},
 		{"sync_group notify", vi1 + "[[sync_group]]\nname = \"G1\"\ninstances = [\"VI_1\"]\nnotify = { backup = [] }\n",
 			[]string{`sync_group "G1": notify.backup: must not be empty`}},
+
+		// The keys of "Operating without failovers": [global].
+		{"state_dir relative", "[global]\nstate_dir = \"var/lib/vrrpd\"\n" + vi1, []string{`global: state_dir: "var/lib/vrrpd" is not an absolute path`}},
+		{"watch_config string", "[global]\nwatch_config = \"yes\"\n" + vi1, []string{`global: watch_config: "yes" is not true or false`}},
+		{"startup_delay", "[global]\nstartup_delay = \"61m\"\n" + vi1, []string{`global: startup_delay: 1h1m is more than 1h`}},
+		{"startup_delay negative", "[global]\nstartup_delay = \"-1s\"\n" + vi1, []string{`global: startup_delay: -1s is negative`}},
+
+		// file, ping, user, init_fail, reverse
+		{"file relative", "[[check]]\nname = \"c\"\nfile = \"maintenance\"\n" + vi1, []string{`check "c": file: "maintenance" is not an absolute path`}},
+		{"file weight", "[[check]]\nname = \"c\"\nfile = \"/etc/vrrpd/m\"\nweight = 254\n" + vi1, []string{`check "c": weight: 254 is out of range -253 to 253`}},
+		{"ping", "[[check]]\nname = \"a\"\nping = \"10.0.4\"\n[[check]]\nname = \"b\"\nping = \"224.0.0.1\"\n[[check]]\nname = \"c\"\nping = \"255.255.255.255\"\n" +
+			"[[check]]\nname = \"d\"\nping = \"2001:db8::1%eth0\"\n[[check]]\nname = \"e\"\nping = \"fe80::1\"\n[[check]]\nname = \"f\"\nping = \"fe80::1%eth/0\"\n" +
+			"[[check]]\nname = \"g\"\nping = \"::\"\n" + vi1, []string{
+			`check "a": ping: "10.0.4" is not an IP address`,
+			`check "b": ping: 224.0.0.1 is not a unicast address`,
+			`check "c": ping: 255.255.255.255 is the broadcast address`,
+			`check "d": ping: "2001:db8::1%eth0": only a link-local address has a zone`,
+			`check "e": ping: fe80::1 is link-local: name its interface too, as fe80::1%eth0`,
+			`check "f": ping: "fe80::1%eth/0": zone "eth/0" is not a valid interface name`,
+			`check "g": ping: :: is not a unicast address`}},
+		{"user on a tcp check", "[[check]]\nname = \"c\"\ntcp = \"127.0.0.1:80\"\nuser = \"root\"\n" + vi1,
+			[]string{`check "c": user: only applies to exec and script checks, which run a program`}},
+		{"user unknown", "[[check]]\nname = \"c\"\nexec = [\"/bin/true\"]\nuser = \"vrrpd-no-such-user\"\n" + vi1,
+			[]string{`check "c": user: "vrrpd-no-such-user" is not a user on this host`}},
+		{"init_fail and reverse", "[[check]]\nname = \"c\"\nprocess = \"x\"\ninit_fail = 1\nreverse = \"yes\"\n" + vi1, []string{
+			`check "c": init_fail: 1 is not true or false`,
+			`check "c": reverse: "yes" is not true or false`}},
+
+		// VIPs as tables, vips_excluded
+		{"vip tables", strings.Replace(vi1, `["10.0.4.99/24"]`, `[{ address = "10.0.4.99/24", dev = "eth 1" }, { dev = "eth1" }, `+
+			`{ address = "10.0.4.98/24", label = "eth1:x" }, { address = "10.0.4.97/24", dev = "eth1", label = "eth1:a-label-too-long" }, `+
+			`{ address = "10.0.4.96/24", scope = "universe", lable = "x" }, 42]`, 1), []string{
+			`instance "VI_1": vips[0].dev: "eth 1" is not a valid interface name`,
+			`instance "VI_1": vips[1].address: required`,
+			`instance "VI_1": vips[2].label: "eth1:x" does not start with eth0, the interface the address goes on, as a label must`,
+			`instance "VI_1": vips[3].label: "eth1:a-label-too-long" is not a valid label: 1-15 bytes, printable, without blanks`,
+			`instance "VI_1": vips[4].scope: "universe" is not one of global, site, link, host`,
+			`instance "VI_1": vips[4]: unknown key "lable" (did you mean "label"?)`,
+			`instance "VI_1": vips[5]: 42 is not an address or a table`}},
+		{"vip table IPv6 label", strings.Replace(vi1, `["10.0.4.99/24"]`, `[{ address = "2001:db8::1", label = "eth0:6" }]`, 1),
+			[]string{`instance "VI_1": vips[0].label: only applies to IPv4: IPv6 addresses have no labels`}},
+		{"vip table family", strings.Replace(vi1, `["10.0.4.99/24"]`, `["10.0.4.99/24", { address = "2001:db8::1" }]`, 1),
+			[]string{`instance "VI_1": vips[1].address: 2001:db8::1 is IPv6 but 10.0.4.99 is IPv4: one address family per instance`}},
+		{"vips not an array", strings.Replace(vi1, `["10.0.4.99/24"]`, `"10.0.4.99/24"`, 1),
+			[]string{`instance "VI_1": vips: "10.0.4.99/24" is not an array of addresses`}},
+		{"vips a host cannot hold", strings.Replace(vi1, `["10.0.4.99/24"]`, `["127.0.0.1", "::1", "255.255.255.255", "10.0.4.255/24", "10.0.4.255/31", "10.0.4.254/31", "10.0.4.1/32"]`, 1), []string{
+			`instance "VI_1": vips: 127.0.0.1 is a loopback address, which no other host can reach`,
+			`instance "VI_1": vips: ::1 is a loopback address, which no other host can reach`,
+			`instance "VI_1": vips: 255.255.255.255 is the broadcast address`,
+			`instance "VI_1": vips: 10.0.4.255/24 is the broadcast address of 10.0.4.0/24`}},
+		{"vips_excluded", vi1 + `vips_excluded = ["2001:db8::1", "10.0.4.99", "2001:db8::1", { address = "127.0.0.2" }]`, []string{
+			`instance "VI_1": vips_excluded: 10.0.4.99 is in vips too`,
+			`instance "VI_1": vips_excluded: 2001:db8::1 is listed twice`,
+			`instance "VI_1": vips_excluded[3].address: 127.0.0.2 is a loopback address, which no other host can reach`}},
+		{"vips_excluded empty", vi1 + `vips_excluded = []`, []string{`instance "VI_1": vips_excluded: must not be empty`}},
+		{"vips_excluded in another instance", vi1 + "vips_excluded = [\"10.0.9.1\"]\n[[instance]]\nname = \"B\"\ninterface = \"eth0\"\nvrid = 52\nvips = [\"10.0.4.98\"]\nvips_excluded = [{ address = \"10.0.9.1/24\" }]\n",
+			[]string{`instance "B": vips_excluded[0].address: 10.0.9.1 is already used by instance "VI_1"`}},
+
+		// routes and rules
+		{"routes", vi1 + `routes = [{ via = "10.0.4.1" }, { to = "10.9.0.1/16" }, { to = "10.9.0.0/16", via = "2001:db8::1", src = "fe80::1" }, ` +
+			`{ to = "10.8.0.0/16", type = "blackhole", via = "10.0.4.1", dev = "eth0" }, { to = "10.7.0.0/16", table = -1, metric = 4294967296, scope = "universe", type = "local" }, ` +
+			`{ to = "10.6.0.0/16", via = "255.255.255.255", src = "224.0.0.1" }, { to = "10.5.0.0/16", dev = "eth:1", tos = 1 }, "10.4.0.0/16"]`, []string{
+			`instance "VI_1": routes[7]: "10.4.0.0/16" is not a table`, // found as the array is read, before its tables
+			`instance "VI_1": routes[0].to: required`,
+			`instance "VI_1": routes[1].to: "10.9.0.1/16" has host bits set: write "10.9.0.0/16"`,
+			`instance "VI_1": routes[2].via: 2001:db8::1 is IPv6 but to is IPv4`,
+			`instance "VI_1": routes[2].src: fe80::1 is IPv6 but to is IPv4`,
+			`instance "VI_1": routes[3].via: only a unicast route has one (type is "blackhole")`,
+			`instance "VI_1": routes[3].dev: only a unicast route has one (type is "blackhole")`,
+			`instance "VI_1": routes[4].table: -1 is out of range 0-4294967295`,
+			`instance "VI_1": routes[4].metric: 4294967296 is out of range 0-4294967295`,
+			`instance "VI_1": routes[4].scope: "universe" is not one of global, site, link, host`,
+			`instance "VI_1": routes[4].type: "local" is not one of unicast, blackhole, unreachable, prohibit`,
+			`instance "VI_1": routes[5].via: 255.255.255.255 is the broadcast address`,
+			`instance "VI_1": routes[5].src: 224.0.0.1 is not a unicast address`,
+			`instance "VI_1": routes[6].dev: "eth:1" is not a valid interface name`,
+			`instance "VI_1": routes[6]: unknown key "tos" (did you mean "to"?)`}},
+		{"route twice", vi1 + `routes = [{ to = "10.9.0.0/16", via = "10.0.4.1" }, { to = "10.9.0.0/16", via = "10.0.4.2", table = 254 }, { to = "10.9.0.0/16", metric = 5 }]`,
+			[]string{`instance "VI_1": routes[1].to: 10.9.0.0/16 is listed twice with table 254 and metric 0`}},
+		{"default route", strings.Replace(vi1, `["10.0.4.99/24"]`, `["2001:db8::99/64"]`, 1) + `routes = [{ to = "default", via = "10.0.4.1" }, { to = "default" }]`, nil},
+		{"rules", vi1 + `rules = [{ table = 100 }, { from = "10.0.4.99/32" }, { from = "10.0.4.99/24", table = 0 }, { from = "10.0.4.99", to = "2001:db8::/32", table = 1 }, ` +
+			`{ fwmark = 0, iif = "eth 0", table = 4294967296 }, { oif = "eth1", table = 1, priority = -1, goto = 2 }, { fwmark = 1, table = 1 }, { fwmark = 1, table = 1 }]`, []string{
+			`instance "VI_1": rules[0]: matches every packet: give at least one of from, to, iif, oif, fwmark (not 0)`,
+			`instance "VI_1": rules[1].table: required`,
+			`instance "VI_1": rules[2].from: "10.0.4.99/24" has host bits set: write "10.0.4.0/24"`,
+			`instance "VI_1": rules[2].table: 0 is not a table: the main table is 254`,
+			`instance "VI_1": rules[3].to: 2001:db8::/32 is IPv6 but from is IPv4`,
+			`instance "VI_1": rules[4].iif: "eth 0" is not a valid interface name`,
+			`instance "VI_1": rules[4].table: 4294967296 is out of range 0-4294967295`,
+			`instance "VI_1": rules[4]: matches every packet: give at least one of from, to, iif, oif, fwmark (not 0)`,
+			`instance "VI_1": rules[5].priority: -1 is out of range 0-4294967295`,
+			`instance "VI_1": rules[5]: unknown key "goto" (did you mean "to"?)`,
+			`instance "VI_1": rules[7]: is listed twice`}},
+
+		// vmac, garp_interval, track_interfaces delays
+		{"vmac_name without vmac", vi1 + `vmac_name = "vrrp.51"`, []string{`instance "VI_1": vmac_name: only applies with vmac = true`}},
+		{"vmac_name invalid", vi1 + "vmac = true\nvmac_name = \"vrrp/51\"\n", []string{`instance "VI_1": vmac_name: "vrrp/51" is not a valid interface name`}},
+		{"vmac_name the interface", vi1 + "vmac = true\nvmac_name = \"eth0\"\n", []string{`instance "VI_1": vmac_name: eth0 is the instance's own interface`}},
+		{"vmac default names", vi1 + "vmac = true\n[[instance]]\nname = \"B\"\ninterface = \"eth1\"\nvrid = 51\nvips = [\"10.0.5.1\"]\nvmac = true\n" +
+			"[[instance]]\nname = \"C\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"2001:db8::1\"]\nvmac = true\n" +
+			"[[instance]]\nname = \"D\"\ninterface = \"eth2\"\nvrid = 52\nvips = [\"10.0.6.1\"]\nvmac = true\nvmac_name = \"vrrp6.51\"\n", []string{
+			`instance "B": vmac: the interface vrrp.51 (the default name for vrid 51: set vmac_name) is already used by instance "VI_1"`,
+			`instance "D": vmac_name: the interface vrrp6.51 is already used by instance "C"`}},
+		{"garp_interval", vi1 + `garp_interval = "2s"`, []string{`instance "VI_1": garp_interval: 2s is more than 1s`}},
+		{"track_interfaces delays", vi1 + `track_interfaces = [{ name = "eth0", weight = -10, up_delay = "2h" }, { name = "eth1", down_delay = "-1s", up_delay = 2 }]`, []string{
+			`instance "VI_1": track_interfaces[0].weight: the instance's own interface is always tracked with weight 0 (FAULT)`,
+			`instance "VI_1": track_interfaces[0].up_delay: 2h is more than 1h`,
+			`instance "VI_1": track_interfaces[1].down_delay: -1s is negative`,
+			`instance "VI_1": track_interfaces[1].up_delay: 2 is not a duration like "1s" or "100ms"`}},
+		{"notify reassert and priority", vi1 + "[instance.notify]\nreassert = [\"claim.sh\"]\npriority = []\n", []string{
+			`instance "VI_1": notify.reassert: "claim.sh" is not an absolute path`,
+			`instance "VI_1": notify.priority: must not be empty`}},
+		{"unicast loopback and broadcast", vi1 + "unicast_src = \"127.0.0.1\"\nunicast_peers = [\"255.255.255.255\", \"10.0.4.21\"]\n", []string{
+			`instance "VI_1": unicast_src: 127.0.0.1 is a loopback address, which no other host can reach`,
+			`instance "VI_1": unicast_peers: 255.255.255.255 is the broadcast address`}},
+
+		// Control characters, wherever a string reaches a person or the kernel.
+		{"control characters", "[global]\nrouter_id = \"lb\\u0007\"\nsocket = \"/run/\\u0000\"\nsocket_group = \"a\\nb\"\nscript_user = \"root\\u001b\"\n" +
+			"state_dir = \"/var/\\u007f\"\nmetrics = \"127.0.0.1:9650\\r\"\n" +
+			"[[check]]\nname = \"a\"\nprocess = \"ng\\tinx\"\n[[check]]\nname = \"b\"\ntcp = \"127.0.0.1:80\\u0000\"\n[[check]]\nname = \"c\"\nhttp = \"http://x/\\u0085\"\n" +
+			"[[check]]\nname = \"d\"\nfile = \"/etc/m\\n\"\n[[check]]\nname = \"e\"\nexec = [\"/bin/echo\", \"\\u001b[2J\"]\nuser = \"root\\u0000\"\n" +
+			"[[check]]\nname = \"f\"\nscript = \"/bin/true\\u0000\"\n[[check]]\nname = \"g\"\nscript = \"if true; then\\n\\ttrue\\nfi\"\n" +
+			strings.Replace(vi1, `"eth0"`, `"eth\u0001"`, 1) + "[instance.notify]\nmaster = [\"/bin/x\\u0000\"]\n", []string{
+			`global: router_id: "lb\a" contains a control character`,
+			`global: socket: "/run/\x00" contains a control character`,
+			`global: socket_group: "a\nb" contains a control character`,
+			`global: script_user: "root\x1b" contains a control character`,
+			`global: state_dir: "/var/\x7f" contains a control character`,
+			`global: metrics: "127.0.0.1:9650\r" contains a control character`,
+			`check "a": process: "ng\tinx" contains a control character`,
+			`check "b": tcp: "127.0.0.1:80\x00" contains a control character`,
+			`check "c": http: "http://x/\u0085" contains a control character`,
+			`check "d": file: "/etc/m\n" contains a control character`,
+			`check "e": exec: "\x1b[2J" contains a control character`,
+			`check "e": user: "root\x00" contains a control character`,
+			`check "f": script: "/bin/true\x00" contains a control character`,
+			`instance "VI_1": interface: "eth\x01" is not a valid interface name`,
+			`instance "VI_1": notify.master: "/bin/x\x00" contains a control character`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.toml))
@@ -525,4 +699,182 @@ func TestSuggest(t *testing.T) {
 			t.Errorf("suggest(%q, %q) = %q, want %q", tc.word, tc.candidates, got, tc.want)
 		}
 	}
+}
+
+// TestNesting checks the pre-scan that keeps deeply nested values from the TOML decoder: what the
+// schema can use passes, brackets and dots in strings and comments do not count, and one level
+// more is refused with its line.
+func TestNesting(t *testing.T) {
+	for _, tc := range []struct {
+		name, toml string
+		want       []string // nil: the pre-scan passes it on, and Parse accepts it
+	}{
+		{"the deepest the schema goes", `instance = [{ name = "VI_1", interface = "eth0", vrid = 1, vips = [{ address = "10.0.4.99" }] }]`, nil},
+		{"a dotted key inside", `instance = [{ name = "VI_1", interface = "eth0", vrid = 1, vips = ["10.0.4.99"], notify.master = ["/bin/true"] }]`, nil},
+		{"a dotted header", "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 1\nvips = [{ address = \"10.0.4.99\" }]\n[instance.notify]\nmaster = [\"/bin/true\"]\n", nil},
+		{"brackets in strings and comments", `[global] # [[[[[ {{{{{
+router_id = "[[[[[{{{{{.a.b.c.d.e" # ]]]]] [[[[[
+socket_group = '[[[[[' # '
+socket = """/run/[[[[[
+{{{{{ \""" ]]]]] \\""""
+state_dir = '''/var/[[[[[
+'''''` + "\n" + `script_user = ""` + "\n" + vi1, []string{`global: socket: "/run/[[[[[\n{{{{{ \"\"\" ]]]]] \\\"" contains a control character`,
+			`global: state_dir: "/var/[[[[[\n''" contains a control character`}},
+		{"dots in values", vi1 + `advert_interval = "1.5s"` + "\npriority = 1.0\n", []string{`instance "VI_1": priority: 1.0 is not an integer`}},
+		{"quoted dots in keys", vi1 + `"a.b.c.d.e.f" = 1`, []string{`instance "VI_1": unknown key "a.b.c.d.e.f"`}},
+		{"four arrays, not in the schema", vi1 + "x = [[[[1]]]]\n", []string{`instance "VI_1": unknown key "x"`}},
+
+		{"five arrays", vi1 + "x = [[[[[1]]]]]\n", []string{`line 7: values nested 5 deep; the schema uses at most 4 (arrays of tables inside an array of tables)`}},
+		{"five inline tables", "\n\n" + `instance = [{ vips = [{ a = { b = 1 } }] }]`, []string{`line 3: values nested 5 deep; the schema uses at most 4 (arrays of tables inside an array of tables)`}},
+		{"a long dotted key", "[global]\na.b.c.d.e.f = 1\n", []string{`line 2: values nested 5 deep; the schema uses at most 4 (arrays of tables inside an array of tables)`}},
+		{"a long dotted header", "# one\n[a.b.c.d.e.f]\n", []string{`line 2: values nested 5 deep; the schema uses at most 4 (arrays of tables inside an array of tables)`}},
+		{"a dotted key in an array of tables", "x = [{ a = [{ b.c = 1 }] }]\n", []string{`line 1: values nested 5 deep; the schema uses at most 4 (arrays of tables inside an array of tables)`}},
+		{"under a dotted header", "[a.b.c]\nx = [[[1]]]\n", []string{`line 2: values nested 5 deep; the schema uses at most 4 (arrays of tables inside an array of tables)`}},
+		{"an escaped quote", `x = ["a\"", [[[[1]]]]]`, []string{`line 1: values nested 5 deep; the schema uses at most 4 (arrays of tables inside an array of tables)`}},
+		{"quotes ending a multi-line string", `x = ["""a"""", '''b'''', [[[[1]]]]]`, []string{`line 1: values nested 5 deep; the schema uses at most 4 (arrays of tables inside an array of tables)`}},
+		{"after a multi-line string", "a = \"\"\"\n\n\"\"\"\nb = '''\n'''\nc = [[[[[]]]]]\n", []string{`line 6: values nested 5 deep; the schema uses at most 4 (arrays of tables inside an array of tables)`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.toml))
+			if diff := cmp.Diff(tc.want, Problems(err)); diff != "" {
+				t.Errorf("problems mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestDeepNestingRefusedEarly: 2000 levels of inline tables take the TOML decoder over 10 s; the
+// pre-scan refuses them before it sees them. The bound is generous: a pre-scan skipped shows.
+func TestDeepNestingRefusedEarly(t *testing.T) {
+	src := "x = " + strings.Repeat("{ a = ", 2000) + "1" + strings.Repeat(" }", 2000) + "\n"
+	start := time.Now()
+	_, err := Parse([]byte(src))
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Parse took %v: the decoder saw the file", took)
+	}
+	want := []string{`line 1: values nested 5 deep; the schema uses at most 4 (arrays of tables inside an array of tables)`}
+	if diff := cmp.Diff(want, Problems(err)); diff != "" || !errors.Is(err, ErrInvalid) {
+		t.Errorf("problems mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestFileSize: a file larger than MaxFileSize is refused, by Load without reading it all.
+func TestFileSize(t *testing.T) {
+	want := []string{`the file is larger than 4 MiB, the most a configuration may be`}
+	big := append([]byte(vi1), strings.Repeat("#", MaxFileSize-len(vi1))...)
+	if _, err := Parse(big); err != nil {
+		t.Errorf("Parse(%d bytes) = %v, want no error", len(big), err)
+	}
+	big = append(big, '\n')
+	_, err := Parse(big)
+	if diff := cmp.Diff(want, Problems(err)); diff != "" || !errors.Is(err, ErrInvalid) {
+		t.Errorf("Parse(%d bytes): problems mismatch (-want +got):\n%s", len(big), diff)
+	}
+	path := t.TempDir() + "/big.toml"
+	if err := os.WriteFile(path, big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(path)
+	if diff := cmp.Diff(want, Problems(err)); diff != "" {
+		t.Errorf("Load: problems mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// TestManyVIPs: an instance may hold more VIPs than one advert carries, as tables too.
+func TestManyVIPs(t *testing.T) {
+	cfg, err := Parse([]byte(manyVIPs(1000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cfg.Instances[0]
+	if len(in.VIPs) != 1000 || len(in.VIPsExcluded) != 1000 || len(in.VIPOptions) != 1000 {
+		t.Fatalf("%d VIPs, %d excluded, %d with options; want 1000 each", len(in.VIPs), len(in.VIPsExcluded), len(in.VIPOptions))
+	}
+	if in.VIPs[999] != pfx("10.1.3.231/16") || in.VIPsExcluded[999] != pfx("2001:db8::3e7/64") {
+		t.Errorf("last VIPs are %v and %v, want them in file order", in.VIPs[999], in.VIPsExcluded[999])
+	}
+	// A duplicate among them is found, once.
+	_, err = Parse([]byte(manyVIPs(1000) + "[[instance]]\nname = \"B\"\ninterface = \"eth1\"\nvrid = 2\nvips = [\"10.1.0.7\"]\n"))
+	if diff := cmp.Diff([]string{`instance "B": vips: 10.1.0.7 is already used by instance "VI_1"`}, Problems(err)); diff != "" {
+		t.Errorf("problems mismatch (-want +got):\n%s", diff)
+	}
+}
+
+// BenchmarkManyVIPs parses an instance with n VIPs and n excluded ones: the time per VIP must not
+// grow with n.
+func BenchmarkManyVIPs(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		src := []byte(manyVIPs(n))
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Parse(src); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// manyVIPs is an instance with n IPv4 VIPs as strings and n IPv6 excluded ones as tables.
+func manyVIPs(n int) string {
+	var b strings.Builder
+	b.WriteString("[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 1\nvips = [")
+	for i := range n {
+		fmt.Fprintf(&b, "%q, ", netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}).String()+"/16")
+	}
+	b.WriteString("]\nvips_excluded = [")
+	for i := range n {
+		fmt.Fprintf(&b, "{ address = \"2001:db8::%x/64\", scope = \"link\" }, ", i)
+	}
+	b.WriteString("]\n")
+	return b.String()
+}
+
+func TestAddressOptions(t *testing.T) {
+	cfg, err := Parse([]byte(strings.Replace(vi1, `["10.0.4.99/24"]`, `["10.0.4.99/24", { address = "10.0.4.98/24", label = "eth0:x" }, { address = "10.0.5.1", dev = "eth1" }]`, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := cfg.Instances[0]
+	for a, want := range map[string]VIPOption{
+		"10.0.4.99": {Dev: "eth0", Scope: "global"},
+		"10.0.4.98": {Dev: "eth0", Label: "eth0:x", Scope: "global"},
+		"10.0.5.1":  {Dev: "eth1", Scope: "global"},
+	} {
+		if got := in.AddressOptions(ip(a)); got != want {
+			t.Errorf("AddressOptions(%s) = %+v, want %+v", a, got, want)
+		}
+	}
+}
+
+// FuzzParse: Parse never panics, and what it accepts it parses again into the same Config.
+func FuzzParse(f *testing.F) {
+	files, err := filepath.Glob("testdata/*.toml")
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no seeds: %v", err)
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(vi1 + `routes = [{ to = "default", via = "10.0.4.1" }]` + "\nrules = [{ fwmark = 1, table = 2 }]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse(data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("Parse error %v does not match ErrInvalid", err)
+			}
+			return
+		}
+		again, err := Parse(data)
+		if err != nil {
+			t.Fatalf("accepted once, then refused: %v", err)
+		}
+		if diff := cmp.Diff(cfg, again, cmpNet); diff != "" {
+			t.Fatalf("parsed twice, differently (-first +second):\n%s", diff)
+		}
+	})
 }

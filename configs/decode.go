@@ -3,6 +3,7 @@ package configs
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"sort"
@@ -27,8 +28,9 @@ type decoder struct {
 	names   map[string]map[string]string // "check", "instance", "sync_group" -> name -> label
 	checks  map[string]Check             // valid checks, to resolve track_checks
 	vrids   map[vridKey]string
-	vips    map[netip.Addr]string
-	groupOf map[string]string // instance name -> its sync group's label
+	vips    map[netip.Addr]string // vips and vips_excluded
+	vmacs   map[string]string     // vmac interface name -> its instance's label
+	groupOf map[string]string     // instance name -> its sync group's label
 }
 
 type ranked struct {
@@ -43,6 +45,7 @@ func newDecoder(md toml.MetaData) *decoder {
 		checks:  map[string]Check{},
 		vrids:   map[vridKey]string{},
 		vips:    map[netip.Addr]string{},
+		vmacs:   map[string]string{},
 		groupOf: map[string]string{},
 	}
 	// md.Keys lists keys in file order, without array indexes: count the [[headers]] to add them.
@@ -253,6 +256,15 @@ func convert(v any, dst any) string {
 			return show(v) + " is not an integer"
 		}
 		*dst = int(n)
+	case *uint32:
+		n, ok := v.(int64)
+		if !ok {
+			return show(v) + " is not an integer"
+		}
+		if n < 0 || n > math.MaxUint32 {
+			return fmt.Sprintf("%d is out of range 0-%d", n, uint32(math.MaxUint32))
+		}
+		*dst = uint32(n)
 	case *bool:
 		b, ok := v.(bool)
 		if !ok {
@@ -310,4 +322,117 @@ func join(path, key string) string {
 		return path + key
 	}
 	return path + "." + key
+}
+
+// maxNesting is how deeply Parse lets values nest: 4, the deepest the schema goes, as in
+// instance = [{ vips = [{ address = "10.0.4.99" }] }]. A value's level counts the arrays and
+// inline tables it is in, and the dotted parts after the first of the keys (and table header)
+// leading to it. The TOML decoder takes time cubic in the nesting of inline tables (2000 levels
+// take it over 10 s), and a reload parses inside the running daemon: prescan refuses anything
+// deeper before the decoder sees it.
+const maxNesting = 4
+
+// prescan reads data as TOML's lexer would, as far as comments, strings (basic and literal, on one
+// line or several), keys, table headers and brackets go, and refuses values nested deeper than
+// maxNesting, naming the line. What it cannot make sense of it leaves to the decoder.
+func prescan(data []byte) *problem {
+	type frame struct {
+		table bool // an inline table, not an array
+		level int
+	}
+	var stack []frame
+	line, header, level, key := 1, 0, 0, true // key: reading a key, not a value
+	deep := func() *problem {
+		return &problem{msg: fmt.Sprintf("line %d: values nested %d deep; the schema uses at most %d (arrays of tables inside an array of tables)",
+			line, level, maxNesting)}
+	}
+	for i := 0; i < len(data); i++ {
+		switch c := data[i]; {
+		case c == '\n':
+			line++
+			if len(stack) == 0 { // a key/value pair ends with its line
+				key, level = true, header
+			}
+		case c == '#':
+			for i+1 < len(data) && data[i+1] != '\n' {
+				i++
+			}
+		case c == '"' || c == '\'':
+			i = skipString(data, i, &line)
+		case key && c == '.':
+			if level++; level > maxNesting {
+				return deep()
+			}
+		case key && c == '=':
+			key = false
+		case key && c == '[' && len(stack) == 0: // a table header: [table] or [[array.of.tables]]
+			level = 0
+			for i++; i < len(data) && data[i] != ']' && data[i] != '\n'; i++ {
+				switch data[i] {
+				case '"', '\'':
+					i = skipString(data, i, &line)
+				case '.':
+					if level++; level > maxNesting {
+						return deep()
+					}
+				}
+			}
+			if i+1 < len(data) && data[i] == ']' && data[i+1] == ']' {
+				i++
+			}
+			header = level
+		case !key && (c == '[' || c == '{'):
+			if level++; level > maxNesting {
+				return deep()
+			}
+			stack = append(stack, frame{c == '{', level})
+			key = c == '{'
+		case (c == ']' || c == '}') && len(stack) > 0:
+			stack = stack[:len(stack)-1]
+			key, level = false, header
+			if len(stack) > 0 {
+				level = stack[len(stack)-1].level
+			}
+		case c == ',' && len(stack) > 0:
+			top := stack[len(stack)-1]
+			key, level = top.table, top.level
+		}
+	}
+	return nil
+}
+
+// skipString returns the index of the last byte of the TOML string that starts at data[i], or of
+// the byte before the end of its line if it has no end there, counting the lines it spans.
+func skipString(data []byte, i int, line *int) int {
+	q := data[i]
+	if i+2 < len(data) && data[i+1] == q && data[i+2] == q { // """ or ''', to the same three
+		for j := i + 3; j < len(data); j++ {
+			switch {
+			case data[j] == '\n':
+				*line++
+			case data[j] == '\\' && q == '"':
+				if j++; j < len(data) && data[j] == '\n' {
+					*line++
+				}
+			case data[j] == q && j+2 < len(data) && data[j+1] == q && data[j+2] == q:
+				j += 2
+				for k := 0; k < 2 && j+1 < len(data) && data[j+1] == q; k++ { // the string may end with quotes
+					j++
+				}
+				return j
+			}
+		}
+		return len(data) - 1
+	}
+	for j := i + 1; j < len(data); j++ {
+		switch {
+		case data[j] == '\n':
+			return j - 1
+		case data[j] == '\\' && q == '"' && j+1 < len(data) && data[j+1] != '\n':
+			j++
+		case data[j] == q:
+			return j
+		}
+	}
+	return len(data) - 1
 }

@@ -33,11 +33,11 @@ var ErrUnsafe = errors.New("another user could change a program vrrpd runs")
 // itself must:
 //
 //   - exist: a hook that does not exist would fail on the day it is needed;
-//   - be owned by root or by the user the program runs as (script_user, else vrrpd's own user),
-//     since its owner can change it, or replace what a directory holds; this holds for a symbolic
-//     link on the way too;
+//   - be owned by root or by the user the program runs as (a check's user, else script_user, else
+//     vrrpd's own user), since its owner can change it, or replace what a directory holds; this
+//     holds for a symbolic link on the way too;
 //   - not be writable by others, nor by a group other than root's (gid 0): such a user could
-//     replace the program and have it run as root, or as script_user. A directory with the
+//     replace the program and have it run as root, or as that user. A directory with the
 //     sticky bit, like /tmp, is the exception: there only an entry's owner can replace it, and
 //     the rule above already limits who that is;
 //   - be reachable by the user the program runs as: each directory searchable, the program a
@@ -47,29 +47,48 @@ var ErrUnsafe = errors.New("another user could change a program vrrpd runs")
 // than only those run as root, and with messages that say what to change. Access control lists
 // are not read.
 //
-// With script_user set, it also checks that vrrpd can switch to that user, which needs root or
-// CAP_SETUID and CAP_SETGID.
+// With script_user set, and for each check with a user of its own, it also checks that vrrpd can
+// switch to that user, which needs root or CAP_SETUID and CAP_SETGID.
 //
 // It checks for this process: without script_user the programs run as this process's user, and
 // only root can see into every directory, so run `vrrpd check` as the daemon's user. It checks
 // when called (at start-up and on each reload), not before each run. Problems come in this order:
 // script_user, then checks, instances and sync groups, each in file order.
 func CheckHost(cfg *Config) error {
-	h := newHost(cfg.Global.ScriptCredential)
 	var errs []error
-	if cred := cfg.Global.ScriptCredential; cred != nil {
-		caps, err := effectiveCaps()
+	self := selfIdentity()
+	caps, capsErr := effectiveCaps()
+	hosts := map[string]*host{} // by the check's user; "" for script_user
+	hostFor := func(user string, cred *syscall.Credential) *host {
+		h, ok := hosts[user]
+		if !ok {
+			h = newHost(cred)
+			hosts[user] = h
+		}
+		return h
+	}
+	// canSwitch reports, at where, whether vrrpd can run programs as user.
+	canSwitch := func(where, key, user, runs string, cred *syscall.Credential) {
 		msg := ""
-		if err != nil {
-			msg = fmt.Sprintf("cannot read vrrpd's capabilities to see whether it can switch to %q: %v", cfg.Global.ScriptUser, err)
+		if capsErr != nil {
+			msg = fmt.Sprintf("cannot read vrrpd's capabilities to see whether it can switch to %q: %v", user, capsErr)
 		} else {
-			msg = switchProblem(cfg.Global.ScriptUser, cred, selfIdentity(), caps, h.userName)
+			msg = switchProblem(key, user, runs, cred, self, caps, hostFor("", cfg.Global.ScriptCredential).userName)
 		}
 		if msg != "" {
-			errs = append(errs, &problem{msg: "global: script_user: " + msg})
+			errs = append(errs, &problem{msg: where + ": " + key + ": " + msg})
 		}
 	}
+	if cred := cfg.Global.ScriptCredential; cred != nil {
+		canSwitch("global", "script_user", cfg.Global.ScriptUser, "hooks and checks", cred)
+	}
 	for _, c := range cfg.Checks {
+		where := fmt.Sprintf("check %q", c.Name)
+		h := hostFor("", cfg.Global.ScriptCredential)
+		if c.UserCredential != nil {
+			canSwitch(where, "user", c.User, "this check", c.UserCredential)
+			h = hostFor(c.User, c.UserCredential)
+		}
 		var uses []use
 		switch c.Kind {
 		case CheckExec:
@@ -81,8 +100,9 @@ func CheckHost(cfg *Config) error {
 				uses = []use{{"script", p}}
 			}
 		}
-		errs = append(errs, h.programs(fmt.Sprintf("check %q", c.Name), uses)...)
+		errs = append(errs, h.programs(where, uses)...)
 	}
+	h := hostFor("", cfg.Global.ScriptCredential)
 	for _, in := range cfg.Instances {
 		errs = append(errs, h.programs(fmt.Sprintf("instance %q", in.Name), hookUses(in.Notify))...)
 	}
@@ -122,7 +142,8 @@ func hookUses(n Notify) []use {
 	for _, h := range []struct {
 		key  string
 		argv []string
-	}{{"master", n.Master}, {"backup", n.Backup}, {"fault", n.Fault}, {"stop", n.Stop}, {"any", n.Any}} {
+	}{{"master", n.Master}, {"backup", n.Backup}, {"fault", n.Fault}, {"stop", n.Stop}, {"any", n.Any},
+		{"reassert", n.Reassert}, {"priority", n.Priority}} {
 		if len(h.argv) > 0 {
 			uses = append(uses, use{"notify." + h.key, h.argv[0]})
 		}
@@ -197,10 +218,11 @@ func effectiveCaps() (uint64, error) {
 }
 
 // switchProblem says why a process of identity self with the effective capabilities caps cannot
-// start programs as cred, or returns "". os/exec switches in the child with setgroups, which
-// always needs CAP_SETGID, then setgid and setuid, which need CAP_SETGID and CAP_SETUID for
-// another group or user (syscall.Credential).
-func switchProblem(scriptUser string, cred *syscall.Credential, self identity, caps uint64, userName func(uint32) string) string {
+// start programs as cred, the user set by key (script_user, or a check's user) to run what runs
+// says, or returns "". os/exec switches in the child with setgroups, which always needs
+// CAP_SETGID, then setgid and setuid, which need CAP_SETGID and CAP_SETUID for another group or
+// user (syscall.Credential).
+func switchProblem(key, user, runs string, cred *syscall.Credential, self identity, caps uint64, userName func(uint32) string) string {
 	var missing []string
 	if cred.Uid != self.uid && caps&(1<<capSetuid) == 0 {
 		missing = append(missing, "CAP_SETUID")
@@ -212,10 +234,10 @@ func switchProblem(scriptUser string, cred *syscall.Credential, self identity, c
 	case len(missing) == 0:
 		return ""
 	case self.sameAs(cred):
-		return fmt.Sprintf("vrrpd runs as %q already, and without CAP_SETGID cannot switch to it: remove script_user", scriptUser)
+		return fmt.Sprintf("vrrpd runs as %q already, and without CAP_SETGID cannot switch to it: remove %s", user, key)
 	}
-	return fmt.Sprintf("vrrpd runs as %s without %s, so it cannot run hooks and checks as %q: run vrrpd as root, or give it CAP_SETUID and CAP_SETGID, or remove script_user",
-		userName(self.uid), strings.Join(missing, " and "), scriptUser)
+	return fmt.Sprintf("vrrpd runs as %s without %s, so it cannot run %s as %q: run vrrpd as root, or give it CAP_SETUID and CAP_SETGID, or remove %s",
+		userName(self.uid), strings.Join(missing, " and "), runs, user, key)
 }
 
 // host checks programs and files for one configuration. It remembers what it found for each path,

@@ -300,14 +300,26 @@ func TestCheckHostScriptUser(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tr := newTree(t)
 			prog := tc.setup(tr)
-			cfg := &Config{Global: Global{ScriptUser: "nobody", ScriptCredential: nobody},
-				Checks: []Check{{Name: "c", Kind: CheckExec, Exec: []string{prog}}}}
 			var want []string
 			for _, w := range tc.want {
 				want = append(want, `check "c": exec: `+strings.ReplaceAll(w, "$", tr.base))
 			}
+			cfg := &Config{Global: Global{ScriptUser: "nobody", ScriptCredential: nobody},
+				Checks: []Check{{Name: "c", Kind: CheckExec, Exec: []string{prog}}}}
 			if diff := cmp.Diff(want, Problems(CheckHost(cfg))); diff != "" {
-				t.Errorf("problems mismatch (-want +got):\n%s", diff)
+				t.Errorf("as script_user: problems mismatch (-want +got):\n%s", diff)
+			}
+			// A check's own user takes script_user's place, for that check only: a hook running the
+			// same program is checked as vrrpd's own user (root), for whom nobody's files are unsafe.
+			hook := []Instance{{Name: "VI_1", Notify: Notify{Master: []string{prog}}}}
+			asRoot := Problems(CheckHost(&Config{Instances: hook}))
+			if tc.name == "its own program" && len(asRoot) == 0 {
+				t.Errorf("CheckHost finds nobody's own program safe for root")
+			}
+			cfg = &Config{Checks: []Check{{Name: "c", Kind: CheckExec, Exec: []string{prog}, User: "nobody", UserCredential: nobody}}, Instances: hook}
+			want = append(want, asRoot...)
+			if diff := cmp.Diff(want, Problems(CheckHost(cfg))); diff != "" {
+				t.Errorf("as the check's user: problems mismatch (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -330,7 +342,8 @@ func TestCheckHostConfig(t *testing.T) {
 		},
 		Instances: []Instance{
 			{Name: "VI_1", Notify: Notify{Master: []string{unsafe, "MASTER"}, Backup: []string{safe}, Fault: []string{unsafe, "FAULT"},
-				Stop: []string{missing}, Any: []string{unsafe}, Timeout: time.Second}},
+				Stop: []string{missing}, Any: []string{unsafe}, Reassert: []string{missing, "--force"}, Priority: []string{unsafe},
+				Timeout: time.Second}},
 			{Name: "VI_2"},
 		},
 		SyncGroups: []SyncGroup{{Name: "G1", Instances: []string{"VI_1"}, Notify: Notify{Any: []string{missing}}}},
@@ -339,8 +352,8 @@ func TestCheckHostConfig(t *testing.T) {
 	want := []string{
 		`check "exec": exec: ` + writable,
 		`check "script": script: ` + missing + ` does not exist`,
-		`instance "VI_1": notify.master, notify.fault, notify.any: ` + writable,
-		`instance "VI_1": notify.stop: ` + missing + ` does not exist`,
+		`instance "VI_1": notify.master, notify.fault, notify.any, notify.priority: ` + writable,
+		`instance "VI_1": notify.stop, notify.reassert: ` + missing + ` does not exist`,
 		`sync_group "G1": notify.any: ` + missing + ` does not exist`,
 	}
 	err := CheckHost(cfg)
@@ -419,10 +432,16 @@ func TestSwitchProblem(t *testing.T) {
 			strings.Replace(cannot, "%s", "CAP_SETGID", 1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := switchProblem("nobody", tc.cred, tc.self, tc.caps, names); got != tc.want {
+			if got := switchProblem("script_user", "nobody", "hooks and checks", tc.cred, tc.self, tc.caps, names); got != tc.want {
 				t.Errorf("switchProblem = %q\nwant             %q", got, tc.want)
 			}
 		})
+	}
+	// A check's own user names its key and what it runs.
+	want := `vrrpd runs as user vrrpd without CAP_SETUID and CAP_SETGID, so it cannot run this check as "nobody": ` +
+		`run vrrpd as root, or give it CAP_SETUID and CAP_SETGID, or remove user`
+	if got := switchProblem("user", "nobody", "this check", nobody, daemon, 0, names); got != want {
+		t.Errorf("switchProblem(user) = %q\nwant                   %q", got, want)
 	}
 }
 

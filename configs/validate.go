@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 )
@@ -39,50 +40,77 @@ func (d *decoder) config(root *table) *Config {
 }
 
 func (d *decoder) global(t *table) Global {
-	g := Global{Socket: "/run/vrrpd/vrrpd.sock", LogFormat: "text", LogLevel: slog.LevelInfo}
+	g := Global{Socket: "/run/vrrpd/vrrpd.sock", LogFormat: "text", LogLevel: slog.LevelInfo, StateDir: "/var/lib/vrrpd"}
 	if !t.has("router_id") {
 		var err error
 		if g.RouterID, err = os.Hostname(); err != nil {
 			t.errorf("router_id", "not set, and the hostname is unknown: %v", err)
 		}
 	}
-	opt(t, "router_id", &g.RouterID, notEmpty)
-	opt(t, "socket", &g.Socket, absPath)
-	opt(t, "socket_group", &g.SocketGroup)
-	if opt(t, "script_user", &g.ScriptUser) && g.ScriptUser != "" {
-		var msg string
-		g.ScriptCredential, msg = resolveScriptUser(g.ScriptUser)
-		t.report("script_user", msg)
-	}
-	opt(t, "metrics", &g.Metrics, listenAddr)
+	opt(t, "router_id", &g.RouterID, noControl, notEmpty)
+	opt(t, "socket", &g.Socket, noControl, absPath)
+	opt(t, "socket_group", &g.SocketGroup, noControl)
+	g.ScriptCredential = userKey(t, "script_user", &g.ScriptUser)
+	opt(t, "metrics", &g.Metrics, noControl, listenAddr)
 	opt(t, "log_format", &g.LogFormat, oneOf("text", "json"))
 	level := "info"
 	if opt(t, "log_level", &level, oneOf("debug", "info", "warn", "error")) {
 		_ = g.LogLevel.UnmarshalText([]byte(level)) // cannot fail: slog knows these four names
 	}
+	opt(t, "state_dir", &g.StateDir, noControl, absPath)
+	opt(t, "watch_config", &g.WatchConfig)
+	opt(t, "startup_delay", &g.StartupDelay, notNegative, atMost(time.Hour))
 	t.done()
 	return g
 }
 
+// userKey reads script_user or a check's user, and resolves it on this host.
+func userKey(t *table, key string, dst *string) *syscall.Credential {
+	if !opt(t, key, dst, noControl) || *dst == "" {
+		return nil
+	}
+	cred, msg := resolveScriptUser(*dst)
+	t.report(key, msg)
+	return cred
+}
+
+// checkKinds are the keys of a check's kinds, in the order problems name them.
+var checkKinds = []CheckKind{CheckProcess, CheckExec, CheckScript, CheckTCP, CheckHTTP, CheckFile, CheckPing}
+
 func (d *decoder) check(t *table) Check {
 	c := Check{Interval: 2 * time.Second, Rise: 1, Fall: 1}
 	named := d.name(t, "check", &c.Name)
-	opt(t, "process", &c.Process, notEmpty)
+	opt(t, "process", &c.Process, noControl, notEmpty)
 	opt(t, "exec", &c.Exec, argv)
-	opt(t, "script", &c.Script, notEmpty)
-	opt(t, "tcp", &c.TCP, endpoint)
-	opt(t, "http", &c.HTTP, httpURL)
-	for _, k := range []CheckKind{CheckProcess, CheckExec, CheckScript, CheckTCP, CheckHTTP} {
+	opt(t, "script", &c.Script, scriptLine, notEmpty)
+	opt(t, "tcp", &c.TCP, noControl, endpoint)
+	opt(t, "http", &c.HTTP, noControl, httpURL)
+	opt(t, "file", &c.File, noControl, absPath)
+	var ping string
+	if opt(t, "ping", &ping) && t.has("ping") {
+		var msg string
+		c.Ping, msg = pingAddr(ping)
+		t.report("ping", msg)
+	}
+	kinds := make([]string, len(checkKinds))
+	for i, k := range checkKinds {
+		kinds[i] = string(k)
+	}
+	for _, k := range checkKinds {
 		switch {
 		case !t.has(string(k)):
 		case c.Kind == "":
 			c.Kind = k
 		default:
-			t.errorf(string(k), "cannot be combined with %s: a check has exactly one of process, exec, script, tcp, http", c.Kind)
+			t.errorf(string(k), "cannot be combined with %s: a check has exactly one of %s", c.Kind, strings.Join(kinds, ", "))
 		}
 	}
 	if c.Kind == "" {
-		t.errorf("", "needs one of process, exec, script, tcp, http")
+		t.errorf("", "needs one of %s", strings.Join(kinds, ", "))
+	}
+	c.UserCredential = userKey(t, "user", &c.User)
+	if c.User != "" && c.Kind != "" && c.Kind != CheckExec && c.Kind != CheckScript {
+		t.errorf("user", "only applies to exec and script checks, which run a program")
 	}
 	opt(t, "interval", &c.Interval, positive)
 	c.Timeout = c.Interval
@@ -90,6 +118,8 @@ func (d *decoder) check(t *table) Check {
 	opt(t, "rise", &c.Rise, atLeast(1))
 	opt(t, "fall", &c.Fall, atLeast(1))
 	opt(t, "weight", &c.Weight, weight)
+	opt(t, "init_fail", &c.InitFail)
+	opt(t, "reverse", &c.Reverse)
 	t.done()
 	if named {
 		d.checks[c.Name] = c
@@ -150,46 +180,144 @@ func (d *decoder) instance(t *table) Instance {
 	opt(t, "garp_delay", &in.GARPDelay, notNegative)
 	opt(t, "garp_repeat", &in.GARPRepeat, between(1, 100))
 	opt(t, "garp_refresh", &in.GARPRefresh, notNegative, offOrAtLeast(100*time.Millisecond))
+	opt(t, "garp_interval", &in.GARPInterval, notNegative, atMost(time.Second))
+	d.vmac(t, &in, vridOK)
+	in.Routes = routes(t, &in)
+	in.Rules = rules(t)
 	d.trackers(t, &in)
 	in.Notify = notify(t.sub("notify"))
 	t.done()
 	return in
 }
 
-// addresses reads the instance's vips. An address in the wrong family is left out, so the first
-// one decides the family; one used twice is kept, to say which family the instance is.
+// addresses reads the instance's vips and vips_excluded. In vips, an address in the wrong family
+// is left out, so the first one decides the family; one used twice is kept, to say which family
+// the instance is.
 func (d *decoder) addresses(t *table, in *Instance) {
-	var list []string
-	var seen []netip.Addr
-	if !req(t, "vips", &list, notEmptyList) {
-		return
+	listed := map[netip.Addr]string{} // address -> the key that lists it
+	in.VIPs = d.addressList(t, "vips", in, listed)
+	if t.has("vips_excluded") {
+		in.VIPsExcluded = d.addressList(t, "vips_excluded", in, listed)
 	}
-	for _, s := range list {
-		p, msg := vip(s)
-		if msg == "" && len(in.VIPs) > 0 && p.Addr().Is6() != in.IPv6() {
-			a, first := p.Addr(), in.VIPs[0].Addr()
-			msg = fmt.Sprintf("%s is %s but %s is %s: one address family per instance", a, family(a), first, family(first))
+}
+
+// addressList reads vips or vips_excluded: an array whose entries are strings or tables.
+func (d *decoder) addressList(t *table, key string, in *Instance, listed map[netip.Addr]string) []netip.Prefix {
+	v, ok := t.value(key)
+	if !ok {
+		if key == "vips" {
+			t.errorf(key, "required")
 		}
-		if msg != "" {
-			t.errorf("vips", "%s", msg)
+		return nil
+	}
+	var elems []any
+	switch v := v.(type) {
+	case []any:
+		elems = v
+	case []map[string]any:
+		for _, m := range v {
+			elems = append(elems, m)
+		}
+	default:
+		t.errorf(key, "%s is not an array of addresses", show(v))
+		return nil
+	}
+	if len(elems) == 0 {
+		t.errorf(key, "must not be empty")
+		return nil
+	}
+	var list []netip.Prefix
+	for i, e := range elems {
+		var p netip.Prefix
+		var o VIPOption
+		var entry *table // the entry's table, or nil for a string
+		switch e := e.(type) {
+		case string:
+			var msg string
+			p, msg = vip(e)
+			t.report(key, msg)
+			if msg != "" {
+				continue
+			}
+		case map[string]any:
+			entry = t.child(key, i, e)
+			var ok bool
+			if p, o, ok = vipTable(entry, in); !ok {
+				continue
+			}
+		default:
+			t.errorf(fmt.Sprintf("%s[%d]", key, i), "%s is not an address or a table", show(e))
 			continue
 		}
-		switch a, twice := p.Addr(), listedTwice(&seen, p.Addr()); {
-		case twice != "":
-			t.errorf("vips", "%s", twice)
+		at, report := t, key // where to report a problem with the address
+		if entry != nil {
+			at, report = entry, "address"
+		}
+		a := p.Addr()
+		if key == "vips" && len(list) > 0 && a.Is6() != list[0].Addr().Is6() {
+			first := list[0].Addr()
+			at.errorf(report, "%s is %s but %s is %s: one address family per instance", a, family(a), first, family(first))
+			continue
+		}
+		switch first := listed[a]; {
+		case first == key:
+			at.errorf(report, "%s is listed twice", a)
+		case first != "":
+			at.errorf(report, "%s is in %s too", a, first)
 		case d.vips[a] != "":
-			t.errorf("vips", "%s is already used by %s", a, d.vips[a])
+			at.errorf(report, "%s is already used by %s", a, d.vips[a])
 		default:
+			listed[a] = key
 			d.vips[a] = t.where
 		}
-		in.VIPs = append(in.VIPs, p)
+		if entry != nil {
+			if in.VIPOptions == nil {
+				in.VIPOptions = map[netip.Addr]VIPOption{}
+			}
+			in.VIPOptions[a] = o
+		}
+		list = append(list, p)
 	}
+	return list
+}
+
+// vipTable reads a VIP written as a table.
+func vipTable(t *table, in *Instance) (netip.Prefix, VIPOption, bool) {
+	o := VIPOption{Scope: "global"}
+	var s string
+	var p netip.Prefix
+	ok := req(t, "address", &s)
+	if ok {
+		var msg string
+		p, msg = vip(s)
+		t.report("address", msg)
+		ok = msg == ""
+	}
+	devOK := opt(t, "dev", &o.Dev, ifname)
+	if opt(t, "label", &o.Label, label) && o.Label != "" {
+		dev := o.Dev
+		if dev == "" {
+			dev = in.Interface
+		}
+		switch {
+		case ok && p.Addr().Is6():
+			t.errorf("label", "only applies to IPv4: IPv6 addresses have no labels")
+		case devOK && dev != "" && !strings.HasPrefix(o.Label, dev):
+			t.errorf("label", "%q does not start with %s, the interface the address goes on, as a label must", o.Label, dev)
+		}
+	}
+	opt(t, "scope", &o.Scope, oneOf("global", "site", "link", "host"))
+	t.done()
+	return p, o, ok
 }
 
 // unicast reads the unicast keys, which must agree with the VIPs' family.
 func unicast(t *table, in *Instance) {
 	check := func(key, s string) (netip.Addr, bool) {
 		a, msg := addr(s)
+		if msg == "" {
+			msg = peerAddr(a)
+		}
 		if msg == "" && len(in.VIPs) > 0 && a.Is6() != in.IPv6() {
 			msg = fmt.Sprintf("%s is %s but the VIPs are %s", a, family(a), family(in.VIPs[0].Addr()))
 		}
@@ -204,11 +332,17 @@ func unicast(t *table, in *Instance) {
 	}
 	var peers []string
 	peersOK := opt(t, "unicast_peers", &peers)
+	seen := map[netip.Addr]bool{}
 	for _, s := range peers {
-		if a, ok := check("unicast_peers", s); ok && a == in.UnicastSrc {
+		switch a, ok := check("unicast_peers", s); {
+		case !ok:
+		case a == in.UnicastSrc:
 			t.errorf("unicast_peers", "%s is unicast_src, this node itself", a)
-		} else if ok {
-			t.report("unicast_peers", listedTwice(&in.UnicastPeers, a))
+		case seen[a]:
+			t.errorf("unicast_peers", "%s is listed twice", a)
+		default:
+			seen[a] = true
+			in.UnicastPeers = append(in.UnicastPeers, a)
 		}
 	}
 	if opt(t, "unicast_min_ttl", &in.UnicastMinTTL, between(1, 255)) && t.has("unicast_min_ttl") && peersOK && len(peers) == 0 {
@@ -216,25 +350,210 @@ func unicast(t *table, in *Instance) {
 	}
 }
 
+// vmac reads vmac and vmac_name. Interface names are the host's, so no two instances may name the
+// same virtual MAC interface.
+func (d *decoder) vmac(t *table, in *Instance, vridOK bool) {
+	opt(t, "vmac", &in.VMAC)
+	name := ""
+	nameOK := opt(t, "vmac_name", &name, ifname)
+	switch {
+	case t.has("vmac_name") && !in.VMAC:
+		t.errorf("vmac_name", "only applies with vmac = true")
+		return
+	case !in.VMAC || !nameOK:
+		return
+	case name != "":
+		in.VMACName = name
+	case !vridOK:
+		return
+	case in.IPv6():
+		in.VMACName = fmt.Sprintf("vrrp6.%d", in.VRID)
+	default:
+		in.VMACName = fmt.Sprintf("vrrp.%d", in.VRID)
+	}
+	key, why := "vmac_name", ""
+	if name == "" {
+		key, why = "vmac", fmt.Sprintf(" (the default name for vrid %d: set vmac_name)", in.VRID)
+	}
+	switch other := d.vmacs[in.VMACName]; {
+	case in.VMACName == in.Interface:
+		t.errorf(key, "%s is the instance's own interface", in.VMACName)
+	case other != "":
+		t.errorf(key, "the interface %s%s is already used by %s", in.VMACName, why, other)
+	default:
+		d.vmacs[in.VMACName] = t.where
+	}
+}
+
+// routes reads the instance's routes.
+func routes(t *table, in *Instance) []Route {
+	var list []Route
+	type routeKey struct { // what the kernel tells routes apart by
+		to            netip.Prefix
+		table, metric uint32
+	}
+	seen := map[routeKey]bool{}
+	for _, e := range t.list("routes") {
+		r := Route{Via: e.unicastKey("via"), Src: e.unicastKey("src"), Scope: "global", Type: "unicast"}
+		var to string
+		if req(e, "to", &to) {
+			var msg string
+			r.To, msg = routePrefix(to, in, r.Via, r.Src)
+			e.report("to", msg)
+		}
+		for i, a := range []netip.Addr{r.Via, r.Src} {
+			if r.To.IsValid() && a.IsValid() && a.Is6() != r.To.Addr().Is6() {
+				e.errorf([]string{"via", "src"}[i], "%s is %s but to is %s", a, family(a), family(r.To.Addr()))
+			}
+		}
+		opt(e, "dev", &r.Dev, ifname)
+		opt(e, "table", &r.Table)
+		opt(e, "metric", &r.Metric)
+		opt(e, "scope", &r.Scope, oneOf("global", "site", "link", "host"))
+		if opt(e, "type", &r.Type, oneOf("unicast", "blackhole", "unreachable", "prohibit")) && r.Type != "unicast" {
+			for _, k := range []string{"via", "dev"} {
+				if e.has(k) {
+					e.errorf(k, "only a unicast route has one (type is %q)", r.Type)
+				}
+			}
+		}
+		e.done()
+		k := routeKey{r.To, r.Table, r.Metric}
+		if k.table == 0 {
+			k.table = 254 // RT_TABLE_MAIN
+		}
+		if r.To.IsValid() && seen[k] {
+			e.errorf("to", "%s is listed twice with table %d and metric %d", r.To, r.Table, r.Metric)
+		}
+		seen[k] = true
+		list = append(list, r)
+	}
+	return list
+}
+
+// routePrefix parses a route's destination; "default" takes its family from via, else src, else
+// the VIPs.
+func routePrefix(s string, in *Instance, via, src netip.Addr) (netip.Prefix, string) {
+	if s == "default" {
+		v6 := in.IPv6()
+		switch {
+		case via.IsValid():
+			v6 = via.Is6()
+		case src.IsValid():
+			v6 = src.Is6()
+		}
+		if v6 {
+			return netip.MustParsePrefix("::/0"), ""
+		}
+		return netip.MustParsePrefix("0.0.0.0/0"), ""
+	}
+	return network(s)
+}
+
+// network parses a prefix without host bits, "10.9.0.0/16"; an address alone is a /32 or /128.
+func network(s string) (netip.Prefix, string) {
+	p, err := netip.ParsePrefix(s)
+	if !strings.Contains(s, "/") {
+		var a netip.Addr
+		if a, err = netip.ParseAddr(s); err == nil {
+			p, err = a.Prefix(a.BitLen())
+		}
+	}
+	switch {
+	case err != nil || !p.IsValid():
+		return netip.Prefix{}, fmt.Sprintf("%q is not an IP prefix", s)
+	case p.Addr().Is4In6():
+		return netip.Prefix{}, fmt.Sprintf("%s is an IPv4-mapped IPv6 address: write it as IPv4", p.Addr())
+	case p.Masked() != p:
+		return netip.Prefix{}, fmt.Sprintf("%q has host bits set: write %q", s, p.Masked())
+	}
+	return p, ""
+}
+
+// rules reads the instance's rules.
+func rules(t *table) []Rule {
+	var list []Rule
+	seen := map[Rule]bool{}
+	for _, e := range t.list("rules") {
+		problems := len(t.d.problems)
+		r := Rule{From: e.networkKey("from"), To: e.networkKey("to")}
+		if r.From.IsValid() && r.To.IsValid() && r.From.Addr().Is6() != r.To.Addr().Is6() {
+			e.errorf("to", "%s is %s but from is %s", r.To, family(r.To.Addr()), family(r.From.Addr()))
+		}
+		opt(e, "iif", &r.IIF, ifname)
+		opt(e, "oif", &r.OIF, ifname)
+		opt(e, "fwmark", &r.FWMark)
+		req(e, "table", &r.Table, func(n uint32) string {
+			if n == 0 {
+				return "0 is not a table: the main table is 254"
+			}
+			return ""
+		})
+		opt(e, "priority", &r.Priority)
+		if !e.has("from") && !e.has("to") && r.IIF == "" && r.OIF == "" && r.FWMark == 0 {
+			e.errorf("", "matches every packet: give at least one of from, to, iif, oif, fwmark (not 0)")
+		}
+		e.done()
+		if len(t.d.problems) == problems && seen[r] { // a rule with problems would be a second problem
+			e.errorf("", "is listed twice")
+		}
+		seen[r] = true
+		list = append(list, r)
+	}
+	return list
+}
+
+// networkKey reads the prefix under key; absent, it is none.
+func (t *table) networkKey(key string) netip.Prefix {
+	var s string
+	if !opt(t, key, &s) || !t.has(key) {
+		return netip.Prefix{}
+	}
+	p, msg := network(s)
+	t.report(key, msg)
+	return p
+}
+
+// unicastKey reads the unicast address under key; absent or "", it is none.
+func (t *table) unicastKey(key string) netip.Addr {
+	var s string
+	if !opt(t, key, &s) || s == "" {
+		return netip.Addr{}
+	}
+	a, msg := addr(s)
+	if msg == "" {
+		msg = unicastAddr(a)
+	}
+	t.report(key, msg)
+	if msg != "" {
+		return netip.Addr{}
+	}
+	return a
+}
+
 // trackers reads track_interfaces and track_checks; a tracked check's weight defaults to its own.
 func (d *decoder) trackers(t *table, in *Instance) {
-	var seen []string
+	seen := map[string]bool{}
 	for _, e := range t.list("track_interfaces") {
 		var ti TrackInterface
 		if req(e, "name", &ti.Name, ifname) {
-			e.report("name", listedTwice(&seen, ti.Name))
+			e.report("name", once(seen, ti.Name))
 		}
-		opt(e, "weight", &ti.Weight, weight)
+		if opt(e, "weight", &ti.Weight, weight) && ti.Weight != 0 && ti.Name != "" && ti.Name == in.Interface {
+			e.errorf("weight", "the instance's own interface is always tracked with weight 0 (FAULT)")
+		}
+		opt(e, "down_delay", &ti.DownDelay, notNegative, atMost(time.Hour))
+		opt(e, "up_delay", &ti.UpDelay, notNegative, atMost(time.Hour))
 		e.done()
 		in.TrackInterfaces = append(in.TrackInterfaces, ti)
 	}
-	seen = nil
+	seen = map[string]bool{}
 	for _, e := range t.list("track_checks") {
 		var tc TrackCheck
 		if req(e, "name", &tc.Name) {
 			if c, ok := d.checks[tc.Name]; ok {
 				tc.Weight = c.Weight
-				e.report("name", listedTwice(&seen, tc.Name))
+				e.report("name", once(seen, tc.Name))
 			} else {
 				e.errorf("name", "unknown check %q%s", tc.Name, suggest(tc.Name, d.known("check")))
 			}
@@ -248,10 +567,10 @@ func (d *decoder) trackers(t *table, in *Instance) {
 func (d *decoder) syncGroup(t *table) SyncGroup {
 	g := SyncGroup{}
 	d.name(t, "sync_group", &g.Name)
-	var seen []string
+	seen := map[string]bool{}
 	if req(t, "instances", &g.Instances, notEmptyList) {
 		for _, name := range g.Instances {
-			switch twice := listedTwice(&seen, name); {
+			switch twice := once(seen, name); {
 			case d.names["instance"][name] == "":
 				t.errorf("instances", "unknown instance %q%s", name, suggest(name, d.known("instance")))
 			case twice != "":
@@ -275,6 +594,8 @@ func notify(t *table) Notify {
 	opt(t, "fault", &n.Fault, argv)
 	opt(t, "stop", &n.Stop, argv)
 	opt(t, "any", &n.Any, argv)
+	opt(t, "reassert", &n.Reassert, argv)
+	opt(t, "priority", &n.Priority, argv)
 	opt(t, "timeout", &n.Timeout, positive)
 	t.done()
 	return n
@@ -403,6 +724,20 @@ func notEmptyList(list []string) string {
 	return ""
 }
 
+// noControl refuses NUL and the other control characters in a string that reaches a person (a log,
+// a status table) or the kernel: such a character can hide or forge what they read.
+func noControl(s string) string { return controlIn(s, "") }
+
+// scriptLine is noControl for a shell command line, which may span lines and hold tabs.
+func scriptLine(s string) string { return controlIn(s, "\t\n") }
+
+func controlIn(s, allowed string) string {
+	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) && !strings.ContainsRune(allowed, r) }) {
+		return fmt.Sprintf("%q contains a control character", s)
+	}
+	return ""
+}
+
 // validName keeps names printable in one word: they appear in logs, in status tables and as
 // arguments to notify hooks.
 func validName(s string) string {
@@ -433,14 +768,29 @@ func argv(args []string) string {
 	if len(args) == 0 {
 		return "must not be empty"
 	}
+	for _, a := range args {
+		if msg := noControl(a); msg != "" {
+			return msg
+		}
+	}
 	return absPath(args[0])
 }
 
 // ifname follows the kernel's dev_valid_name (net/core/dev.c): 1-15 bytes (IFNAMSIZ 16 with the NUL),
-// not "." or "..", without '/', ':' or whitespace.
+// not "." or "..", without '/', ':' or whitespace; and without control characters.
 func ifname(s string) string {
-	if len(s) == 0 || len(s) > 15 || s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n\v\f\r") {
+	if len(s) == 0 || len(s) > 15 || s == "." || s == ".." || strings.ContainsAny(s, "/: \t\n\v\f\r") || noControl(s) != "" {
 		return fmt.Sprintf("%q is not a valid interface name", s)
+	}
+	return ""
+}
+
+// label checks an IPv4 address label as the kernel keeps it (IFA_LABEL, IFNAMSIZ): 1-15 bytes of
+// printable characters without blanks. It must also start with its interface's name, which the
+// caller checks.
+func label(s string) string {
+	if len(s) == 0 || len(s) > 15 || strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || !unicode.IsPrint(r) }) {
+		return fmt.Sprintf("%q is not a valid label: 1-15 bytes, printable, without blanks", s)
 	}
 	return ""
 }
@@ -475,7 +825,7 @@ func httpURL(s string) string {
 	return ""
 }
 
-// addr parses a unicast IP address.
+// addr parses an IP address that can be assigned to a host, without a zone.
 func addr(s string) (netip.Addr, string) {
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" {
@@ -496,10 +846,26 @@ func vip(s string) (netip.Prefix, string) {
 	if err != nil || !p.IsValid() {
 		return p, fmt.Sprintf("%q is not an IP address or prefix", s)
 	}
-	if msg := hostAddr(p.Addr()); msg != "" {
+	a := p.Addr()
+	msg := hostAddr(a)
+	if msg == "" {
+		msg = peerAddr(a)
+	}
+	if msg == "" && a.Is4() && p.Bits() < 31 && a == lastAddr(p) {
+		msg = fmt.Sprintf("%s is the broadcast address of %s", p, p.Masked())
+	}
+	if msg != "" {
 		return netip.Prefix{}, msg
 	}
 	return p, ""
+}
+
+// lastAddr returns the last address of an IPv4 prefix: its broadcast address.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := ^uint32(0) >> p.Bits()
+	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
 }
 
 // hostAddr accepts an address that can be assigned to a host.
@@ -513,6 +879,46 @@ func hostAddr(a netip.Addr) string {
 	return ""
 }
 
+// broadcast is IPv4's limited broadcast address.
+var broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// unicastAddr accepts an address that one host answers for: not 255.255.255.255.
+func unicastAddr(a netip.Addr) string {
+	if a == broadcast {
+		return fmt.Sprintf("%s is the broadcast address", a)
+	}
+	return hostAddr(a)
+}
+
+// peerAddr accepts an address another host can reach this one at, or this one another at: not
+// loopback, nor the broadcast address. VIPs, unicast_src and unicast_peers are such addresses.
+func peerAddr(a netip.Addr) string {
+	if a.IsLoopback() {
+		return fmt.Sprintf("%s is a loopback address, which no other host can reach", a)
+	}
+	return unicastAddr(a)
+}
+
+// pingAddr parses a ping check's address: a unicast address, whose zone names the interface
+// of a link-local IPv6 address, and only of one.
+func pingAddr(s string) (netip.Addr, string) {
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil:
+		return netip.Addr{}, fmt.Sprintf("%q is not an IP address", s)
+	case a.Zone() != "" && !a.IsLinkLocalUnicast():
+		return netip.Addr{}, fmt.Sprintf("%q: only a link-local address has a zone", s)
+	case a.Zone() != "" && ifname(a.Zone()) != "":
+		return netip.Addr{}, fmt.Sprintf("%q: zone %s", s, ifname(a.Zone()))
+	case a.Is6() && a.IsLinkLocalUnicast() && a.Zone() == "":
+		return netip.Addr{}, fmt.Sprintf("%s is link-local: name its interface too, as %s%%eth0", a, a)
+	}
+	if msg := unicastAddr(a.WithZone("")); msg != "" {
+		return netip.Addr{}, msg
+	}
+	return a, ""
+}
+
 func family(a netip.Addr) string {
 	if a.Is6() {
 		return "IPv6"
@@ -520,12 +926,12 @@ func family(a netip.Addr) string {
 	return "IPv4"
 }
 
-// listedTwice says so if v is in *seen already, else adds it.
-func listedTwice[T comparable](seen *[]T, v T) string {
-	if slices.Contains(*seen, v) {
+// once says that v is listed twice if seen has it already, else records it.
+func once[T comparable](seen map[T]bool, v T) string {
+	if seen[v] {
 		return show(v) + " is listed twice"
 	}
-	*seen = append(*seen, v)
+	seen[v] = true
 	return ""
 }
 
