@@ -83,8 +83,8 @@ func TestLoadFull(t *testing.T) {
 			{Name: "quick", Kind: CheckScript, Script: "/etc/vrrpd/check.sh --quick", Interval: 5 * time.Second, Timeout: 5 * time.Second, Rise: 1, Fall: 1, Weight: 10},
 			{Name: "port", Kind: CheckTCP, TCP: "127.0.0.1:80", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
 			{Name: "web", Kind: CheckHTTP, HTTP: "https://[::1]:8443/healthz", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
-			{Name: "maintenance", Kind: CheckFile, File: "/etc/vrrpd/maintenance", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1, Weight: -10, Reverse: true},
-			{Name: "gateway", Kind: CheckPing, Ping: ip("fe80::1%eth0"), Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1},
+			{Name: "maintenance", Kind: CheckFile, File: "/etc/vrrpd/maintenance", Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1, Weight: -10},
+			{Name: "gateway", Kind: CheckPing, Ping: ip("fe80::1%eth0"), Interval: 2 * time.Second, Timeout: 2 * time.Second, Rise: 1, Fall: 1, Reverse: true},
 		},
 		Instances: []Instance{vi1, vi6, legacy},
 		SyncGroups: []SyncGroup{{Name: "G1", Instances: []string{"VI_1", "VI_6"},
@@ -877,4 +877,35 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("parsed twice, differently (-first +second):\n%s", diff)
 		}
 	})
+}
+
+// A file check has no probe: rise, fall, timeout, init_fail and reverse are refused for it, each
+// with its line, since the daemon could not honour them.
+func TestFileCheckOptions(t *testing.T) {
+	src := `[[check]]
+name = "maint"
+file = "/etc/vrrpd/maintenance"
+init_fail = true
+reverse = true
+rise = 2
+fall = 2
+timeout = "1s"
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+vips = ["10.0.4.99"]
+`
+	_, err := Parse([]byte(src))
+	got := Problems(err)
+	want := []string{}
+	for _, k := range []string{"init_fail", "reverse", "rise", "fall", "timeout"} {
+		want = append(want, `check "maint": `+k+": does not apply to a file check, which reports the number the file holds as it changes")
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

@@ -120,6 +120,15 @@ func (d *decoder) check(t *table) Check {
 	opt(t, "weight", &c.Weight, weight)
 	opt(t, "init_fail", &c.InitFail)
 	opt(t, "reverse", &c.Reverse)
+	if c.Kind == CheckFile {
+		// A file check reports the number it reads, at once: it has no probe to fail, so no
+		// first success to wait for and no outcome to reverse (a negative weight does that).
+		for _, k := range []string{"init_fail", "reverse", "rise", "fall", "timeout"} {
+			if t.has(k) {
+				t.errorf(k, "does not apply to a file check, which reports the number the file holds as it changes")
+			}
+		}
+	}
 	t.done()
 	if named {
 		d.checks[c.Name] = c

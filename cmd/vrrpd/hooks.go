@@ -63,7 +63,8 @@ func (h *hooks) reconfigure(cfg *configs.Config) {
 // hooksOf is a notify section as the runner takes it, run as script_user's credential (nil: the
 // daemon's own user).
 func hooksOf(n configs.Notify, cred *syscall.Credential) notify.Hooks {
-	return notify.Hooks{Master: n.Master, Backup: n.Backup, Fault: n.Fault, Stop: n.Stop, Any: n.Any, Timeout: n.Timeout, Credential: cred}
+	return notify.Hooks{Master: n.Master, Backup: n.Backup, Fault: n.Fault, Stop: n.Stop, Any: n.Any,
+		Reassert: n.Reassert, Priority: n.Priority, Timeout: n.Timeout, Credential: cred}
 }
 
 // stateName is a state as hooks name it; an instance that returns to Initialize has stopped.

@@ -35,6 +35,8 @@ func (d *daemon) reload(ctx context.Context) {
 		{"socket_group", cur.Global.SocketGroup, next.Global.SocketGroup},
 		{"metrics", cur.Global.Metrics, next.Global.Metrics},
 		{"log_format", cur.Global.LogFormat, next.Global.LogFormat},
+		{"state_dir", cur.Global.StateDir, next.Global.StateDir},
+		{"watch_config", fmt.Sprint(cur.Global.WatchConfig), fmt.Sprint(next.Global.WatchConfig)},
 	} {
 		if g.old != g.new {
 			d.log.Warn("reload: global."+g.key+" changes at the next restart", "running", g.old, "configured", g.new)
@@ -42,6 +44,7 @@ func (d *daemon) reload(ctx context.Context) {
 	}
 	next.Global.Socket, next.Global.SocketGroup = cur.Global.Socket, cur.Global.SocketGroup
 	next.Global.Metrics, next.Global.LogFormat = cur.Global.Metrics, cur.Global.LogFormat
+	next.Global.StateDir, next.Global.WatchConfig = cur.Global.StateDir, cur.Global.WatchConfig
 	d.level.Set(next.Global.LogLevel)
 
 	sdNotify("RELOADING=1")
@@ -96,7 +99,7 @@ func instanceConfigs(cfg *configs.Config) []vrrp.InstanceConfig {
 				Preempt: in.Preempt, PreemptDelay: in.PreemptDelay,
 				GARPDelay: in.GARPDelay, GARPRefresh: in.GARPRefresh,
 			},
-			VIPs: in.VIPs, Src: in.UnicastSrc, Peers: in.UnicastPeers, GARPRepeat: in.GARPRepeat,
+			VIPs: in.VIPs, Excluded: in.VIPsExcluded, Src: in.UnicastSrc, Peers: in.UnicastPeers, GARPRepeat: in.GARPRepeat,
 			Group: groupOf(cfg, in.Name),
 		}
 		if len(in.UnicastPeers) > 0 {
@@ -110,10 +113,13 @@ func instanceConfigs(cfg *configs.Config) []vrrp.InstanceConfig {
 			c.Checksum = vrrp.ChecksumMessage
 		}
 		for _, tr := range in.TrackInterfaces {
-			c.Trackers = append(c.Trackers, vrrp.Tracker{TrackerKey: vrrp.TrackerKey{Kind: vrrp.TrackInterface, Name: tr.Name}, Weight: tr.Weight})
+			c.Trackers = append(c.Trackers, vrrp.Tracker{TrackerKey: vrrp.TrackerKey{Kind: vrrp.TrackInterface, Name: tr.Name},
+				Weight: tr.Weight, DownDelay: tr.DownDelay, UpDelay: tr.UpDelay})
 		}
 		for _, tc := range in.TrackChecks {
-			c.Trackers = append(c.Trackers, vrrp.Tracker{TrackerKey: vrrp.TrackerKey{Kind: vrrp.TrackCheck, Name: tc.Name}, Weight: tc.Weight})
+			// A file check's number multiplies its weight (keepalived's track_file).
+			scaled := slices.ContainsFunc(cfg.Checks, func(c configs.Check) bool { return c.Name == tc.Name && c.Kind == configs.CheckFile })
+			c.Trackers = append(c.Trackers, vrrp.Tracker{TrackerKey: vrrp.TrackerKey{Kind: vrrp.TrackCheck, Name: tc.Name}, Weight: tc.Weight, Scaled: scaled})
 		}
 		out = append(out, c)
 	}

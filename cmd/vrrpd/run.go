@@ -224,6 +224,9 @@ func (d *daemon) run(ctx context.Context, sigs signals) error {
 		}
 		d.track.resume(r.h)
 		log.Info("restarted in place: resuming", "instances", len(r.h.Instances), "after", r.elapsed)
+	} else if delay := cfg.Global.StartupDelay; delay > 0 {
+		d.driver.Delay(d.started.Add(delay))
+		log.Info("waiting for startup_delay before taking part", "startup_delay", delay)
 	}
 	// Instances start once every tracker has reported, with the priority and FAULT it implies.
 	if err := d.apply(runCtx, &configs.Config{}, cfg); err != nil {
@@ -239,6 +242,15 @@ func (d *daemon) run(ctx context.Context, sigs signals) error {
 		log.Warn("cannot notify systemd", "err", err)
 	}
 
+	var changed <-chan struct{} // watch_config
+	if cfg.Global.WatchConfig {
+		w, err := watchConfig(runCtx, d.path, log)
+		if err != nil {
+			log.Error("cannot watch the configuration file: reload it with SIGHUP", "err", err)
+		} else {
+			changed = w.changed
+		}
+	}
 	stopping := ctx.Done()
 	for {
 		select {
@@ -249,6 +261,9 @@ func (d *daemon) run(ctx context.Context, sigs signals) error {
 			sdNotify("STOPPING=1")
 			stopping = nil // the driver stops with ctx: wait for it
 		case <-sigs.hup:
+			d.reload(runCtx)
+		case <-changed:
+			log.Info("the configuration file changed: reloading it", "path", d.path)
 			d.reload(runCtx)
 		case <-sigs.usr2:
 			if d.exe == "" {

@@ -169,7 +169,8 @@ func (t *tracking) startCheck(ctx context.Context, c configs.Check, cred *syscal
 	ctx, cancel := context.WithCancel(ctx)
 	rc := &runningCheck{cfg: c, cred: cred, cancel: cancel}
 	t.running[c.Name] = rc
-	spec := checks.Spec{Name: c.Name, Checker: checkerOf(c, cred, t.reaper), Interval: c.Interval, Timeout: c.Timeout, Rise: c.Rise, Fall: c.Fall}
+	spec := checks.Spec{Name: c.Name, Checker: checkerOf(c, cred, t.reaper), Interval: c.Interval, Timeout: c.Timeout,
+		Rise: c.Rise, Fall: c.Fall, InitFail: c.InitFail, Reverse: c.Reverse}
 	key := vrrp.TrackerKey{Kind: vrrp.TrackCheck, Name: c.Name}
 	t.probing.Go(func() {
 		checks.Run(ctx, spec, t.log, func(r checks.Report) {
@@ -188,7 +189,12 @@ func (t *tracking) startCheck(ctx context.Context, c configs.Check, cred *syscal
 // for nothing else would.
 func (t *tracking) wait() { t.probing.Wait() }
 
+// checkerOf is a check's probe. exec and script checks run as the check's own user, else as
+// script_user (cred).
 func checkerOf(c configs.Check, cred *syscall.Credential, reaper *child.Reaper) checks.Checker {
+	if c.UserCredential != nil {
+		cred = c.UserCredential
+	}
 	switch c.Kind {
 	case configs.CheckProcess:
 		return checks.Process(c.Process)
@@ -198,6 +204,10 @@ func checkerOf(c configs.Check, cred *syscall.Credential, reaper *child.Reaper) 
 		return checks.Script(c.Script, checks.WithCredential(cred), checks.WithReaper(reaper))
 	case configs.CheckTCP:
 		return checks.TCP(c.TCP)
+	case configs.CheckFile:
+		return checks.File(c.File)
+	case configs.CheckPing:
+		return checks.Ping(c.Ping)
 	}
 	return checks.HTTP(c.HTTP)
 }
