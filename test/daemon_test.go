@@ -207,6 +207,7 @@ type instance struct {
 		MAC string `json:"mac"`
 	} `json:"duplicates"`
 	AddressMismatches uint64 `json:"address_mismatches"`
+	Drained           bool   `json:"drained"`
 	LastMismatch      *struct {
 		From string   `json:"from"`
 		VIPs []string `json:"vips"`

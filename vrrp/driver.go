@@ -309,6 +309,13 @@ func (d *Driver) Restore(drained map[string]time.Time) error {
 	})
 }
 
+// DrainedSet lists the drained instances, configured or not, and since when.
+func (d *Driver) DrainedSet() map[string]time.Time {
+	var out map[string]time.Time
+	d.do(func() error { out = d.pol.Drained(); return nil })
+	return out
+}
+
 // named returns the named instances, or every one if names is empty; an unknown name is an error.
 func (d *Driver) named(names []string) ([]*instance, error) {
 	if len(names) == 0 {

@@ -23,15 +23,20 @@ import (
 //
 //	-> {"command": "status"}
 //	<- {"status": {...}}          or  {"error": "..."}
+//	-> {"command": "drain", "instances": ["VI_1"], "force": false}   ("undrain" likewise)
+//	<- {"drained": [{"name": "VI_1", "master_down_interval": "3.99609375s"}]}
 //
 // New commands can be added without breaking old clients.
 type request struct {
-	Command string `json:"command"`
+	Command   string   `json:"command"`
+	Instances []string `json:"instances,omitempty"` // drain, undrain: none means all
+	Force     bool     `json:"force,omitempty"`     // drain: yield at once
 }
 
 type response struct {
-	Status *statusDoc `json:"status,omitempty"`
-	Error  string     `json:"error,omitempty"`
+	Status  *statusDoc   `json:"status,omitempty"`
+	Drained []drainedDoc `json:"drained,omitempty"`
+	Error   string       `json:"error,omitempty"`
 }
 
 // errNoDaemon means nothing answers on the control socket.

@@ -42,6 +42,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdCheck(rest, stdout, stderr)
 	case "convert":
 		return cmdConvert(rest, stdin, stdout, stderr)
+	case "drain", "undrain":
+		return cmdDrain(rest, cmd == "undrain", stdout, stderr)
 	case "demo":
 		return cmdDemo(rest, stdout, stderr)
 	case "__handover-version": // asked by a running daemon before it restarts into this binary

@@ -237,6 +237,8 @@ func (e *exposition) vrrp(is []vrrp.InstanceStatus, ss []vrrp.SocketStatus, chec
 		func(s vrrp.InstanceStatus) float64 { return float64(s.Config.Machine.Priority) })
 	perInstance("vrrpd_instance_effective_priority", gauge, "Priority after trackers' weights.",
 		func(s vrrp.InstanceStatus) float64 { return float64(s.Priority) })
+	perInstance("vrrpd_instance_drained", gauge, "1 while the operator has drained the instance (vrrpd drain).",
+		func(s vrrp.InstanceStatus) float64 { return b2f(!s.Drained.IsZero()) })
 	e.family("vrrpd_instance_last_transition_timestamp_seconds", gauge, "When the instance entered its current state.")
 	for _, s := range is {
 		if !s.Since.IsZero() {

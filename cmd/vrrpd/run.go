@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -218,6 +219,13 @@ func (d *daemon) run(ctx context.Context, sigs signals) error {
 			return abort(fmt.Errorf("metrics: %w", err))
 		}
 	}
+	// A drain lasts across restarts: the instances start drained.
+	if drained, err := loadDrained(cfg.Global.StateDir); err != nil {
+		log.Error("cannot read the drained instances: none is drained", "err", err)
+	} else if len(drained) > 0 {
+		d.driver.Restore(drained)
+		log.Info("instances drained by the operator stay drained", "instances", slices.Sorted(maps.Keys(drained)))
+	}
 	if r := d.resumed; r != nil {
 		if err := d.driver.Resume(r.h, r.elapsed); err != nil {
 			return abort(err)
@@ -304,6 +312,8 @@ func (d *daemon) handle(req request) response {
 		}
 		doc.Refused = refusedDoc{Control: d.refusedControl.counted(), Metrics: d.refusedMetrics.counted()}
 		return response{Status: doc}
+	case "drain", "undrain":
+		return d.drain(req)
 	}
 	return response{Error: fmt.Sprintf("unknown command %q", req.Command)}
 }

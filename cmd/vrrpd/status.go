@@ -59,6 +59,9 @@ type instanceDoc struct {
 	Duplicates           []duplicateDoc    `json:"duplicates"` // other hosts answering for the VIPs
 	AddressMismatches    uint64            `json:"address_mismatches"`
 	LastMismatch         *mismatchDoc      `json:"last_mismatch,omitempty"`
+	Drained              bool              `json:"drained"`
+	DrainedSince         string            `json:"drained_since,omitempty"`
+	VIPsExcluded         []string          `json:"vips_excluded"`
 }
 
 // mismatchDoc is the latest advert whose addresses differ from ours: a misconfigured peer, or
@@ -125,6 +128,13 @@ func instanceDocOf(s vrrp.InstanceStatus) instanceDoc {
 	}
 	for _, p := range c.Peers {
 		d.UnicastPeers = append(d.UnicastPeers, p.String())
+	}
+	d.VIPsExcluded = []string{}
+	for _, p := range c.Excluded {
+		d.VIPsExcluded = append(d.VIPsExcluded, p.String())
+	}
+	if !s.Drained.IsZero() {
+		d.Drained, d.DrainedSince = true, s.Drained.UTC().Format(time.RFC3339)
 	}
 	for _, st := range []vrrp.State{vrrp.Backup, vrrp.Master, vrrp.Fault, vrrp.Initialize} {
 		d.Transitions[stateName(st, true)] = s.Transitions[st]
@@ -198,7 +208,11 @@ func writeTable(w io.Writer, doc *statusDoc, now time.Time) {
 		for _, dup := range in.Duplicates {
 			reason += fmt.Sprintf("; duplicate VIP %s answered by %s", dup.VIP, dup.MAC)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Interface, in.VRID, in.State, prio,
+		state := in.State
+		if in.Drained {
+			state += " drained"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.Interface, in.VRID, state, prio,
 			master, strings.Join(in.VIPs, ","), sinceString(in.Since, now), child.Printable(reason))
 	}
 	tw.Flush()
