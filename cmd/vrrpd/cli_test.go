@@ -30,15 +30,11 @@ func vrrpdCLI(args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errb.String()
 }
 
-func visible() []command {
-	return slices.DeleteFunc(commandTable(), func(c command) bool { return c.hidden })
-}
-
 // SPEC.md's conventions: `vrrpd help CMD`, `vrrpd CMD --help` and `vrrpd CMD -h` print the same
 // help to stdout and exit 0: the synopsis, every flag written --flag, and an example.
 func TestHelp(t *testing.T) {
 	singleDash := regexp.MustCompile(`(^|[\s\[])-[a-z][a-z-]+`)
-	for _, c := range visible() {
+	for _, c := range visibleCommands() {
 		t.Run(c.name, func(t *testing.T) {
 			code, want, stderr := vrrpdCLI("help", c.name)
 			if code != 0 || stderr != "" {
@@ -69,7 +65,7 @@ func TestHelp(t *testing.T) {
 // The synopses are SPEC.md's, built from the flags each command defines.
 func TestSynopses(t *testing.T) {
 	var got []string
-	for _, c := range visible() {
+	for _, c := range visibleCommands() {
 		got = append(got, c.synopsis())
 	}
 	want := []string{

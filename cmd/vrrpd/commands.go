@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/vrrpd/vrrpd/configs"
@@ -205,6 +206,11 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// visibleCommands is the table without the hidden commands: what usage, help and completion show.
+func visibleCommands() []command {
+	return slices.DeleteFunc(commandTable(), func(c command) bool { return c.hidden })
 }
 
 // lookup finds a command by name; hidden ones too.

@@ -51,31 +51,15 @@ func cmdComplete(what, socket string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// completed is a command as a completion script needs it.
-type completed struct {
-	command
-	flags []flagHelp
-}
-
 // takesPath reports whether a flag's value is a path, to complete with file names.
 func (f flagHelp) takesPath() bool { return f.value == "PATH" }
 
 // about is a flag's description on one line, without its default.
 func (f flagHelp) about() string { return strings.Join(strings.Fields(f.usage), " ") }
 
-func completable() []completed {
-	var cs []completed
-	for _, c := range commandTable() {
-		if !c.hidden {
-			cs = append(cs, completed{c, c.flagList()})
-		}
-	}
-	return cs
-}
-
 func commandNames() string {
 	var names []string
-	for _, c := range completable() {
+	for _, c := range visibleCommands() {
 		names = append(names, c.name)
 	}
 	return strings.Join(names, " ")
@@ -84,9 +68,9 @@ func commandNames() string {
 // bashCompletion is the script for bash, which completes words with compgen.
 func bashCompletion() string {
 	var cases strings.Builder
-	for _, c := range completable() {
+	for _, c := range visibleCommands() {
 		var flags, valued, paths []string
-		for _, f := range c.flags {
+		for _, f := range c.flagList() {
 			flags = append(flags, "--"+f.name)
 			if f.value != "" {
 				valued = append(valued, "--"+f.name)
@@ -97,7 +81,7 @@ func bashCompletion() string {
 		}
 		flags = append(flags, "--help")
 		fmt.Fprintf(&cases, "\t%s) flags='%s' valued=' %s ' paths=' %s ' operands=%s ;;\n",
-			c.name, strings.Join(flags, " "), strings.Join(valued, " "), strings.Join(paths, " "), operandWord(c.operands))
+			c.name, strings.Join(flags, " "), strings.Join(valued, " "), strings.Join(paths, " "), c.operands)
 	}
 	return `# bash completion for vrrpd                                   -*- shell-script -*-
 # Written by ` + "`vrrpd completion bash`" + `; load it with: source <(vrrpd completion bash)
@@ -148,7 +132,8 @@ complete -F _vrrpd vrrpd
 `
 }
 
-func operandWord(o operands) string {
+// String is how the bash script names what operands are.
+func (o operands) String() string {
 	switch o {
 	case fileOperands:
 		return "files"
@@ -166,10 +151,10 @@ func operandWord(o operands) string {
 // arguments to _arguments.
 func zshCompletion() string {
 	var commands, cases strings.Builder
-	for _, c := range completable() {
+	for _, c := range visibleCommands() {
 		fmt.Fprintf(&commands, "\t\t%s\n", shQuote(c.name+":"+c.summary))
 		specs := []string{shQuote("(- *)") + "{-h,--help}" + shQuote("[show the help]")}
-		for _, f := range c.flags {
+		for _, f := range c.flagList() {
 			spec := "--" + f.name + "[" + zshEscape(f.about()) + "]"
 			switch {
 			case f.takesPath():
@@ -243,12 +228,12 @@ func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) 
 // fishCompletion is the script for fish, a list of `complete` commands with conditions.
 func fishCompletion() string {
 	var b strings.Builder
-	for _, c := range completable() {
+	for _, c := range visibleCommands() {
 		fmt.Fprintf(&b, "complete -c vrrpd -n __vrrpd_needs_command -a %s -d %s\n", c.name, shQuote(c.summary))
 	}
-	for _, c := range completable() {
+	for _, c := range visibleCommands() {
 		cond := shQuote("__vrrpd_command_is " + c.name)
-		for _, f := range c.flags {
+		for _, f := range c.flagList() {
 			opts := ""
 			switch {
 			case f.takesPath():

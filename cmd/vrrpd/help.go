@@ -157,10 +157,8 @@ func (c command) writeHelp(w io.Writer) {
 func writeGeneralUsage(w io.Writer) {
 	fmt.Fprint(w, "vrrpd: VRRP high-availability daemon\n\nUsage:\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-	for _, c := range commandTable() {
-		if !c.hidden {
-			fmt.Fprintf(tw, "  vrrpd %s %s\t%s\n", c.name, c.args, c.summary)
-		}
+	for _, c := range visibleCommands() {
+		fmt.Fprintf(tw, "  vrrpd %s %s\t%s\n", c.name, c.args, c.summary)
 	}
 	tw.Flush()
 	fmt.Fprint(w, "\nRun 'vrrpd help COMMAND' for a command's flags and an example, and see vrrpd(8) and\nvrrpd.toml(5) for everything.\n")

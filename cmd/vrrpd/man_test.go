@@ -18,7 +18,7 @@ func TestManualHasEveryCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	synopsis, commands := manualCommands(string(page))
-	for _, c := range visible() {
+	for _, c := range visibleCommands() {
 		if !slices.Contains(synopsis, c.name) {
 			t.Errorf("vrrpd(8)'s SYNOPSIS lacks %s", c.name)
 		}
