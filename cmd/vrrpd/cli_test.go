@@ -178,6 +178,7 @@ func TestParse(t *testing.T) {
 		{[]string{"a", "--s=p", "b", "--b=false"}, got{Ops: []string{"a", "b"}, S: "p"}},
 		{[]string{"--", "--b", "-"}, got{Ops: []string{"--b", "-"}}},
 		{[]string{"a", "--", "--s", "p"}, got{Ops: []string{"a", "--s", "p"}}},
+		{[]string{"--", "a", "--b"}, got{Ops: []string{"a", "--b"}}},
 		{[]string{"-", "--b"}, got{Ops: []string{"-"}, B: true}},
 	} {
 		last = got{Code: -1}
