@@ -65,9 +65,8 @@ the configuration.`,
 		{
 			name: "status", args: "[INSTANCE...]", maxArgs: -1, operands: instanceOperands,
 			summary: "show what the running daemon's instances are doing",
-			help: `Shows the running daemon's instances, or only those named: a table by default, or a stable
-JSON document with --json. It exits 1 if no daemon answers, or if it has no instance of a
-name given.`,
+			help: `Shows the running daemon's instances, or only those named: a table by default, or a stable JSON
+document with --json. It exits 1 if no daemon answers, or if it has no instance of a name given.`,
 			example: "vrrpd status\nvrrpd status --json VI_1",
 			flags: func(fs *flag.FlagSet) func([]string, stdio) int {
 				socket := socketFlag(fs)
@@ -78,15 +77,15 @@ name given.`,
 		{
 			name: "check", args: "[FILE...]", maxArgs: -1, operands: fileOperands,
 			summary: "validate configurations, alone and as a pair",
-			help: `Validates each FILE (without one, the --config file) the same way run does, and prints
-every problem at once, each with where it is. On this host it also warns about what would break
+			help: `Validates each FILE (without one, the --config file) the same way run does, and prints every
+problem at once, each with where it is. On this host it also warns about what would break
 failover here: a missing interface, no address to advertise from, sysctls known to break a VIP.
 Two or more files are also checked as the hosts of one LAN: for each VRID the same version,
 interval, VIPs and password; priorities that differ; preemption that makes sense; and tracker
 weights that can move the VIP. It exits 1 on a problem; warnings alone exit 0.`,
 			example: "vrrpd check\nvrrpd check --offline lb1.toml lb2.toml",
 			flags: func(fs *flag.FlagSet) func([]string, stdio) int {
-				path := fs.String("config", configs.DefaultPath, "check the configuration at `PATH` (as well as each FILE)")
+				path := fs.String("config", configs.DefaultPath, "check `PATH`, besides any FILE")
 				offline := fs.Bool("offline", false, "check each file alone, without this host: no program, user,\ninterface, sysctl or permission checks (for CI pipelines)")
 				return func(files []string, io stdio) int {
 					o := checkOptions{files: files, offline: *offline}
@@ -112,11 +111,11 @@ exits 1 if the input cannot be read, or the result does not validate (it is writ
 		{
 			name: "drain", args: "[INSTANCE...]", maxArgs: -1, operands: instanceOperands,
 			summary: "hand the named instances (all without one) to another host",
-			help: `Takes this host out of service for the named instances, or all of them: each advertises
-priority 1, and a master keeps its VIPs until another router has taken over (make-before-break).
-It returns once every instance is BACKUP under another master. If none took over within
---timeout, it exits 1 and leaves the instance drained and still serving. A drain lasts across
-restarts until undrain.`,
+			help: `Takes this host out of service for the named instances, or all of them: each advertises priority
+1, and a master keeps its VIPs until another router has taken over (make-before-break). It
+returns once every instance is BACKUP under another master. If none took over within --timeout,
+it exits 1 and leaves the instance drained and still serving. A drain lasts across restarts
+until undrain.`,
 			example: "vrrpd drain VI_1\nvrrpd drain --timeout 30s --force",
 			flags: func(fs *flag.FlagSet) func([]string, stdio) int {
 				socket := socketFlag(fs)
@@ -143,12 +142,12 @@ configuration and trackers say, and preemption applies as usual.`,
 		{
 			name: "demo", maxArgs: 0,
 			summary: "fail a VIP over between two daemons in namespaces (root)",
-			help: `Needs root. Builds a throwaway LAN in network namespaces (two nodes and a client), runs two
-real vrrpd daemons that share a VIP, shows their status, fails the master three ways, prints how
-long the client lost the VIP each time, and cleans up.`,
+			help: `Needs root. Builds a throwaway LAN in network namespaces (two nodes and a client), runs two real
+vrrpd daemons that share a VIP, shows their status, fails the master three ways, prints how long
+the client lost the VIP each time, and cleans up.`,
 			example: "sudo vrrpd demo --interval 100ms",
 			flags: func(fs *flag.FlagSet) func([]string, stdio) int {
-				interval := fs.Duration("interval", time.Second, "the two daemons' advert_interval `D` (VRRPv3)")
+				interval := fs.Duration("interval", time.Second, "the advert_interval of the two daemons (VRRPv3), a duration `D`")
 				keep := fs.Bool("keep-logs", false, "keep the daemons' logs and configurations after the demo")
 				return func(_ []string, io stdio) int { return cmdDemo(*interval, *keep, io.out, io.err) }
 			},

@@ -14,8 +14,8 @@ import (
 // The command line follows SPEC.md's conventions: `vrrpd help CMD`, `vrrpd CMD --help` and -h
 // print the command's help to stdout and exit 0; a wrong flag or operand exits 2 with its usage on
 // stderr. Flags are the standard library's: a flag library would add to the binary and to
-// start-up for what twenty lines here do (flags anywhere among the operands, and usage written
-// --flag).
+// start-up for the little this file adds to it (flags anywhere among the operands, and usage
+// written --flag).
 
 // usageError is a command line that is wrong: exit 2, with the command's usage on stderr.
 type usageError struct {
