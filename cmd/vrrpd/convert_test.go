@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -30,7 +31,12 @@ vrrp_instance VI_1 {
 	file := writeFile(t, "keepalived.conf", conf)
 	smtp := ":3: not carried over: smtp_server 10.0.0.9: vrrpd sends no e-mail: send alerts from a notify hook (any gets INSTANCE <name> <state> <priority>)"
 	missing := filepath.Join(t.TempDir(), "none.conf")
-	usage := "usage: vrrpd convert [FILE]   (a keepalived.conf; stdin without FILE)"
+	var usage bytes.Buffer
+	convert, _ := lookup("convert")
+	convert.writeUsage(&usage)
+	usageLines := func(msg string) []string {
+		return strings.Split(strings.TrimSuffix("vrrpd convert: "+msg+"\n\n"+usage.String(), "\n"), "\n")
+	}
 	tests := []struct {
 		name   string
 		args   []string
@@ -56,8 +62,8 @@ vrrp_instance VI_1 {
 			stdout: "# vrrpd configuration converted from stdin by `vrrpd convert`.\n"},
 		{name: "missing file", args: []string{missing}, code: 1,
 			stderr: []string{"vrrpd: open " + missing + ": no such file or directory"}},
-		{name: "two files", args: []string{file, file}, code: 2, stderr: []string{usage}},
-		{name: "unknown flag", args: []string{"-x"}, code: 2, stderr: []string{"flag provided but not defined: -x", usage}},
+		{name: "two files", args: []string{file, file}, code: 2, stderr: usageLines(fmt.Sprintf("unexpected argument %q", file))},
+		{name: "unknown flag", args: []string{"-x"}, code: 2, stderr: usageLines("flag provided but not defined: --x")},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,6 +89,32 @@ vrrp_instance VI_1 {
 			got := []any{cfg.Global.RouterID, in.Name, in.Interface, in.VRID, in.Version, in.VIPs[0].String()}
 			if diff := cmp.Diff([]any{"lb1", "VI_1", "eth0", uint8(51), 2, "10.0.4.99/24"}, got); diff != "" {
 				t.Errorf("converted configuration mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// --router-id sets global.router_id whether keepalived's file has one, has a global_defs
+// without one, or has no global_defs at all.
+func TestConvertRouterID(t *testing.T) {
+	instance := "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n  10.0.4.99/24\n }\n}\n"
+	for name, conf := range map[string]string{
+		"replaced":          "global_defs {\n router_id lb1\n}\n" + instance,
+		"added to [global]": "global_defs {\n script_user root\n}\n" + instance,
+		"a new [global]":    instance,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run([]string{"convert", "--router-id", `lb"2`}, strings.NewReader(conf), &stdout, &stderr); code != 0 {
+				t.Fatalf("exit %d:\n%s", code, stderr.String())
+			}
+			cfg, err := configs.Parse(stdout.Bytes())
+			if err != nil {
+				t.Fatalf("%v\n%s", err, stdout.String())
+			}
+			if cfg.Global.RouterID != `lb"2` || strings.Count(stdout.String(), "router_id = ") != 1 ||
+				!strings.Contains(stdout.String(), "\n\n[global]\n") {
+				t.Errorf("router_id %q, written %d times:\n%s", cfg.Global.RouterID, strings.Count(stdout.String(), "router_id = "), stdout.String())
 			}
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -40,15 +39,9 @@ type demoNode struct {
 func (n *demoNode) socket() string { return filepath.Join(n.dir, n.name+".sock") }
 
 // cmdDemo is `vrrpd demo`: two real daemons in network namespaces share a VIP, and the master
-// fails while a client pings the VIP.
-func cmdDemo(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	interval := fs.Duration("interval", time.Second, "advert_interval of the two daemons (VRRPv3)")
-	keep := fs.Bool("keep-logs", false, "keep the daemons' logs and configs after the demo")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
+// fails while a client pings the VIP. interval is their advert_interval; keep keeps their logs
+// and configurations afterwards.
+func cmdDemo(interval time.Duration, keep bool, stdout, stderr io.Writer) int {
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(stderr, "vrrpd demo needs root: it builds network namespaces (try: sudo vrrpd demo, or sudo go run ./cmd/vrrpd demo)")
 		return 1
@@ -59,9 +52,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	d := &demo{out: stdout, interval: *interval}
+	d := &demo{out: stdout, interval: interval}
 	err := d.run(ctx)
-	d.cleanup(*keep)
+	d.cleanup(keep)
 	if err != nil {
 		fmt.Fprintln(stderr, "\ndemo failed:", err)
 		for _, n := range d.nodes {

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -201,27 +200,7 @@ func drainedState(in instanceDoc) string {
 	return "BACKUP, " + in.Master + " is master"
 }
 
-// cmdDrain is `vrrpd drain [--socket PATH] [--timeout D] [--force] [INSTANCE...]` and
-// `vrrpd undrain [--socket PATH] [INSTANCE...]`.
-func cmdDrain(args []string, undrain bool, stdout, stderr io.Writer) int {
-	name := "drain"
-	if undrain {
-		name = "undrain"
-	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	socket := fs.String("socket", defaultSocket, "the daemon's control socket")
-	var timeout *time.Duration
-	var force *bool
-	if !undrain {
-		timeout = fs.Duration("timeout", 0, "how long to wait for another router to take over (default: three Master_Down_Intervals)")
-		force = fs.Bool("force", false, "yield at once with priority 0")
-	}
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if undrain {
-		return runDrain(*socket, fs.Args(), true, false, 0, stdout, stderr)
-	}
-	return runDrain(*socket, fs.Args(), false, *force, *timeout, stdout, stderr)
+// cmdDrain is `vrrpd drain`, and with undrain `vrrpd undrain`.
+func cmdDrain(o drainOptions, stdout, stderr io.Writer, undrain bool) int {
+	return runDrain(o.socket, o.instances, undrain, o.force, o.timeout, stdout, stderr)
 }

@@ -62,7 +62,7 @@ vips = ["10.0.4.99/24"]
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			if code := cmdCheck([]string{"--config", tt.path}, &stdout, &stderr); code != tt.code {
+			if code := run([]string{"check", "--config", tt.path}, nil, &stdout, &stderr); code != tt.code {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr.String())
 			}
 			if stdout.String() != tt.stdout {
@@ -81,7 +81,7 @@ vips = ["10.0.4.99/24"]
 func TestStatusWithoutDaemon(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	sock := filepath.Join(t.TempDir(), "vrrpd.sock")
-	if code := cmdStatus([]string{"--socket", sock}, &stdout, &stderr); code != 1 {
+	if code := run([]string{"status", "--socket", sock}, nil, &stdout, &stderr); code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
 	want := "vrrpd status: no vrrpd is running (nothing answers on " + sock + ")\n"

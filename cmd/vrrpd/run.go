@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,8 +28,9 @@ import (
 	"github.com/vrrpd/vrrpd/vrrp"
 )
 
-// cmdRun is `vrrpd run`: the daemon, in the foreground, logging to stderr.
-func cmdRun(args []string, stderr io.Writer) int {
+// cmdRun is `vrrpd run`: the daemon, in the foreground, logging to stderr. path is the
+// configuration file; socket, unless "", overrides global.socket.
+func cmdRun(path, socket string, stderr io.Writer) int {
 	// vrrpd's work is one small loop: with one processor, handing packets between its goroutines
 	// stays on one thread instead of waking others. GOMAXPROCS in the environment still decides.
 	if os.Getenv("GOMAXPROCS") == "" {
@@ -43,25 +43,18 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(25)
 	}
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", configs.DefaultPath, "configuration file")
-	socket := fs.String("socket", "", "control socket (overrides global.socket)")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
 	res, resErr := readHandover() // a restart in place: what the previous image handed over
-	cfg, warnings, err := loadConfig(*path)
+	cfg, warnings, err := loadConfig(path)
 	if err != nil {
-		printProblems(stderr, *path, err)
+		printProblems(stderr, path, err)
 		if res != nil {
 			fmt.Fprintln(stderr, "vrrpd: restarted in place with a configuration it rejects: going back to the previous binary")
 			fmt.Fprintln(stderr, "vrrpd:", res.fallBack())
 		}
 		return 1
 	}
-	if *socket != "" {
-		cfg.Global.Socket = *socket
+	if socket != "" {
+		cfg.Global.Socket = socket
 	}
 	level := new(slog.LevelVar)
 	level.Set(cfg.Global.LogLevel)
@@ -80,7 +73,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	signal.Notify(sigs.usr2, syscall.SIGUSR2)
 	defer signal.Stop(sigs.hup)
 	defer signal.Stop(sigs.usr2)
-	d := &daemon{log: log, level: level, path: *path, socketFlag: *socket, cfg: cfg, resumed: res,
+	d := &daemon{log: log, level: level, path: path, socketFlag: socket, cfg: cfg, resumed: res,
 		refusedControl: newRefusals(log, "control"), refusedMetrics: newRefusals(log, "metrics")}
 	if d.exe, err = startedAs(); err != nil {
 		log.Warn("cannot tell which binary this is: SIGUSR2 will not restart in place", "err", err)
@@ -384,25 +377,4 @@ func trackerWait(cfg *configs.Config) time.Duration {
 		wait = max(wait, c.Timeout)
 	}
 	return wait + time.Second
-}
-
-// cmdCheck is `vrrpd check`: validate like `run` does, print every problem, exit 1 if any.
-func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", configs.DefaultPath, "configuration file")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	cfg, warnings, err := loadConfig(*path)
-	for _, w := range warnings {
-		fmt.Fprintln(stderr, "warning:", w)
-	}
-	if err != nil {
-		printProblems(stderr, *path, err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "%s is valid: %d instance(s), %d check(s), %d sync group(s)\n",
-		*path, len(cfg.Instances), len(cfg.Checks), len(cfg.SyncGroups))
-	return 0
 }

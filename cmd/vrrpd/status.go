@@ -2,9 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -163,28 +164,62 @@ func socketDocOf(s vrrp.SocketStatus) socketDoc {
 	return d
 }
 
-// cmdStatus is `vrrpd status`.
-func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	socket := fs.String("socket", defaultSocket, "the daemon's control socket")
-	asJSON := fs.Bool("json", false, "print the status as JSON")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	resp, err := askDaemon(*socket, request{Command: "status"})
+// cmdStatus is `vrrpd status`: the daemon's instances, or only those named, as a table or a JSON
+// document. A name the daemon has no instance of is an error, and then nothing is printed, so a
+// script never reads a partial answer.
+func cmdStatus(socket string, asJSON bool, names []string, stdout, stderr io.Writer) int {
+	resp, err := askDaemon(socket, request{Command: "status"})
 	if err != nil {
 		fmt.Fprintln(stderr, "vrrpd status:", err)
 		return 1
 	}
-	if *asJSON {
+	doc := resp.Status
+	if len(names) > 0 {
+		if doc, err = onlyInstances(doc, names); err != nil {
+			fmt.Fprintln(stderr, "vrrpd status:", err)
+			return 1
+		}
+	}
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		enc.Encode(resp.Status)
+		enc.Encode(doc)
 		return 0
 	}
-	writeTable(stdout, resp.Status, time.Now())
+	writeTable(stdout, doc, time.Now())
 	return 0
+}
+
+// onlyInstances is the status document limited to the named instances, in the daemon's order,
+// or an error naming those it does not have.
+func onlyInstances(doc *statusDoc, names []string) (*statusDoc, error) {
+	limited := *doc
+	limited.Instances = nil
+	have := make([]string, 0, len(doc.Instances))
+	for _, in := range doc.Instances {
+		have = append(have, in.Name)
+		if slices.Contains(names, in.Name) {
+			limited.Instances = append(limited.Instances, in)
+		}
+	}
+	var missing []string
+	for _, n := range names {
+		if q := strconv.Quote(n); !slices.Contains(have, n) && !slices.Contains(missing, q) {
+			missing = append(missing, q)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("the daemon has no instance %s (it has %s)", strings.Join(missing, ", "), orNone(have))
+	}
+	return &limited, nil
+}
+
+// orNone lists names, or says there are none.
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 // writeTable prints the status for a person: who is master, and why.

@@ -54,7 +54,7 @@ var update = flag.Bool("update", false, "rewrite the golden files of TestConvert
 
 // kaGlobal is the [global] a converted configuration has: router_id and every default.
 func kaGlobal(routerID string) configs.Global {
-	return configs.Global{RouterID: routerID, Socket: "/run/vrrpd/vrrpd.sock", LogFormat: "text", LogLevel: slog.LevelInfo}
+	return configs.Global{RouterID: routerID, Socket: "/run/vrrpd/vrrpd.sock", LogFormat: "text", LogLevel: slog.LevelInfo, StateDir: "/var/lib/vrrpd"}
 }
 
 // convertKA converts src and loads the result with configs.Parse, which must accept it.
