@@ -47,7 +47,7 @@ var errNoDaemon = errors.New("no vrrpd is running")
 // beyond these bounds is refused, counted and logged, and never makes the daemon grow or wait.
 const (
 	maxRequest       = 4 << 10          // bytes of one request: the longest, a drain of many instances, is far below
-	maxControlConns  = 16               // connections served at once; more are closed at once
+	maxControlConns  = 16               // connections served at once; one more closes the oldest
 	requestTimeout   = 2 * time.Second  // to send the whole request
 	responseTimeout  = 10 * time.Second // to read the whole answer, a status of a thousand instances included
 	acceptBackoffMax = time.Second      // the longest wait before accepting again after an error
@@ -140,7 +140,7 @@ func serveControl(ctx context.Context, ln net.Listener, refused *refusals, handl
 		<-ctx.Done()
 		ln.Close()
 	}()
-	slots := make(chan struct{}, maxControlConns)
+	live := &connLimit{max: maxControlConns}
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -158,16 +158,13 @@ func serveControl(ctx context.Context, ln net.Listener, refused *refusals, handl
 			continue
 		}
 		backoff = 0
-		select {
-		case slots <- struct{}{}:
-		default:
-			refused.refuse("connections", "too many connections at once: closed one", "limit", maxControlConns)
-			c.Close()
-			continue
+		oldest := live.add(c)
+		if oldest != nil {
+			refused.refuse("connections", "too many connections at once: closed the oldest", "limit", maxControlConns)
+			oldest.Close()
 		}
 		go func() {
-			defer func() { <-slots }()
-			defer c.Close()
+			defer func() { live.remove(c); c.Close() }()
 			c.SetReadDeadline(time.Now().Add(requestTimeout))
 			req, err := readRequest(c)
 			var resp response

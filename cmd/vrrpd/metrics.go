@@ -117,7 +117,7 @@ func serveMetrics(ctx context.Context, addr string, h http.Handler, refused *ref
 		srv.Close()
 	}()
 	go func() {
-		if err := srv.Serve(&limitListener{Listener: ln, slots: make(chan struct{}, metricsConns), refused: refused}); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(&limitListener{Listener: ln, live: &connLimit{max: metricsConns}, refused: refused}); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("metrics server failed", "err", err)
 		}
 	}()
@@ -131,38 +131,33 @@ func beyondLoopback(a net.Addr) bool {
 	return ok && !t.IP.IsLoopback()
 }
 
-// limitListener closes the connections beyond its slots as they arrive, and counts them.
+// limitListener keeps at most live.max connections open: one more closes the oldest, counted.
 type limitListener struct {
 	net.Listener
-	slots   chan struct{}
+	live    *connLimit
 	refused *refusals
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		select {
-		case l.slots <- struct{}{}:
-			return &slotConn{Conn: c, release: func() { <-l.slots }}, nil
-		default:
-			l.refused.refuse("connections", "too many connections at once: closed one", "limit", cap(l.slots))
-			c.Close()
-		}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
 	}
+	if oldest := l.live.add(c); oldest != nil {
+		l.refused.refuse("connections", "too many connections at once: closed the oldest", "limit", l.live.max)
+		oldest.Close()
+	}
+	return &limitedConn{Conn: c, live: l.live}, nil
 }
 
-// slotConn gives its slot back when it closes, once.
-type slotConn struct {
+// limitedConn leaves its limit when it closes.
+type limitedConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	live *connLimit
 }
 
-func (c *slotConn) Close() error {
-	c.once.Do(c.release)
+func (c *limitedConn) Close() error {
+	c.live.remove(c.Conn)
 	return c.Conn.Close()
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -214,12 +215,14 @@ func TestMetricsServerBounds(t *testing.T) {
 			t.Fatal(err)
 		}
 		held = append(held, c)
+		time.Sleep(10 * time.Millisecond) // accepted in this order
 	}
 	defer func() {
 		for _, c := range held {
 			c.Close()
 		}
 	}()
+	// One more closes the oldest, and is answered.
 	extra, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -227,15 +230,19 @@ func TestMetricsServerBounds(t *testing.T) {
 	defer extra.Close()
 	fmt.Fprintf(extra, "GET /metrics HTTP/1.0\r\n\r\n")
 	extra.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, _ := extra.Read(make([]byte, 1)); n != 0 {
-		t.Error("a connection beyond the limit was answered")
+	if b, _ := io.ReadAll(extra); !bytes.HasPrefix(b, []byte("HTTP/1.0 200 OK")) {
+		t.Errorf("a connection beyond the limit: %q, want a scrape", b)
+	}
+	held[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := held[0].Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the oldest connection: %v, want the server to close it", err)
 	}
 	if got := refused.counted()["connections"]; got != 1 {
 		t.Errorf("%d refused connections counted, want 1", got)
 	}
-	// The held ones are cut off at the read timeout, and their slots come back.
-	held[0].SetReadDeadline(time.Now().Add(metricsReadTimeout + 5*time.Second))
-	if _, err := held[0].Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+	// The others are cut off at the read timeout.
+	held[1].SetReadDeadline(time.Now().Add(metricsReadTimeout + 5*time.Second))
+	if _, err := held[1].Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("a silent connection: %v, want the server to close it", err)
 	}
 	for _, a := range []struct {

@@ -3,6 +3,8 @@ package main
 import (
 	"log/slog"
 	"maps"
+	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -46,4 +48,34 @@ func (r *refusals) counted() map[string]uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return maps.Clone(r.counts)
+}
+
+// connLimit holds a door's open connections, oldest first, at most max of them. One more takes
+// the oldest out for the door to close: whoever holds a connection open is the one cut off,
+// never the next to ask, since a real request is answered in milliseconds.
+type connLimit struct {
+	max  int
+	mu   sync.Mutex
+	list []net.Conn
+}
+
+// add adds c, and returns the oldest connection, taken out, if there were max already.
+func (l *connLimit) add(c net.Conn) (oldest net.Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.list) >= l.max {
+		oldest = l.list[0]
+		l.list = slices.Delete(l.list, 0, 1)
+	}
+	l.list = append(l.list, c)
+	return oldest
+}
+
+// remove takes c out, unless add already did.
+func (l *connLimit) remove(c net.Conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if i := slices.Index(l.list, c); i >= 0 {
+		l.list = slices.Delete(l.list, i, i+1)
+	}
 }
