@@ -12,7 +12,7 @@ import (
 func TestProbe(t *testing.T) {
 	a, b, m := twoHosts(t)
 	labtest.MustIP(t, b, "addr", "add", "10.0.4.99/24", "dev", "eth0")
-	if err := m.Add("eth0", []netip.Prefix{vip4}); err != nil { // a holds it too, as a new master would
+	if err := m.Add(at("eth0", vip4)); err != nil { // a holds it too, as a new master would
 		t.Fatal(err)
 	}
 	var dups, none []Duplicate

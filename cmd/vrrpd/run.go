@@ -155,7 +155,7 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 
 	runner := notify.NewRunner(log)
 	d.hooks = newHooks(runner)
-	d.driver = vrrp.NewDriver(vrrp.Options{Log: log, Listen: vrrp.ListenIP, VIPs: vips, Notify: d.hooks, Probe: prober(vips, log)})
+	d.driver = vrrp.NewDriver(vrrp.Options{Log: log, Listen: vrrp.ListenIP, VIPs: vipsAdapter{vips}, Notify: d.hooks, Probe: prober(vips, log)})
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The VIP manager keeps the interfaces it has looked up for as long as it hears their changes.
@@ -204,21 +204,6 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 		case <-hup:
 			d.reload(runCtx)
 		}
-	}
-}
-
-// prober asks, with ARP probes, who else answers for a master's VIPs.
-func prober(vips *vip.Manager, log *slog.Logger) func(string, []netip.Prefix) []vrrp.Duplicate {
-	return func(ifname string, prefixes []netip.Prefix) []vrrp.Duplicate {
-		found, err := vips.Probe(ifname, prefixes, 200*time.Millisecond)
-		if err != nil {
-			log.Warn("probing for duplicate VIPs failed", "interface", ifname, "err", err)
-		}
-		var dups []vrrp.Duplicate
-		for _, f := range found {
-			dups = append(dups, vrrp.Duplicate{VIP: f.VIP, MAC: f.MAC.String()})
-		}
-		return dups
 	}
 }
 
