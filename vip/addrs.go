@@ -99,8 +99,9 @@ func (m *Manager) Add(addrs []Addr) error {
 	return errors.Join(errs...)
 }
 
-// Remove takes every address off its interface, in one batch of netlink requests. An address
-// that is not there, or an interface that no longer exists, is not an error.
+// Remove takes every address off its interface, in one batch of netlink requests, and cancels
+// the announcements of it still pending. An address that is not there, or an interface that no
+// longer exists, is not an error.
 func (m *Manager) Remove(addrs []Addr) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -109,6 +110,7 @@ func (m *Manager) Remove(addrs []Addr) error {
 	var reqs []request
 	var sent []Addr
 	for _, a := range addrs {
+		delete(m.paced, pacedKey{a.Dev, a.Prefix.Addr()})
 		l, ok := links[a.Dev]
 		if !ok {
 			continue

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
@@ -20,13 +21,19 @@ import (
 
 // Announce tells the LAN that the addresses are at their interface's MAC address: count
 // gratuitous ARP requests for each IPv4 address, and count unsolicited neighbour
-// advertisements for each IPv6 one (RFC 5798 §6.4.1 and §6.4.2, RFC 9568 §6.4.1 and §6.4.2),
-// each address's back to back, the first address's before the second is touched.
+// advertisements for each IPv6 one (RFC 5798 §6.4.1 and §6.4.2, RFC 9568 §6.4.1 and §6.4.2).
 //
-// It sends to every address even if one fails, and reports all failures. The sockets are opened
-// on first use and kept; they are opened again if the interface has been deleted and re-created
-// since (its index changed).
-func (m *Manager) Announce(addrs []Addr, count int) error {
+// With every == 0 the packets go at once: each address's back to back, the first address's
+// before the second is touched. With every > 0 (keepalived's garp_interval, for very long
+// lists) they go one per every: the first before Announce returns, the rest from a goroutine
+// of the Manager, one round of every address and then the next, so that each address is
+// announced once as early as it can be. Announce does not wait for them. A Remove of an address
+// cancels its pending packets, a new Announce of it replaces them, and Close stops them all.
+//
+// It sends to every address even if one fails, and reports all failures; a paced packet that
+// fails later is logged. The sockets are opened on first use and kept; they are opened again if
+// the interface has been deleted and re-created since (its index changed).
+func (m *Manager) Announce(addrs []Addr, count int, every time.Duration) error {
 	if count <= 0 || len(addrs) == 0 {
 		return nil
 	}
@@ -34,21 +41,103 @@ func (m *Manager) Announce(addrs []Addr, count int) error {
 	defer m.mu.Unlock()
 	ifaces := map[string]*iface{}
 	var errs []error
+	var first *paced // the entry whose first packet is sent now
+	var queue []*paced
 	for _, a := range addrs {
+		key := pacedKey{a.Dev, a.Prefix.Addr()}
+		delete(m.paced, key) // this announcement replaces what is pending
 		send, err := m.announcer(a, ifaces)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		for range count {
+		p := &paced{key: key, send: send, left: count}
+		switch {
+		case every == 0:
+			for range count {
+				if err := send(); err != nil {
+					errs = append(errs, fmt.Errorf("announce %s: %w", a, err))
+					break
+				}
+			}
+			continue
+		case first == nil:
+			first = p
 			if err := send(); err != nil {
 				errs = append(errs, fmt.Errorf("announce %s: %w", a, err))
-				break
+				continue
 			}
+			p.left--
+		default:
+			queue = append(queue, p)
+		}
+		if p.left > 0 {
+			m.paced[key] = p
 		}
 	}
-	m.log.Debug("vips announced", "vips", len(addrs), "count", count, "failed", len(errs))
+	if first != nil && first.left > 0 {
+		queue = append(queue, first) // its second packet after every other address's first
+	}
+	if len(queue) > 0 {
+		m.pacers.Add(1)
+		go m.pace(queue, every, m.stop, m.pacers)
+	}
+	m.log.Debug("vips announced", "vips", len(addrs), "count", count, "every", every, "pending", len(queue), "failed", len(errs))
 	return errors.Join(errs...)
+}
+
+// pacedKey names an address whose announcements may be pending.
+type pacedKey struct {
+	dev string
+	ip  netip.Addr
+}
+
+// paced is an address's pending announcements. It is current while m.paced holds it under its
+// key: a Remove, a new Announce or Close takes it out, and its goroutine then drops it.
+type paced struct {
+	key  pacedKey
+	send func() error
+	left int
+}
+
+// pace sends the queued announcements round after round, one per every, until they are all
+// sent, dropped, or stop is closed.
+func (m *Manager) pace(queue []*paced, every time.Duration, stop <-chan struct{}, wg *sync.WaitGroup) {
+	defer wg.Done()
+	t := time.NewTimer(every)
+	defer t.Stop()
+	current := func(p *paced) bool { return m.paced[p.key] == p }
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		m.mu.Lock()
+		ok := current(p)
+		m.mu.Unlock()
+		if !ok {
+			continue // cancelled: it costs no time
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			t.Reset(every)
+		}
+		m.mu.Lock()
+		var err error
+		if ok = current(p); ok {
+			err = p.send()
+			if p.left--; p.left == 0 || err != nil {
+				delete(m.paced, p.key)
+			}
+		}
+		m.mu.Unlock()
+		switch {
+		case err != nil:
+			m.log.Warn("announcing a VIP failed", "vip", p.key.ip, "interface", p.key.dev, "err", err)
+		case ok && p.left > 0:
+			queue = append(queue, p)
+		}
+	}
 }
 
 // iface is what the announcements on one interface share within one call.

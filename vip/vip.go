@@ -41,6 +41,9 @@ type Manager struct {
 	batch   *batch                  // opened on first use
 	senders map[string]*sender      // by interface name
 	links   map[string]netlink.Link // by name, looked up since the last change; nil unless Watch is subscribed
+	paced   map[pacedKey]*paced     // the announcements still to send, by address
+	pacers  *sync.WaitGroup         // the goroutines sending them
+	stop    chan struct{}           // closed by Close to stop them
 }
 
 // New returns a Manager that changes addresses through h, a handle in the current
@@ -51,11 +54,23 @@ func New(h *netlink.Handle, log *slog.Logger) *Manager { return NewAt(netns.None
 // netlink.NewHandleAt(ns) returns). netns.None() means the current namespace. The caller keeps
 // ns open while the Manager is in use.
 func NewAt(ns netns.NsHandle, h *netlink.Handle, log *slog.Logger) *Manager {
-	return &Manager{h: h, ns: ns, log: log, senders: map[string]*sender{}}
+	return &Manager{
+		h: h, ns: ns, log: log, senders: map[string]*sender{}, paced: map[pacedKey]*paced{},
+		pacers: new(sync.WaitGroup), stop: make(chan struct{}),
+	}
 }
 
-// Close closes the sockets. The Manager can still be used: they are opened again when needed.
+// Close stops the paced announcements still pending, waits for them, and closes the sockets.
+// The Manager can still be used: they are opened again when needed.
 func (m *Manager) Close() error {
+	m.mu.Lock()
+	close(m.stop)
+	pacers := m.pacers
+	m.stop, m.pacers = make(chan struct{}), new(sync.WaitGroup)
+	clear(m.paced)
+	m.mu.Unlock()
+	pacers.Wait()
+
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var errs []error

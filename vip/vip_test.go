@@ -166,13 +166,13 @@ func TestErrors(t *testing.T) {
 	if _, err := m.Present(missing); !errors.Is(err, ErrNoInterface) {
 		t.Errorf("Present on a missing interface: %v, want ErrNoInterface", err)
 	}
-	if err := m.Announce(missing, 1); !errors.Is(err, ErrNoInterface) {
+	if err := m.Announce(missing, 1, 0); !errors.Is(err, ErrNoInterface) {
 		t.Errorf("Announce on a missing interface: %v, want ErrNoInterface", err)
 	}
 	if err := m.Remove(missing); err != nil {
 		t.Errorf("Remove on a missing interface: %v, want nil: its addresses are gone too", err)
 	}
-	if err := m.Announce(at("lo", vip4), 1); !errors.Is(err, ErrNotEthernet) {
+	if err := m.Announce(at("lo", vip4), 1, 0); !errors.Is(err, ErrNotEthernet) {
 		t.Errorf("Announce on lo: %v, want ErrNotEthernet", err)
 	}
 
@@ -228,7 +228,7 @@ func waitNeighbor(t *testing.T, h *lab.Host, ip netip.Addr, want net.HardwareAdd
 
 // announce runs m.Announce in a's namespace, where its sockets must live.
 func announce(a *lab.Host, m *Manager, ifname string, vips []netip.Prefix, count int) error {
-	return a.Do(func() error { return m.Announce(at(ifname, vips...), count) })
+	return a.Do(func() error { return m.Announce(at(ifname, vips...), count, 0) })
 }
 
 // captureFrom starts a capture on h and returns a function that waits for n frames of
@@ -452,7 +452,7 @@ func BenchmarkAnnounce(b *testing.B) {
 	vips := at("eth0", vip4, vip6)
 	err := a.Do(func() error {
 		for b.Loop() {
-			if err := m.Announce(vips, 5); err != nil {
+			if err := m.Announce(vips, 5, 0); err != nil {
 				return err
 			}
 		}

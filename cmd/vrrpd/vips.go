@@ -27,7 +27,7 @@ func (a vipsAdapter) Remove(ifname string, vips []netip.Prefix) error {
 }
 
 func (a vipsAdapter) Announce(ifname string, vips []netip.Prefix, count int) error {
-	return a.m.Announce(addrsOn(ifname, vips), count)
+	return a.m.Announce(addrsOn(ifname, vips), count, 0)
 }
 
 // addrsOn is the VIPs as addresses on the interface.
