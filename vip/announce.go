@@ -228,7 +228,7 @@ func (s *sender) garp(attrs *netlink.LinkAttrs, ip netip.Addr) (func() error, er
 		if err != nil {
 			return nil, err
 		}
-		c, err := listenARP(attrs, &packet.Config{Filter: drop})
+		c, err := listenARP(attrs, unix.ETH_P_ARP, &packet.Config{Filter: drop})
 		if err != nil {
 			return nil, fmt.Errorf("open ARP socket: %w", err)
 		}
@@ -268,10 +268,10 @@ func sendFrame(c *packet.Conn, index int, proto uint16, frame []byte) error {
 // htons is v in network byte order, as AF_PACKET wants protocol numbers.
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
-// listenARP opens a raw ARP socket on the interface.
-func listenARP(attrs *netlink.LinkAttrs, cfg *packet.Config) (*packet.Conn, error) {
+// listenARP opens a raw AF_PACKET socket for the protocol on the interface.
+func listenARP(attrs *netlink.LinkAttrs, proto uint16, cfg *packet.Config) (*packet.Conn, error) {
 	ifi := &net.Interface{Index: attrs.Index, Name: attrs.Name, HardwareAddr: attrs.HardwareAddr}
-	return packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, cfg)
+	return packet.Listen(ifi, packet.Raw, int(proto), cfg)
 }
 
 // unsolicitedNA returns what sends one unsolicited neighbour advertisement for ip from src.

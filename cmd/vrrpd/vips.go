@@ -39,16 +39,19 @@ func addrsOn(ifname string, vips []netip.Prefix) []vip.Addr {
 	return addrs
 }
 
-// prober asks, with ARP probes, who else answers for a master's VIPs.
+// prober asks, with ARP probes and IPv6 duplicate address detection, who else answers for a
+// master's VIPs: one vrrp.Duplicate per MAC that vip lists.
 func prober(m *vip.Manager, log *slog.Logger) func(string, []netip.Prefix) []vrrp.Duplicate {
 	return func(ifname string, prefixes []netip.Prefix) []vrrp.Duplicate {
-		found, err := m.Probe(ifname, prefixes, probeWait)
+		found, err := m.Probe(addrsOn(ifname, prefixes), probeWait)
 		if err != nil {
 			log.Warn("probing for duplicate VIPs failed", "interface", ifname, "err", err)
 		}
 		var dups []vrrp.Duplicate
 		for _, f := range found {
-			dups = append(dups, vrrp.Duplicate{VIP: f.VIP, MAC: f.MAC.String()})
+			for _, mac := range f.MACs {
+				dups = append(dups, vrrp.Duplicate{VIP: f.VIP, MAC: mac.String()})
+			}
 		}
 		return dups
 	}
