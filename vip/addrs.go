@@ -211,16 +211,27 @@ func (m *Manager) Present(addrs []Addr) ([]Addr, error) {
 	return present, lerr
 }
 
-// WatchRemovals calls removed for every address deleted from an interface, from netlink address
-// messages (RTM_DELADDR), until ctx is done. ns is the network namespace to watch; netns.None()
-// means the current one.
-func WatchRemovals(ctx context.Context, ns netns.NsHandle, log *slog.Logger, removed func(ifname string, p netip.Prefix)) {
-	keepWatching(ctx, log, "address", func(sub *subscription) error { return watchRemovals(ctx, ns, sub, removed) })
+// AddrEvents are what WatchAddrs reports.
+type AddrEvents struct {
+	Added, Removed func(ifname string, p netip.Prefix) // nil: not wanted
+	Lost           func()                              // events may have been missed: re-read what matters
 }
 
-func watchRemovals(ctx context.Context, ns netns.NsHandle, sub *subscription, removed func(string, netip.Prefix)) error {
+// addrBuffer is the receive buffer of the address subscription: enough for the messages of a
+// thousand addresses added and removed at once, each counted at its buffer's true size.
+const addrBuffer = 4 << 20
+
+// WatchAddrs reports every address added to or deleted from an interface, from netlink address
+// messages (RTM_NEWADDR, RTM_DELADDR), until ctx is done. ns is the network namespace to watch;
+// netns.None() means the current one. If the kernel drops messages all the same, the
+// subscription is made again and Lost is called once it is.
+func WatchAddrs(ctx context.Context, ns netns.NsHandle, log *slog.Logger, ev AddrEvents) {
+	keepWatching(ctx, log, "address", func(sub *subscription) error { return watchAddrs(ctx, ns, sub, ev) })
+}
+
+func watchAddrs(ctx context.Context, ns netns.NsHandle, sub *subscription, ev AddrEvents) error {
 	updates := make(chan netlink.AddrUpdate, 256)
-	opts := netlink.AddrSubscribeOptions{ErrorCallback: sub.onError}
+	opts := netlink.AddrSubscribeOptions{ErrorCallback: sub.onError, ReceiveBufferSize: addrBuffer, ReceiveBufferForceSize: true}
 	if ns.IsOpen() {
 		opts.Namespace = &ns
 	}
@@ -232,18 +243,22 @@ func watchRemovals(ctx context.Context, ns netns.NsHandle, sub *subscription, re
 		return err
 	}
 	defer h.Close()
+	if sub.again && ev.Lost != nil {
+		ev.Lost()
+	}
 	return each(ctx, sub, updates, func(u netlink.AddrUpdate) {
+		report := ev.Removed
 		if u.NewAddr {
-			return
+			report = ev.Added
 		}
 		p := prefixOf(&u.LinkAddress)
-		if !p.IsValid() {
+		if report == nil || !p.IsValid() {
 			return
 		}
 		l, err := h.LinkByIndex(u.LinkIndex)
 		if err != nil {
 			return // the interface went with it: link tracking handles that
 		}
-		removed(l.Attrs().Name, p)
+		report(l.Attrs().Name, p)
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,31 +18,129 @@ import (
 	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
-// WatchRemovals reports an address deleted from an interface, with its prefix length.
-func TestWatchRemovals(t *testing.T) {
-	type removal struct {
+// WatchAddrs reports an address added to and deleted from an interface, with its prefix length.
+func TestWatchAddrs(t *testing.T) {
+	type change struct {
+		added  bool
 		ifname string
 		p      netip.Prefix
 	}
-	got := make(chan removal, 16)
+	got := make(chan change, 16)
 	h := watching(t, func(ctx context.Context, ns netns.NsHandle) {
-		WatchRemovals(ctx, ns, slog.New(slog.DiscardHandler), func(ifname string, p netip.Prefix) { got <- removal{ifname, p} })
+		WatchAddrs(ctx, ns, slog.New(slog.DiscardHandler), AddrEvents{
+			Added:   func(ifname string, p netip.Prefix) { got <- change{true, ifname, p} },
+			Removed: func(ifname string, p netip.Prefix) { got <- change{false, ifname, p} },
+		})
 	})
-	// The subscription starts in the background: add and delete until a removal is seen.
+	vip := netip.MustParsePrefix("10.0.4.99/24")
+	// The subscription starts in the background: add and delete until both are seen.
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		for _, args := range [][]string{{"addr", "add", "10.0.4.99/24", "dev", "eth0"}, {"addr", "del", "10.0.4.99/24", "dev", "eth0"}} {
-			labtest.MustIP(t, h, args...)
+		labtest.MustIP(t, h, "addr", "add", vip.String(), "dev", "eth0")
+		labtest.MustIP(t, h, "addr", "del", vip.String(), "dev", "eth0")
+		var seen []change
+	collect:
+		for {
+			select {
+			case c := <-got:
+				seen = append(seen, c)
+			case <-time.After(200 * time.Millisecond):
+				break collect
+			}
 		}
-		select {
-		case r := <-got:
-			if want := (removal{"eth0", netip.MustParsePrefix("10.0.4.99/24")}); r != want {
-				t.Errorf("got %+v, want %+v", r, want)
+		if len(seen) > 0 {
+			// Subscribed in the middle of a pair, it may have heard only the removal.
+			want := []change{{true, "eth0", vip}, {false, "eth0", vip}}
+			if len(seen) == 1 {
+				want = want[1:]
+			}
+			if len(seen) != len(want) || seen[0] != want[0] || seen[len(seen)-1] != want[len(want)-1] {
+				t.Errorf("got %+v, want %+v", seen, want)
 			}
 			return
-		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no removal reported")
+			t.Fatal("no change reported")
+		}
+	}
+}
+
+// A thousand addresses added and removed at once all reach the watcher, or it says it lost some:
+// its receive buffer holds them, and were it to overflow, Lost tells the driver to look again.
+func TestWatchAddrsThousand(t *testing.T) {
+	const n = 1000
+	var mu sync.Mutex
+	added, removed := map[netip.Prefix]bool{}, map[netip.Prefix]bool{}
+	lost := make(chan struct{}, 1)
+	subscribed := make(chan struct{}, 1)
+	probe := netip.MustParsePrefix("10.255.255.254/32")
+	h := watching(t, func(ctx context.Context, ns netns.NsHandle) {
+		WatchAddrs(ctx, ns, slog.New(slog.DiscardHandler), AddrEvents{
+			Added: func(_ string, p netip.Prefix) {
+				mu.Lock()
+				defer mu.Unlock()
+				if p == probe {
+					select {
+					case subscribed <- struct{}{}:
+					default:
+					}
+				}
+				added[p] = true
+			},
+			Removed: func(_ string, p netip.Prefix) {
+				mu.Lock()
+				defer mu.Unlock()
+				removed[p] = true
+			},
+			Lost: func() {
+				select {
+				case lost <- struct{}{}:
+				default:
+				}
+			},
+		})
+	})
+	m := manager(t, h)
+	// Subscribed once a first address is heard of.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		labtest.MustIP(t, h, "addr", "replace", probe.String(), "dev", "eth0")
+		select {
+		case <-subscribed:
+		case <-time.After(100 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("not subscribed")
+			}
+			continue
+		}
+		break
+	}
+
+	addrs := thousand(n)
+	if err := m.Add(addrs); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Remove(addrs); err != nil {
+		t.Fatal(err)
+	}
+	all := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, a := range addrs {
+			if !added[a.Prefix] || !removed[a.Prefix] {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(20 * time.Second); !all(); time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-lost:
+			t.Log("the watch lost events and said so")
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			mu.Lock()
+			t.Fatalf("heard %d additions and %d removals of %d addresses, and no Lost", len(added)-1, len(removed), n)
 		}
 	}
 }

@@ -182,7 +182,7 @@ func (d *daemon) run(ctx context.Context, hup <-chan os.Signal) error {
 	if err := d.apply(runCtx, &configs.Config{}, cfg); err != nil {
 		return abort(err)
 	}
-	go vip.WatchRemovals(runCtx, netns.None(), log, func(ifname string, p netip.Prefix) { d.driver.VIPRemoved(ifname, p) })
+	go vip.WatchAddrs(runCtx, netns.None(), log, vip.AddrEvents{Removed: func(ifname string, p netip.Prefix) { d.driver.VIPRemoved(ifname, p) }})
 	go serveControl(runCtx, ln, log, d.handle)
 	log.Info("vrrpd running", "version", version(), "router_id", cfg.Global.RouterID,
 		"instances", len(cfg.Instances), "socket", cfg.Global.Socket)
