@@ -1,14 +1,14 @@
 // Package vip puts virtual IP addresses on interfaces, takes them off again, and tells
 // the LAN where they now live: gratuitous ARP for IPv4, unsolicited neighbour
 // advertisements for IPv6 (RFC 5798 §6.4.1, §6.4.2; RFC 9568 §6.4.1, §6.4.2). It also
-// probes for other hosts holding them.
+// probes for other hosts holding them, and creates the RFC's virtual MAC interfaces.
 //
 // Two namespaces matter, and the caller makes them agree:
-//   - Addresses change through netlink in the Manager's namespace: its netlink handle, and a
-//     socket NewAt opens in the namespace it is given.
-//   - Announcement and probe sockets belong to the network namespace of the calling thread,
-//     which must be the Manager's: the daemon's process namespace, or in a test a thread
-//     switched into the handle's namespace.
+//   - Addresses and interfaces change through netlink in the Manager's namespace: its netlink
+//     handle, and a socket NewAt opens in the namespace it is given.
+//   - Announcement and probe sockets, and the sysctls written through /proc/sys, belong to the
+//     network namespace of the calling thread, which must be the Manager's: the daemon's
+//     process namespace, or in a test a thread switched into the handle's namespace.
 package vip
 
 import (
@@ -44,6 +44,7 @@ type Manager struct {
 	paced   map[pacedKey]*paced     // the announcements still to send, by address
 	pacers  *sync.WaitGroup         // the goroutines sending them
 	stop    chan struct{}           // closed by Close to stop them
+	bases   map[string]*baseARP     // the interfaces under our VMACs, by name
 }
 
 // New returns a Manager that changes addresses through h, a handle in the current
@@ -56,7 +57,7 @@ func New(h *netlink.Handle, log *slog.Logger) *Manager { return NewAt(netns.None
 func NewAt(ns netns.NsHandle, h *netlink.Handle, log *slog.Logger) *Manager {
 	return &Manager{
 		h: h, ns: ns, log: log, senders: map[string]*sender{}, paced: map[pacedKey]*paced{},
-		pacers: new(sync.WaitGroup), stop: make(chan struct{}),
+		pacers: new(sync.WaitGroup), stop: make(chan struct{}), bases: map[string]*baseARP{},
 	}
 }
 
