@@ -1,11 +1,12 @@
 // Package vip puts virtual IP addresses on interfaces, takes them off again, and tells
 // the LAN where they now live: gratuitous ARP for IPv4, unsolicited neighbour
 // advertisements for IPv6 (RFC 5798 §6.4.1, §6.4.2; RFC 9568 §6.4.1, §6.4.2). It also
-// probes for other hosts holding them, and creates the RFC's virtual MAC interfaces.
+// probes for other hosts holding them, creates the RFC's virtual MAC interfaces, and adds
+// the routes and rules that follow a VIP.
 //
 // Two namespaces matter, and the caller makes them agree:
-//   - Addresses and interfaces change through netlink in the Manager's namespace: its netlink
-//     handle, and a socket NewAt opens in the namespace it is given.
+//   - Addresses, routes, rules and interfaces change through netlink in the Manager's
+//     namespace: its netlink handle, and a socket NewAt opens in the namespace it is given.
 //   - Announcement and probe sockets, and the sysctls written through /proc/sys, belong to the
 //     network namespace of the calling thread, which must be the Manager's: the daemon's
 //     process namespace, or in a test a thread switched into the handle's namespace.
