@@ -69,34 +69,7 @@ func (m *Manager) Add(addrs []Addr) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	links, err := m.linksOf(addrs)
-	errs := []error{err}
-	var reqs []request
-	var sent []Addr
-	for _, a := range addrs {
-		l, ok := links[a.Dev]
-		if !ok {
-			continue // its interface's error is in errs
-		}
-		if err := a.check(); err != nil {
-			errs = append(errs, fmt.Errorf("add %s to %s: %w", a.Prefix, a.Dev, err))
-			continue
-		}
-		reqs = append(reqs, request{typ: unix.RTM_NEWADDR, flags: unix.NLM_F_CREATE | unix.NLM_F_REPLACE, body: addrMsg(l.Attrs().Index, a)})
-		sent = append(sent, a)
-	}
-	results, err := m.exec(reqs)
-	if err != nil {
-		return errors.Join(append(errs, fmt.Errorf("add %d addresses: %w", len(reqs), err))...)
-	}
-	failed := 0
-	for i, err := range results {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("add %s to %s: %w", sent[i].Prefix, sent[i].Dev, err))
-			failed++
-		}
-	}
-	m.log.Debug("vips added", "vips", len(sent)-failed, "failed", len(addrs)-len(sent)+failed)
-	return errors.Join(errs...)
+	return errors.Join(err, m.change(links, addrs, unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, "add", "to", 0))
 }
 
 // Remove takes every address off its interface, in one batch of netlink requests, and cancels
@@ -105,34 +78,43 @@ func (m *Manager) Add(addrs []Addr) error {
 func (m *Manager) Remove(addrs []Addr) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	for _, a := range addrs {
+		delete(m.paced, pacedKey{a.Dev, a.Prefix.Addr()})
+	}
 	links, _ := m.linksOf(addrs) // a missing interface took its addresses with it
+	// The kernel answers EADDRNOTAVAIL for an address that is not on the interface.
+	return m.change(links, addrs, unix.RTM_DELADDR, 0, "remove", "from", unix.EADDRNOTAVAIL)
+}
+
+// change sends a request of that type and flags for each of addrs on an interface of links, in
+// one batch, and names each address that is not valid or that the kernel refuses with another
+// error than ignore ("add 10.0.4.99/24 to eth0: ..."). m.mu must be held.
+func (m *Manager) change(links map[string]netlink.Link, addrs []Addr, typ, flags uint16, verb, prep string, ignore unix.Errno) error {
 	var errs []error
 	var reqs []request
 	var sent []Addr
 	for _, a := range addrs {
-		delete(m.paced, pacedKey{a.Dev, a.Prefix.Addr()})
 		l, ok := links[a.Dev]
 		if !ok {
 			continue
 		}
 		if err := a.check(); err != nil {
-			errs = append(errs, fmt.Errorf("remove %s from %s: %w", a.Prefix, a.Dev, err))
+			errs = append(errs, fmt.Errorf("%s %s %s %s: %w", verb, a.Prefix, prep, a.Dev, err))
 			continue
 		}
-		reqs = append(reqs, request{typ: unix.RTM_DELADDR, body: addrMsg(l.Attrs().Index, a)})
+		reqs = append(reqs, request{typ: typ, flags: flags, body: addrMsg(l.Attrs().Index, a)})
 		sent = append(sent, a)
 	}
 	results, err := m.exec(reqs)
 	if err != nil {
-		return errors.Join(append(errs, fmt.Errorf("remove %d addresses: %w", len(reqs), err))...)
+		return errors.Join(append(errs, fmt.Errorf("%s %d addresses: %w", verb, len(reqs), err))...)
 	}
 	for i, err := range results {
-		// The kernel answers EADDRNOTAVAIL for an address that is not on the interface.
-		if err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-			errs = append(errs, fmt.Errorf("remove %s from %s: %w", sent[i].Prefix, sent[i].Dev, err))
+		if err != nil && (ignore == 0 || !errors.Is(err, ignore)) {
+			errs = append(errs, fmt.Errorf("%s %s %s %s: %w", verb, sent[i].Prefix, prep, sent[i].Dev, err))
 		}
 	}
-	m.log.Debug("vips removed", "vips", len(sent), "failed", len(errs))
+	m.log.Debug("vips changed", "op", verb, "vips", len(addrs), "failed", len(errs))
 	return errors.Join(errs...)
 }
 

@@ -56,7 +56,7 @@ func (m *Manager) Probe(addrs []Addr, wait time.Duration) ([]Duplicate, error) {
 		if !seen {
 			attrs := l.Attrs()
 			if len(attrs.HardwareAddr) == 6 {
-				p = &probe{dev: a.Dev, index: attrs.Index, name: attrs.Name, mac: [6]byte(attrs.HardwareAddr), targets: map[netip.Addr]bool{}}
+				p = &probe{dev: a.Dev, index: attrs.Index, mac: [6]byte(attrs.HardwareAddr), targets: map[netip.Addr]bool{}}
 				probes = append(probes, p)
 			} else {
 				errs = append(errs, fmt.Errorf("probe on %s: %w", a.Dev, ErrNotEthernet))
@@ -70,7 +70,7 @@ func (m *Manager) Probe(addrs []Addr, wait time.Duration) ([]Duplicate, error) {
 	found := &duplicates{byVIP: map[netip.Addr]*Duplicate{}, seen: map[vipMAC]bool{}}
 	deadline := time.Now().Add(wait)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
+	listenErrs := make(chan error, 2*len(probes))
 	for _, p := range probes {
 		// Opened and sent on the calling thread, in its namespace; read from anywhere.
 		conns, err := p.start()
@@ -78,16 +78,14 @@ func (m *Manager) Probe(addrs []Addr, wait time.Duration) ([]Duplicate, error) {
 			errs = append(errs, err)
 		}
 		for _, c := range conns {
-			wg.Go(func() {
-				if err := p.listen(c, deadline, found); err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-				}
-			})
+			wg.Go(func() { listenErrs <- p.listen(c, deadline, found) })
 		}
 	}
 	wg.Wait()
+	close(listenErrs)
+	for err := range listenErrs {
+		errs = append(errs, err)
+	}
 	var dups []Duplicate
 	for _, a := range addrs {
 		if d := found.byVIP[a.Prefix.Addr()]; d != nil {
@@ -102,7 +100,6 @@ func (m *Manager) Probe(addrs []Addr, wait time.Duration) ([]Duplicate, error) {
 type probe struct {
 	dev     string
 	index   int
-	name    string
 	mac     [6]byte
 	targets map[netip.Addr]bool
 }
@@ -126,7 +123,7 @@ var naFilter = []bpf.Instruction{
 // start opens the sockets the probe needs, each before the probes whose answers it hears, and
 // sends the probes.
 func (p *probe) start() ([]listening, error) {
-	ifi := &net.Interface{Index: p.index, Name: p.name, HardwareAddr: p.mac[:]}
+	ifi := &net.Interface{Index: p.index, Name: p.dev, HardwareAddr: p.mac[:]}
 	var conns []listening
 	var arpConn, naConn *packet.Conn
 	fail := func(err error) ([]listening, error) {
