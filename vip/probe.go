@@ -170,29 +170,60 @@ func (p *probe) start() ([]listening, error) {
 	return conns, nil
 }
 
-// listen reads what l hears until the deadline, and adds every other host's claim to one of
-// the probe's addresses to found. It closes l's socket.
+// listen reads what l hears until the deadline, and what was queued by then, and adds every
+// other host's claim to one of the probe's addresses to found. It closes l's socket.
 func (p *probe) listen(l listening, deadline time.Time, found *duplicates) error {
 	defer l.c.Close()
+	fail := func(err error) error { return fmt.Errorf("probe on %s: %w", p.dev, err) }
 	if err := l.c.SetReadDeadline(deadline); err != nil {
-		return fmt.Errorf("probe on %s: %w", p.dev, err)
+		return fail(err)
 	}
 	buf := make([]byte, 1600)
 	for {
 		n, _, err := l.c.ReadFrom(buf)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil
+			break
 		}
 		if err != nil {
-			return fmt.Errorf("probe on %s: read: %w", p.dev, err)
+			return fail(err)
 		}
-		r, err := l.parse(buf[:n])
-		// Our own frames pass by too (the socket sees what the interface sends).
-		if err != nil || !p.targets[r.IP] || r.MAC == p.mac || [6]byte(buf[6:12]) == p.mac {
-			continue
-		}
-		found.add(r)
+		p.hear(l, buf[:n], found)
 	}
+	// A reply that came in time counts even if this goroutine did not run in time to read it.
+	if err := l.c.SetReadDeadline(time.Time{}); err != nil {
+		return fail(err)
+	}
+	rc, err := l.c.SyscallConn()
+	if err != nil {
+		return fail(err)
+	}
+	for {
+		var n int
+		var rerr error
+		if err := rc.Read(func(fd uintptr) bool {
+			n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+			return true
+		}); err != nil {
+			return fail(err)
+		}
+		if rerr == unix.EAGAIN {
+			return nil
+		}
+		if rerr != nil {
+			return fail(rerr)
+		}
+		p.hear(l, buf[:n], found)
+	}
+}
+
+// hear adds the claim of a frame l heard to found, if it is another host's claim to one of the
+// probe's addresses. Our own frames pass by too: the socket sees what the interface sends.
+func (p *probe) hear(l listening, frame []byte, found *duplicates) {
+	r, err := l.parse(frame)
+	if err != nil || !p.targets[r.IP] || r.MAC == p.mac || [6]byte(frame[6:12]) == p.mac {
+		return
+	}
+	found.add(r)
 }
 
 // duplicates merges what every socket of a Probe hears.

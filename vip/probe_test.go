@@ -148,3 +148,40 @@ func arpReply(t *testing.T, mac net.HardwareAddr, ip netip.Addr) []byte {
 	frame := append(append(append([]byte{}, ethernet.Broadcast...), mac...), 0x08, 0x06)
 	return append(frame, body...)
 }
+
+// A reply that reached the socket before the deadline counts, even if the listener only runs
+// after it: here it starts after the deadline, with the reply queued.
+func TestProbeCountsQueuedReplies(t *testing.T) {
+	a, b, _ := twoHosts(t)
+	var c *packet.Conn
+	var p *probe
+	err := a.Do(func() (err error) {
+		ifi, err := net.InterfaceByName("eth0")
+		if err == nil {
+			p = &probe{dev: "eth0", index: ifi.Index, mac: [6]byte(ifi.HardwareAddr), targets: map[netip.Addr]bool{vip4.Addr(): true}}
+			c, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ARP, nil)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	labtest.MustIP(t, b, "addr", "add", vip4.String(), "dev", "eth0")
+	// b answers a's ARP request for the VIP with a reply from it, queued on c.
+	request, err := arpFrame(a.MAC, netip.MustParseAddr("10.0.4.20"), make(net.HardwareAddr, 6), vip4.Addr())
+	if err == nil {
+		err = sendFrame(c, p.index, unix.ETH_P_ARP, request)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	found := &duplicates{byVIP: map[netip.Addr]*Duplicate{}, seen: map[vipMAC]bool{}}
+	if err := p.listen(listening{c, parseARPReply}, time.Now().Add(-time.Second), found); err != nil {
+		t.Fatal(err)
+	}
+	if d := found.byVIP[vip4.Addr()]; d == nil || d.Seen != 1 || d.MACs[0].String() != b.MAC.String() {
+		t.Errorf("found %+v, want %s at %s", d, vip4.Addr(), b.MAC)
+	}
+}
