@@ -362,6 +362,12 @@ func TestAnnounceRecreatedInterface(t *testing.T) {
 		if out, err := a.Command(t.Context(), cmd...).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v: %s", cmd, err, out)
 		}
+		// On x0, an NA has a source even before x0's link-local address comes with its carrier.
+		if op == "add" {
+			if err := m.Add(at("x0", vips...)); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	veth("add")
 	if err := announce(a, m, "x0", vips, 1); err != nil {
