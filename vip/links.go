@@ -55,8 +55,9 @@ func WatchLinks(ctx context.Context, ns netns.NsHandle, names []string, log *slo
 
 // subscription is the plumbing of one netlink subscription: what ends it, and its errors.
 type subscription struct {
-	done chan struct{}
-	errs chan error
+	done  chan struct{}
+	errs  chan error
+	again bool // an earlier subscription failed: what it would have heard may be lost
 }
 
 func (s *subscription) onError(err error) {
@@ -67,11 +68,11 @@ func (s *subscription) onError(err error) {
 }
 
 // keepWatching runs watch until ctx is done, and again after a failure: the kernel drops
-// messages when a subscriber falls behind, so a new subscription re-reads every state and no
-// change is lost.
+// messages when a subscriber falls behind, so a new subscription re-reads every state
+// (WatchLinks) or says that changes may have been lost (WatchAddrs).
 func keepWatching(ctx context.Context, log *slog.Logger, what string, watch func(*subscription) error) {
-	for ctx.Err() == nil {
-		sub := &subscription{done: make(chan struct{}), errs: make(chan error, 1)}
+	for again := false; ctx.Err() == nil; again = true {
+		sub := &subscription{done: make(chan struct{}), errs: make(chan error, 1), again: again}
 		err := watch(sub)
 		close(sub.done)
 		if ctx.Err() != nil {

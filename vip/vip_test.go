@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/vrrpd/vrrpd/test/lab"
@@ -31,18 +33,38 @@ func twoHosts(t *testing.T) (a, b *lab.Host, m *Manager) {
 	l := labtest.ForTest(t)
 	a = labtest.MustHost(t, l, "a", "10.0.4.20/24", "fd00:4::20/64")
 	b = labtest.MustHost(t, l, "b", "10.0.4.21/24", "fd00:4::21/64")
-	h, err := a.NewHandle()
+	return a, b, manager(t, a)
+}
+
+// manager returns a Manager working on h's namespace, closed when t ends.
+func manager(t testing.TB, h *lab.Host) *Manager {
+	t.Helper()
+	ns, err := netns.GetFromName(h.NS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m = New(h, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
+	nh, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewAt(ns, nh, slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})))
 	t.Cleanup(func() {
 		if err := m.Close(); err != nil {
 			t.Error(err)
 		}
-		h.Close()
+		nh.Close()
+		ns.Close()
 	})
-	return a, b, m
+	return m
+}
+
+// at is the prefixes as addresses on dev.
+func at(dev string, ps ...netip.Prefix) []Addr {
+	addrs := make([]Addr, len(ps))
+	for i, p := range ps {
+		addrs[i] = Addr{Prefix: p, Dev: dev}
+	}
+	return addrs
 }
 
 // addrs returns the addresses on a's eth0 with their flags.
@@ -82,18 +104,18 @@ func TestAddRemovePresent(t *testing.T) {
 
 	present := func(want []netip.Prefix) {
 		t.Helper()
-		got, err := m.Present("eth0", vips)
+		got, err := m.Present(at("eth0", vips...))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(want, got, cmpPrefixes); diff != "" {
+		if diff := cmp.Diff(at("eth0", want...), got, cmpPrefixes, cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("Present (-want +got):\n%s", diff)
 		}
 	}
 	present(nil)
 
 	for range 2 {
-		if err := m.Add("eth0", vips); err != nil {
+		if err := m.Add(at("eth0", vips...)); err != nil {
 			t.Fatalf("Add: %v", err)
 		}
 	}
@@ -109,16 +131,16 @@ func TestAddRemovePresent(t *testing.T) {
 	}
 	present(vips)
 	// Present matches the prefix length too: 10.0.4.99/32 is a different address entry.
-	if got, err := m.Present("eth0", []netip.Prefix{netip.MustParsePrefix("10.0.4.99/32"), vip4}); err != nil || !slices.Equal(got, []netip.Prefix{vip4}) {
+	if got, err := m.Present(at("eth0", netip.MustParsePrefix("10.0.4.99/32"), vip4)); err != nil || !slices.Equal(got, at("eth0", vip4)) {
 		t.Errorf("Present(10.0.4.99/32, %s) = %v, %v; want only %s", vip4, got, err, vip4)
 	}
 
-	if err := m.Remove("eth0", vips[:1]); err != nil {
+	if err := m.Remove(at("eth0", vips[:1]...)); err != nil {
 		t.Fatalf("Remove: %v", err)
 	}
 	present(vips[1:])
 	for range 2 {
-		if err := m.Remove("eth0", vips); err != nil {
+		if err := m.Remove(at("eth0", vips...)); err != nil {
 			t.Fatalf("Remove of VIPs already gone: %v", err)
 		}
 	}
@@ -136,27 +158,27 @@ func TestAddRemovePresent(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	_, _, m := twoHosts(t)
-	vips := []netip.Prefix{vip4}
+	missing := at("nosuch0", vip4)
 
-	if err := m.Add("nosuch0", vips); !errors.Is(err, ErrNoInterface) {
+	if err := m.Add(missing); !errors.Is(err, ErrNoInterface) {
 		t.Errorf("Add on a missing interface: %v, want ErrNoInterface", err)
 	}
-	if _, err := m.Present("nosuch0", vips); !errors.Is(err, ErrNoInterface) {
+	if _, err := m.Present(missing); !errors.Is(err, ErrNoInterface) {
 		t.Errorf("Present on a missing interface: %v, want ErrNoInterface", err)
 	}
-	if err := m.Announce("nosuch0", vips, 1); !errors.Is(err, ErrNoInterface) {
+	if err := m.Announce(missing, 1, 0); !errors.Is(err, ErrNoInterface) {
 		t.Errorf("Announce on a missing interface: %v, want ErrNoInterface", err)
 	}
-	if err := m.Remove("nosuch0", vips); err != nil {
+	if err := m.Remove(missing); err != nil {
 		t.Errorf("Remove on a missing interface: %v, want nil: its addresses are gone too", err)
 	}
-	if err := m.Announce("lo", vips, 1); !errors.Is(err, ErrNotEthernet) {
+	if err := m.Announce(at("lo", vip4), 1, 0); !errors.Is(err, ErrNotEthernet) {
 		t.Errorf("Announce on lo: %v, want ErrNotEthernet", err)
 	}
 
 	// A failure names the VIP and the interface, and the other VIPs are still added.
 	bad := netip.Prefix{}
-	err := m.Add("eth0", []netip.Prefix{bad, vip4})
+	err := m.Add(at("eth0", bad, vip4))
 	if err == nil || !strings.Contains(err.Error(), "add invalid Prefix to eth0") {
 		t.Errorf("Add with an invalid VIP: %v, want an error naming it and eth0", err)
 	}
@@ -206,7 +228,7 @@ func waitNeighbor(t *testing.T, h *lab.Host, ip netip.Addr, want net.HardwareAdd
 
 // announce runs m.Announce in a's namespace, where its sockets must live.
 func announce(a *lab.Host, m *Manager, ifname string, vips []netip.Prefix, count int) error {
-	return a.Do(func() error { return m.Announce(ifname, vips, count) })
+	return a.Do(func() error { return m.Announce(at(ifname, vips...), count, 0) })
 }
 
 // captureFrom starts a capture on h and returns a function that waits for n frames of
@@ -243,7 +265,7 @@ func TestAnnounceGARP(t *testing.T) {
 	a, b, m := twoHosts(t)
 	seedNeighbor(t, b, vip4.Addr())
 	wait := captureFrom(t, b)
-	if err := m.Add("eth0", []netip.Prefix{vip4}); err != nil {
+	if err := m.Add(at("eth0", vip4)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -272,7 +294,7 @@ func TestAnnounceNA(t *testing.T) {
 	a, b, m := twoHosts(t)
 	seedNeighbor(t, b, vip6.Addr())
 	wait := captureFrom(t, b)
-	if err := m.Add("eth0", []netip.Prefix{vip6}); err != nil {
+	if err := m.Add(at("eth0", vip6)); err != nil {
 		t.Fatal(err)
 	}
 	ll, err := a.LinkLocal()
@@ -298,7 +320,7 @@ func TestAnnounceNA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.h.AddrDel(link, addr(netip.PrefixFrom(ll, 64))); err != nil {
+	if err := m.h.AddrDel(link, &netlink.Addr{IPNet: ipNet(netip.PrefixFrom(ll, 64))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := announce(a, m, "eth0", []netip.Prefix{vip6}, 1); err != nil {
@@ -339,6 +361,12 @@ func TestAnnounceRecreatedInterface(t *testing.T) {
 		}
 		if out, err := a.Command(t.Context(), cmd...).CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v: %s", cmd, err, out)
+		}
+		// On x0, an NA has a source even before x0's link-local address comes with its carrier.
+		if op == "add" {
+			if err := m.Add(at("x0", vips...)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	veth("add")
@@ -390,7 +418,7 @@ func TestWatchKeepsInterfacesFresh(t *testing.T) {
 	}
 
 	waitCached("eth0", false) // subscribed
-	if err := m.Add("eth0", []netip.Prefix{vip4}); err != nil {
+	if err := m.Add(at("eth0", vip4)); err != nil {
 		t.Fatal(err)
 	}
 	waitCached("eth0", true)
@@ -409,7 +437,7 @@ func TestWatchKeepsInterfacesFresh(t *testing.T) {
 	// Its creation's own messages are heard first, so only the rename can make it forget x0.
 	labtest.MustIP(t, a, "link", "add", "x0", "type", "veth", "peer", "name", "x1")
 	time.Sleep(200 * time.Millisecond)
-	if err := m.Add("x0", []netip.Prefix{netip.MustParsePrefix("10.9.0.1/24")}); err != nil {
+	if err := m.Add(at("x0", netip.MustParsePrefix("10.9.0.1/24"))); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -418,7 +446,7 @@ func TestWatchKeepsInterfacesFresh(t *testing.T) {
 	}
 	labtest.MustIP(t, a, "link", "set", "x0", "name", "y0")
 	waitCached("x0", false)
-	if err := m.Add("x0", []netip.Prefix{netip.MustParsePrefix("10.9.0.2/24")}); !errors.Is(err, ErrNoInterface) {
+	if err := m.Add(at("x0", netip.MustParsePrefix("10.9.0.2/24"))); !errors.Is(err, ErrNoInterface) {
 		t.Errorf("Add on x0 after its rename: %v, want ErrNoInterface", err)
 	}
 }
@@ -426,17 +454,11 @@ func TestWatchKeepsInterfacesFresh(t *testing.T) {
 // BenchmarkAnnounce measures one burst: 5 gratuitous ARPs and 5 NAs for one VIP each.
 func BenchmarkAnnounce(b *testing.B) {
 	a := labtest.MustHost(b, labtest.ForTest(b), "a", "10.0.4.20/24")
-	h, err := a.NewHandle()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer h.Close()
-	m := New(h, slog.New(slog.DiscardHandler))
-	defer m.Close()
-	vips := []netip.Prefix{vip4, vip6}
-	err = a.Do(func() error {
+	m := manager(b, a)
+	vips := at("eth0", vip4, vip6)
+	err := a.Do(func() error {
 		for b.Loop() {
-			if err := m.Announce("eth0", vips, 5); err != nil {
+			if err := m.Announce(vips, 5, 0); err != nil {
 				return err
 			}
 		}

@@ -373,12 +373,16 @@ func (d *Driver) SetLink(l Link) error {
 	})
 }
 
-// AddrsChanged tells the driver that an interface's addresses changed. An instance that
-// advertises from the interface's own address (no unicast_src) moves to its new primary address
-// at once, so that its next advert comes from it; one that had no address to advertise from
-// takes part once it has one.
-func (d *Driver) AddrsChanged(ifname string) error {
+// AddrsChanged tells the driver that p was added to or removed from an interface. An instance
+// that advertises from the interface's own address (no unicast_src) moves to its new primary
+// address at once, so that its next advert comes from it; one that had no address to advertise
+// from takes part once it has one. A VIP coming and going changes no instance's own address, and
+// is ignored: a master adding a thousand must not read the interface's addresses a thousand times.
+func (d *Driver) AddrsChanged(ifname string, p netip.Prefix) error {
 	return d.do(func() error {
+		if d.isVIP(p.Addr()) {
+			return nil
+		}
 		for _, in := range d.order {
 			if in.cfg.Interface == ifname {
 				d.resolve(in)

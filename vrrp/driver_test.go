@@ -1282,7 +1282,12 @@ func TestDriverSourceFollowsTheInterface(t *testing.T) {
 	w.lan.mu.Lock()
 	w.lan.addrs = map[netip.Addr][]netip.Addr{addrA: {moved}}
 	w.lan.mu.Unlock()
-	a.d.AddrsChanged("eth0")
+	a.d.AddrsChanged("eth0", netip.MustParsePrefix("10.0.0.151/24")) // its VIP: changes nothing
+	w.advance(300 * time.Millisecond)
+	if s := b.status(t, "VI_1"); s.Master != addrA {
+		t.Errorf("b follows %s after a VIP came and went, want %s", s.Master, addrA)
+	}
+	a.d.AddrsChanged("eth0", netip.PrefixFrom(moved, 24))
 	w.advance(300 * time.Millisecond)
 	if s := b.status(t, "VI_1"); s.Master != moved {
 		t.Errorf("b follows %s, want the master's new address %s", s.Master, moved)
@@ -1293,7 +1298,7 @@ func TestDriverSourceFollowsTheInterface(t *testing.T) {
 	w.lan.mu.Lock()
 	w.lan.addrs[addrA] = nil
 	w.lan.mu.Unlock()
-	a.d.AddrsChanged("eth0")
+	a.d.AddrsChanged("eth0", netip.PrefixFrom(moved, 24))
 	w.idle()
 	if s := a.status(t, "VI_1"); s.State != Fault || !strings.Contains(s.Reason, "no IPv4 address of its own") {
 		t.Errorf("without an address: %s (%s)", s.State, s.Reason)
@@ -1301,6 +1306,6 @@ func TestDriverSourceFollowsTheInterface(t *testing.T) {
 	w.lan.mu.Lock()
 	w.lan.addrs[addrA] = []netip.Addr{addrA}
 	w.lan.mu.Unlock()
-	a.d.AddrsChanged("eth0")
+	a.d.AddrsChanged("eth0", netip.PrefixFrom(addrA, 24))
 	a.waitState(t, "VI_1", Master, 2*time.Second)
 }

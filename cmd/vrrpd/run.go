@@ -188,7 +188,7 @@ func (d *daemon) run(ctx context.Context, sigs signals) error {
 	}
 	runner := notify.NewRunner(log, notify.WithReaper(d.reaper))
 	d.hooks = newHooks(runner)
-	d.driver = vrrp.NewDriver(vrrp.Options{Log: log, Listen: vrrp.ListenIP, VIPs: vips, Notify: d.hooks, Probe: prober(vips, log)})
+	d.driver = vrrp.NewDriver(vrrp.Options{Log: log, Listen: vrrp.ListenIP, VIPs: vipsAdapter{vips}, Notify: d.hooks, Probe: prober(vips, log)})
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The VIP manager keeps the interfaces it has looked up for as long as it hears their changes.
@@ -233,7 +233,14 @@ func (d *daemon) run(ctx context.Context, sigs signals) error {
 	if err := d.apply(runCtx, &configs.Config{}, cfg); err != nil {
 		return abort(err)
 	}
-	go vip.WatchRemovals(runCtx, netns.None(), log, func(ifname string, p netip.Prefix) { d.driver.VIPRemoved(ifname, p) })
+	go vip.WatchAddrs(runCtx, netns.None(), log, vip.AddrEvents{
+		Added: func(ifname string, p netip.Prefix) { d.driver.AddrsChanged(ifname, p) },
+		Removed: func(ifname string, p netip.Prefix) {
+			d.driver.VIPRemoved(ifname, p)
+			d.driver.AddrsChanged(ifname, p)
+		},
+		Lost: func() { d.driver.Resync() },
+	})
 	go serveControl(runCtx, ln, d.refusedControl, d.handle)
 	log.Info("vrrpd running", "version", version(), "router_id", cfg.Global.RouterID,
 		"instances", len(cfg.Instances), "socket", cfg.Global.Socket)
@@ -277,21 +284,6 @@ func (d *daemon) run(ctx context.Context, sigs signals) error {
 			}
 			return errRestart
 		}
-	}
-}
-
-// prober asks, with ARP probes, who else answers for a master's VIPs.
-func prober(vips *vip.Manager, log *slog.Logger) func(string, []netip.Prefix) []vrrp.Duplicate {
-	return func(ifname string, prefixes []netip.Prefix) []vrrp.Duplicate {
-		found, err := vips.Probe(ifname, prefixes, 200*time.Millisecond)
-		if err != nil {
-			log.Warn("probing for duplicate VIPs failed", "interface", ifname, "err", err)
-		}
-		var dups []vrrp.Duplicate
-		for _, f := range found {
-			dups = append(dups, vrrp.Duplicate{VIP: f.VIP, MAC: f.MAC.String()})
-		}
-		return dups
 	}
 }
 
