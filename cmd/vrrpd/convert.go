@@ -19,6 +19,7 @@ func cmdConvert(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, "usage: vrrpd convert [FILE]   (a keepalived.conf; stdin without FILE)") }
+	routerID := fs.String("router-id", "", "the host to convert for: keepalived's config-id, which selects the lines with an @ prefix")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -39,7 +40,7 @@ func cmdConvert(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vrrpd: %v\n", err)
 		return 1
 	}
-	conv, err := keepalived.Convert(name, src)
+	conv, err := keepalived.Convert(name, src, keepalived.Options{RouterID: *routerID})
 	if err != nil {
 		fmt.Fprintf(stderr, "vrrpd: %v\n", err)
 		return 1
