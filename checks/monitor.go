@@ -52,7 +52,7 @@ type Report struct {
 // too, and is logged once as an error, not every interval, until a probe starts again.
 //
 // Run panics if s.Interval is not positive, or if a file check has InitFail or Reverse (keepalived's
-// reverse of a track_file negates its weight, which is the policy's); configs rejects such a check.
+// reverse of a track_file works on its weight, which is the policy's); configs rejects InitFail.
 func Run(ctx context.Context, s Spec, log *slog.Logger, report func(Report)) {
 	if s.Interval <= 0 {
 		panic(fmt.Sprintf("checks.Run: check %q: interval %v is not positive", s.Name, s.Interval))

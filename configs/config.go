@@ -119,7 +119,10 @@ type Check struct {
 	UserCredential *syscall.Credential
 
 	InitFail bool // init_fail: the check counts as down until its first success; default false (up)
-	Reverse  bool // reverse: the check counts as up while its probe fails, and down while it succeeds; default false
+	// reverse: the check counts as up while its probe fails, and down while it succeeds; default
+	// false. A file check (keepalived's track_file reverse) subtracts N x weight instead of adding
+	// it, and with weight 0 is down while the file holds 0.
+	Reverse bool
 
 	Interval time.Duration // interval: time between probes; default 2s, > 0
 	Timeout  time.Duration // timeout: a probe running longer fails; default Interval, > 0
@@ -218,7 +221,8 @@ func (i *Instance) IPv6() bool { return len(i.VIPs) > 0 && i.VIPs[0].Addr().Is6(
 
 // AddressOptions returns how the address a of VIPs or VIPsExcluded is added: its VIPOptions entry
 // if it has one, with Dev the instance's interface when it names none; else that interface, no
-// label, and scope "global".
+// label, and scope "global". (With VMAC, an address whose Dev is the instance's interface goes on
+// the VMACName interface, as keepalived's use_vmac puts it.)
 func (i *Instance) AddressOptions(a netip.Addr) VIPOption {
 	o, ok := i.VIPOptions[a]
 	if !ok {
@@ -332,9 +336,9 @@ func Load(path string) (*Config, error) {
 	return Parse(data)
 }
 
-// MaxFileSize is the largest configuration Parse reads: 4 MiB. A thousand instances with a
-// thousand VIPs between them take a few hundred KiB, and a reload parses inside the running
-// daemon, so a file much larger is a mistake (a log, an image) that would only cost memory there.
+// MaxFileSize is the largest configuration Parse reads: 4 MiB, far more than the largest real
+// configuration needs. A reload parses inside the running daemon, so a file that large is a
+// mistake (a log, an image) that would only cost the daemon memory and time.
 const MaxFileSize = 4 << 20
 
 // Parse parses and validates a configuration. When it is invalid, the error lists every problem, one

@@ -327,9 +327,8 @@ func join(path, key string) string {
 // maxNesting is how deeply Parse lets values nest: 4, the deepest the schema goes, as in
 // instance = [{ vips = [{ address = "10.0.4.99" }] }]. A value's level counts the arrays and
 // inline tables it is in, and the dotted parts after the first of the keys (and table header)
-// leading to it. The TOML decoder takes time cubic in the nesting of inline tables (2000 levels
-// take it over 10 s), and a reload parses inside the running daemon: prescan refuses anything
-// deeper before the decoder sees it.
+// leading to it. The TOML decoder takes time cubic in the nesting of inline tables, and a reload
+// parses inside the running daemon: prescan refuses anything deeper before the decoder sees it.
 const maxNesting = 4
 
 // prescan reads data as TOML's lexer would, as far as comments, strings (basic and literal, on one

@@ -10,8 +10,8 @@ import (
 	"syscall"
 )
 
-// resolveScriptUser resolves global.script_user, "USER" or "USER:GROUP", each a name or a number,
-// in this host's user and group databases. With "USER" the credential has the user's primary group
+// resolveScriptUser resolves global.script_user or a check's user, "USER" or "USER:GROUP", each a
+// name or a number, in this host's user and group databases. With "USER" the credential has the user's primary group
 // and every group it belongs to, as login and systemd's User= give; with "USER:GROUP" it has that
 // group alone, primary and only, as keepalived's `script_user USER GROUP` does. A number missing
 // from the databases is taken as it is (a container may have no /etc/passwd), but a uid alone

@@ -122,8 +122,8 @@ func (d *decoder) check(t *table) Check {
 	opt(t, "reverse", &c.Reverse)
 	if c.Kind == CheckFile {
 		// A file check reports the number it reads, at once: it has no probe to fail, so no
-		// first success to wait for and no outcome to reverse (a negative weight does that).
-		for _, k := range []string{"init_fail", "reverse", "rise", "fall", "timeout"} {
+		// first success to wait for (its reverse is the policy's: see Reverse).
+		for _, k := range []string{"init_fail", "rise", "fall", "timeout"} {
 			if t.has(k) {
 				t.errorf(k, "does not apply to a file check, which reports the number the file holds as it changes")
 			}

@@ -56,6 +56,9 @@ type Tracker struct {
 	// Scaled multiplies the weight by the number the tracker reports (Report.Value): a file
 	// check, keepalived's track_file.
 	Scaled bool
+	// Reverse, with Scaled, is keepalived's track_file reverse: N x Weight is subtracted instead,
+	// and with Weight 0 a number of 0 means FAULT instead of any other.
+	Reverse bool
 	// DownDelay and UpDelay debounce an interface: a change counts once it has lasted this long.
 	// 0 (the default): at once.
 	DownDelay, UpDelay time.Duration
@@ -63,6 +66,9 @@ type Tracker struct {
 
 func (t Tracker) String() string {
 	s := fmt.Sprintf("%s weight %d", t.TrackerKey, t.Weight)
+	if t.Reverse {
+		s += " reversed"
+	}
 	if t.DownDelay != 0 || t.UpDelay != 0 {
 		s += fmt.Sprintf(" down_delay %s up_delay %s", t.DownDelay, t.UpDelay)
 	}
@@ -459,7 +465,11 @@ func (p *Policy) priority(x *policed) (prio uint8, why, fault string) {
 			faults = append(faults, what+" down")
 			causes = append(causes, t.cause())
 		case t.Scaled:
-			weights = append(weights, fmt.Sprintf("%s holds %d (weight %+d: %+d)", what, t.value, t.Weight, w))
+			rev := ""
+			if t.Reverse {
+				rev = " reversed"
+			}
+			weights = append(weights, fmt.Sprintf("%s holds %d (weight %+d%s: %+d)", what, t.value, t.Weight, rev, w))
 			sum += w
 		case t.up:
 			weights = append(weights, fmt.Sprintf("%s up (weight %+d)", what, w))
@@ -492,8 +502,10 @@ func (p *Policy) priority(x *policed) (prio uint8, why, fault string) {
 func (t *tracked) weight() (int, bool) {
 	switch {
 	case t.Scaled && t.Weight == 0:
-		// keepalived's track_file with weight 0: a number other than 0 means FAULT.
-		return 0, t.value != 0
+		// keepalived's track_file with weight 0: a number other than 0 means FAULT (reversed: 0 does).
+		return 0, (t.value != 0) != t.Reverse
+	case t.Scaled && t.Reverse:
+		return -t.value * t.Weight, t.value != 0
 	case t.Scaled:
 		return t.value * t.Weight, t.value != 0
 	case t.Kind != TrackInterface && t.up && t.Weight > 0:

@@ -197,24 +197,30 @@ func TestPolicyLinkDelays(t *testing.T) {
 
 // SPEC.md's file check, keepalived's track_file: the file holds N; with weight 0, N != 0 means
 // FAULT; otherwise N x weight is added to the priority, and a result below -253 means FAULT.
+// Reversed, N x weight is subtracted, and with weight 0 N == 0 means FAULT.
 func TestPolicyScaled(t *testing.T) {
 	tests := []struct {
 		name      string
 		weight    int
+		reverse   bool
 		value     int
 		wantPrio  uint8
 		wantFault string
 		wantWhy   string
 	}{
-		{"weight 0, file holds 0", 0, 0, 100, "", ""},
-		{"weight 0, file holds 1", 0, 1, 100, "maintenance on", "check maint down"},
-		{"weight -10, holds 0", -10, 0, 100, "", ""},
-		{"weight -10, holds 3", -10, 3, 70, "", "check maint holds 3 (weight -10: -30): priority 100 -> 70"},
-		{"weight 10, holds 2", 10, 2, 120, "", "check maint holds 2 (weight +10: +20): priority 100 -> 120"},
-		{"weight -10, holds -2", -10, -2, 120, "", "check maint holds -2 (weight -10: +20): priority 100 -> 120"},
-		{"clamped", -10, 25, 1, "", "check maint holds 25 (weight -10: -250): priority 100 -> 1 (clamped from -150)"},
-		{"-253 is not yet FAULT", -1, 253, 1, "", "check maint holds 253 (weight -1: -253): priority 100 -> 1 (clamped from -153)"},
-		{"-254 is FAULT", -1, 254, 100, "maintenance on", "check maint down"},
+		{"weight 0, file holds 0", 0, false, 0, 100, "", ""},
+		{"weight 0, file holds 1", 0, false, 1, 100, "maintenance on", "check maint down"},
+		{"weight -10, holds 0", -10, false, 0, 100, "", ""},
+		{"weight -10, holds 3", -10, false, 3, 70, "", "check maint holds 3 (weight -10: -30): priority 100 -> 70"},
+		{"weight 10, holds 2", 10, false, 2, 120, "", "check maint holds 2 (weight +10: +20): priority 100 -> 120"},
+		{"weight -10, holds -2", -10, false, -2, 120, "", "check maint holds -2 (weight -10: +20): priority 100 -> 120"},
+		{"clamped", -10, false, 25, 1, "", "check maint holds 25 (weight -10: -250): priority 100 -> 1 (clamped from -150)"},
+		{"-253 is not yet FAULT", -1, false, 253, 1, "", "check maint holds 253 (weight -1: -253): priority 100 -> 1 (clamped from -153)"},
+		{"-254 is FAULT", -1, false, 254, 100, "maintenance on", "check maint down"},
+		{"reversed weight 0, holds 0", 0, true, 0, 100, "maintenance on", "check maint down"},
+		{"reversed weight 0, holds 1", 0, true, 1, 100, "", ""},
+		{"reversed weight 10, holds 3", 10, true, 3, 70, "", "check maint holds 3 (weight +10 reversed: -30): priority 100 -> 70"},
+		{"reversed weight -10, holds 0", -10, true, 0, 100, "", ""},
 	}
 	key := TrackerKey{TrackCheck, "maint"}
 	for _, tt := range tests {
@@ -223,7 +229,7 @@ func TestPolicyScaled(t *testing.T) {
 			p.Report(t0, TrackerKey{TrackInterface, "eth0"}, Report{Up: true})
 			p.Report(t0, key, Report{Up: tt.value == 0, Value: tt.value, Why: "maintenance on"})
 			p.Configure(t0, []InstanceConfig{{Name: "VI_1", Interface: "eth0", Machine: Config{Priority: 100},
-				Trackers: []Tracker{{TrackerKey: key, Weight: tt.weight, Scaled: true}}}})
+				Trackers: []Tracker{{TrackerKey: key, Weight: tt.weight, Scaled: true, Reverse: tt.reverse}}}})
 			want := Decision{Priority: tt.wantPrio, PriorityWhy: tt.wantWhy, Fault: tt.wantFault}
 			if diff := cmp.Diff(want, p.Starting("VI_1")); diff != "" {
 				t.Errorf("decision (-want +got):\n%s", diff)

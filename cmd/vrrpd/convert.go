@@ -16,7 +16,8 @@ import (
 // without one (or with "-"), and writes the equivalent vrrpd TOML to stdout. What could not be
 // carried over goes to stderr, one line each; that is not a failure. It exits 1 when the input
 // cannot be read or parsed, and when the result does not validate, after writing it anyway, so
-// that it can be fixed by hand. routerID, unless "", is the result's global.router_id.
+// that it can be fixed by hand. routerID, unless "", is the host converted for: it selects
+// keepalived's @-prefixed lines, and is the result's global.router_id.
 func cmdConvert(files []string, routerID string, stdin io.Reader, stdout, stderr io.Writer) int {
 	name, path := "stdin", ""
 	if len(files) > 0 {
@@ -34,7 +35,7 @@ func cmdConvert(files []string, routerID string, stdin io.Reader, stdout, stderr
 		fmt.Fprintf(stderr, "vrrpd: %v\n", err)
 		return 1
 	}
-	conv, err := keepalived.Convert(name, src)
+	conv, err := keepalived.Convert(name, src, keepalived.Options{RouterID: routerID})
 	if err != nil {
 		fmt.Fprintf(stderr, "vrrpd: %v\n", err)
 		return 1

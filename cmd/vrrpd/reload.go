@@ -117,9 +117,12 @@ func instanceConfigs(cfg *configs.Config) []vrrp.InstanceConfig {
 				Weight: tr.Weight, DownDelay: tr.DownDelay, UpDelay: tr.UpDelay})
 		}
 		for _, tc := range in.TrackChecks {
+			tr := vrrp.Tracker{TrackerKey: vrrp.TrackerKey{Kind: vrrp.TrackCheck, Name: tc.Name}, Weight: tc.Weight}
 			// A file check's number multiplies its weight (keepalived's track_file).
-			scaled := slices.ContainsFunc(cfg.Checks, func(c configs.Check) bool { return c.Name == tc.Name && c.Kind == configs.CheckFile })
-			c.Trackers = append(c.Trackers, vrrp.Tracker{TrackerKey: vrrp.TrackerKey{Kind: vrrp.TrackCheck, Name: tc.Name}, Weight: tc.Weight, Scaled: scaled})
+			if i := slices.IndexFunc(cfg.Checks, func(c configs.Check) bool { return c.Name == tc.Name }); i >= 0 && cfg.Checks[i].Kind == configs.CheckFile {
+				tr.Scaled, tr.Reverse = true, cfg.Checks[i].Reverse
+			}
+			c.Trackers = append(c.Trackers, tr)
 		}
 		out = append(out, c)
 	}

@@ -170,7 +170,7 @@ func (t *tracking) startCheck(ctx context.Context, c configs.Check, cred *syscal
 	rc := &runningCheck{cfg: c, cred: cred, cancel: cancel}
 	t.running[c.Name] = rc
 	spec := checks.Spec{Name: c.Name, Checker: checkerOf(c, cred, t.reaper), Interval: c.Interval, Timeout: c.Timeout,
-		Rise: c.Rise, Fall: c.Fall, InitFail: c.InitFail, Reverse: c.Reverse}
+		Rise: c.Rise, Fall: c.Fall, InitFail: c.InitFail, Reverse: c.Reverse && c.Kind != configs.CheckFile} // a file check's is the policy's
 	key := vrrp.TrackerKey{Kind: vrrp.TrackCheck, Name: c.Name}
 	t.probing.Go(func() {
 		checks.Run(ctx, spec, t.log, func(r checks.Report) {

@@ -1,5 +1,6 @@
 // Package keepalived converts a keepalived.conf into vrrpd's TOML, for `vrrpd convert`: parse.go reads
-// keepalived's grammar, convert.go maps its keywords to vrrpd's, and toml.go writes the result.
+// keepalived's grammar, convert.go maps its keywords to vrrpd's (instance.go those of a
+// vrrp_instance), and toml.go writes the result.
 package keepalived
 
 import (
@@ -25,8 +26,18 @@ type Conversion struct {
 
 	// Notes lists, one line each and in file order, what was not carried over and what to do
 	// instead ("FILE:LINE: not carried over: ..."), and the traps a reader should look at
-	// ("FILE:LINE: warning: ...").
+	// ("FILE:LINE: warning: ..."). A note about an included file names its keyword and place
+	// only: what the line says stays out of it, as an included file may hold secrets.
 	Notes []string
+}
+
+// Options says how to convert.
+type Options struct {
+	// RouterID is the host to convert for: keepalived's config-id (its -i option, by default the
+	// first part of the host name), which decides the lines with an @ prefix (`@lb1 priority 110`
+	// applies on lb1 only, `@^lb1 ...` everywhere else) and ${_INSTANCE}. With "", a configuration
+	// that has such a line is refused.
+	RouterID string
 }
 
 // Convert converts the keepalived configuration src, read from the file name, to vrrpd's
@@ -36,13 +47,15 @@ type Conversion struct {
 // What vrrpd has no equivalent for is left out with a note, and known traps get a warning; neither
 // is an error. An error, which matches ErrSyntax and names the file and line, means the
 // input could not be read. The result is not validated: load Conversion.TOML with Parse for that.
-func Convert(name string, src []byte) (*Conversion, error) {
-	stmts, parsed, err := parseKeepalived(name, src)
+func Convert(name string, src []byte, opts Options) (*Conversion, error) {
+	stmts, parsed, err := parseKeepalived(name, src, opts)
 	if err != nil {
 		return nil, err
 	}
-	c := &kaConverter{notes: parsed, global: &tomlTable{header: "[global]"}, garp: &tomlTable{},
-		scripts: map[string]int{}, names: map[string]kaPos{}, groupOf: map[string]*kaGroup{}}
+	c := &kaConverter{main: name, global: &tomlTable{header: "[global]"}, garp: &tomlTable{},
+		scripts: map[string]*kaCheck{}, files: map[string]*kaCheck{}, checkNames: map[string]bool{},
+		names: map[string]kaPos{}, groupOf: map[string]*kaGroup{}, ifDelays: map[string]string{}, delayUsed: map[string]bool{}, garpGroups: map[string]map[string]string{}}
+	c.notes = parsed
 	for _, s := range stmts { // first, as they set defaults for the instances
 		if s.kw() == "global_defs" {
 			c.globalDefs(s)
@@ -53,10 +66,16 @@ func Convert(name string, src []byte) (*Conversion, error) {
 		case "global_defs":
 		case "vrrp_script":
 			c.script(s)
+		case "track_file", "vrrp_track_file":
+			c.trackFile(s)
 		case "vrrp_instance":
 			c.instance(s)
 		case "vrrp_sync_group":
 			c.syncGroup(s)
+		case "interface_up_down_delays":
+			c.delays(s)
+		case "garp_group":
+			c.garpGroup(s)
 		default:
 			c.drop(s)
 		}
@@ -66,6 +85,20 @@ func Convert(name string, src []byte) (*Conversion, error) {
 	}
 	for _, in := range c.instances {
 		c.finish(in)
+	}
+	c.finishChecks()
+	for _, in := range c.instances {
+		c.writeTrackChecks(in)
+	}
+	for _, s := range stmts {
+		if s.kw() != "interface_up_down_delays" {
+			continue
+		}
+		for _, d := range s.block {
+			if _, ok := c.ifDelays[d.kw()]; ok && !c.delayUsed[d.kw()] {
+				c.note(d.pos, "warning: interface_up_down_delays %s: no instance uses or tracks this interface", kaEcho(d.kw()))
+			}
+		}
 	}
 	notes := c.noteLines()
 	return &Conversion{TOML: c.toml(name, len(notes)), Notes: notes}, nil
@@ -77,64 +110,90 @@ type kaNote struct {
 	text string
 }
 
+// kaMaxEcho is the most of a line a note quotes: 80 bytes, a terminal's line.
+const kaMaxEcho = 80
+
+// kaEcho is text from the configuration that a note quotes: cut to kaMaxEcho bytes, and left out
+// of a note about an included file.
+type kaEcho string
+
 // kaConverter collects the output of one conversion.
 type kaConverter struct {
-	notes     []kaNote
-	global    *tomlTable
-	version   string              // global_defs vrrp_version: the instances' default
-	strict    bool                // global_defs vrrp_strict
-	garp      *tomlTable          // global_defs GARP settings: the instances' defaults
-	checks    []*tomlTable        // one per vrrp_script
-	scripts   map[string]int      // vrrp_script name -> its weight, for track_script
-	instances []*kaInstance       // one per vrrp_instance
-	groups    []*kaGroup          // one per vrrp_sync_group
-	names     map[string]kaPos    // "vrrp_instance VI_1" -> where it is, to skip a second one
-	groupOf   map[string]*kaGroup // instance name -> its sync group
-}
-
-// kaInstance is a vrrp_instance being converted: its tables, and what finish needs to complete them.
-type kaInstance struct {
-	name      string
-	t         *tomlTable // its sub is the [instance.notify] table
-	iface     string
-	state     *kaStmt // the last "state" line
-	advert    *kaStmt // advert_int, whose rounding depends on the version
-	strict    bool    // strict_mode
-	nopreempt *kaStmt
-	delay     *kaStmt // preempt_delay, which keepalived may ignore
-	authType  *kaStmt
-	authPass  *kaStmt
-	vips      []*kaStmt // virtual_ipaddress lines
-	ifaces    []*kaStmt // track_interface lines
-	tracks    []*kaStmt // track_script lines
+	main                    string // the file the user named
+	notes                   []kaNote
+	global                  *tomlTable
+	version                 string                       // global_defs vrrp_version: the instances' default
+	strict                  bool                         // global_defs vrrp_strict
+	garp                    *tomlTable                   // global_defs GARP settings: the instances' defaults
+	garpGroups              map[string]map[string]string // garp_group: interface -> "garp" and "gna" -> its garp_interval, as TOML
+	garpDefault, gnaDefault string                       // global_defs vrrp_garp_interval, vrrp_gna_interval: as TOML
+	vmacPrefix              string                       // global_defs vmac_prefix: the start of a virtual MAC interface's name
+	prioNotify              *kaStmt                      // global_defs vrrp_notify_priority_changes
+	checks                  []*kaCheck                   // one per vrrp_script and track_file, in file order
+	scripts                 map[string]*kaCheck          // vrrp_script name -> its check
+	files                   map[string]*kaCheck          // track_file name -> its check
+	checkNames              map[string]bool              // the [[check]] names in use
+	instances               []*kaInstance                // one per vrrp_instance
+	groups                  []*kaGroup                   // one per vrrp_sync_group
+	names                   map[string]kaPos             // "vrrp_instance VI_1" -> where it is, to skip a second one
+	groupOf                 map[string]*kaGroup          // instance name -> its sync group
+	ifDelays                map[string]string            // interface_up_down_delays: interface -> its delays, as TOML keys
+	delayUsed               map[string]bool              // the interfaces of ifDelays an instance uses
 }
 
 // kaGroup is a vrrp_sync_group being converted.
 type kaGroup struct {
-	name    string
-	pos     kaPos
-	t       *tomlTable
-	members []*kaStmt // the lines of its group block
-	weights bool      // sync_group_tracking_weight: its members' tracker weights count
+	name       string
+	pos        kaPos
+	t          *tomlTable
+	members    []*kaStmt // the lines of its group block
+	weights    bool      // sync_group_tracking_weight: its members' tracker weights count
+	ifaces     []*kaStmt // its track_interface, track_script and track_file lines, which apply to every member
+	tracks     []*kaStmt
+	files      []*kaStmt
+	prioNotify *kaStmt // notify_priority_changes
 }
 
 func (c *kaConverter) note(p kaPos, format string, args ...any) {
-	c.notes = append(c.notes, kaNote{p, fmt.Sprintf(format, args...)})
+	c.notes = append(c.notes, kaNoteAt(c.main, p, format, args...))
 }
 
-// noteLines returns the notes in the order of the source.
+// kaNoteAt makes a note at p, in a conversion of the file main: what it quotes of the
+// configuration (its kaEcho arguments) is cut to kaMaxEcho bytes, or left out, as "...", from a
+// file other than main.
+func kaNoteAt(main string, p kaPos, format string, args ...any) kaNote {
+	for i, a := range args {
+		if e, ok := a.(kaEcho); ok {
+			args[i] = kaCut(string(e))
+			if p.file != main {
+				args[i] = strings.Repeat(" ", len(e)-len(strings.TrimLeft(string(e), " "))) + "..."
+			}
+		}
+	}
+	return kaNote{p, fmt.Sprintf(format, args...)}
+}
+
+// noteLines returns the notes in the order of the source, without control characters.
 func (c *kaConverter) noteLines() []string {
 	slices.SortStableFunc(c.notes, func(a, b kaNote) int { return a.pos.seq - b.pos.seq })
 	var lines []string
 	for _, n := range c.notes {
-		lines = append(lines, n.pos.String()+": "+n.text)
+		lines = append(lines, kaPrintable(n.pos.String()+": "+n.text))
 	}
 	return lines
 }
 
 // drop notes a statement that is not carried over, saying what to do instead.
 func (c *kaConverter) drop(s *kaStmt) {
-	c.note(s.pos, "not carried over: %s: %s", strings.Join(s.words, " "), kaInstead(s.kw()))
+	c.note(s.pos, "not carried over: %s%s: %s", s.kw(), c.args(s), kaInstead(s.kw()))
+}
+
+// args returns the arguments of s for a note, after a blank, or "" if it has none.
+func (c *kaConverter) args(s *kaStmt) kaEcho {
+	if len(s.words) < 2 {
+		return ""
+	}
+	return kaEcho(" " + strings.Join(s.words[1:], " "))
 }
 
 // kaInstead says what to do instead of a keepalived keyword vrrpd has no equivalent for.
@@ -145,15 +204,11 @@ func kaInstead(kw string) string {
 		return "vrrpd sends no e-mail: send alerts from a notify hook (any gets INSTANCE <name> <state> <priority>)"
 	case "virtual_server", "virtual_server_group":
 		return "LVS load balancing is out of vrrpd's scope: keep it in a keepalived.conf run by `keepalived --check` (the checker alone), or manage IPVS with ipvsadm"
-	case "use_vmac", "vmac_xmit_base":
-		return "vrrpd has no virtual MAC interfaces (not implemented): its VIPs go on the interface itself, and gratuitous ARP and unsolicited NA move them"
 	case "auth_type":
 		return "vrrpd has no IPsec AH authentication (RFC 3768 §5.3.6 keeps type 2 reserved): drop it on every node, or keep VRRP on a trusted segment"
-	case "virtual_ipaddress_excluded":
-		return "vrrpd has no excluded VIPs: list them in vips on every node (they are then advertised too), or add them from a notify hook"
-	case "virtual_routes", "virtual_rules", "static_ipaddress", "static_routes", "static_rules":
-		return "vrrpd manages VIPs only: add routes, rules and static addresses from a notify hook or the host's network configuration"
-	case "track_file", "track_process", "track_bfd", "vrrp_track_file", "vrrp_track_process", "bfd_instance":
+	case "static_ipaddress", "static_routes", "static_rules":
+		return "vrrpd adds addresses, routes and rules only with an instance: add static ones in the host's network configuration"
+	case "track_process", "track_bfd", "vrrp_track_process", "bfd_instance":
 		return `write a [[check]] (process = "NAME" for a process, exec for anything else) and list it in track_checks`
 	case "dont_track_primary":
 		return "vrrpd always tracks the instance's interface: its link going down means FAULT"
@@ -161,19 +216,35 @@ func kaInstead(kw string) string {
 		return "vrrpd sends with TTL 255 (RFC 5798 §5.1.1.3); unicast_min_ttl sets the lowest TTL it accepts"
 	case "garp_master_refresh_repeat", "vrrp_garp_master_refresh_repeat":
 		return "vrrpd sends garp_repeat packets per refresh"
-	case "notify_master_rx_lower_pri", "notify_deleted":
+	case "notify_deleted":
 		return "vrrpd has no such hook: the any hook runs on every state change"
 	case "vrrp_mcast_group4", "vrrp_mcast_group6":
 		return "vrrpd sends to the RFC's groups, 224.0.0.18 and ff02::12: for other destinations use unicast_peers"
 	case "vrrp_skip_check_adv_addr", "skip_check_adv_addr":
 		return "vrrpd checks the addresses of every VRRPv2 advertisement (RFC 3768 §7.1): list the same VIPs on every node"
-	case "user":
-		return `vrrpd runs every check and hook as script_user in [global] (its own user if that is not set): to run just this one ` +
-			`as another user, leave script_user unset, run vrrpd as root, and start the check's exec with "/usr/sbin/runuser", "-u", "USER", "--"`
-	case "track_interface", "track_script": // in a sync group
-		return "vrrpd tracks per instance: put the trackers in each member's track_interfaces and track_checks"
 	}
 	return "vrrpd has no equivalent: check whether you rely on it"
+}
+
+// kaDefault says, for a keyword that asks keepalived for what vrrpd always does, what that is; ""
+// for another keyword.
+func kaDefault(kw string) string {
+	switch kw {
+	case "accept":
+		return "vrrpd always accepts packets to the VIPs (RFC 5798 accept mode)"
+	case "check_unicast_src", "vrrp_check_unicast_src":
+		return "vrrpd always checks an advert's source against unicast_peers, and drops one from another address"
+	case "dynamic_interfaces":
+		return "vrrpd always handles interfaces that come and go: an instance whose interface is missing is in FAULT until it appears"
+	case "reload_check_config":
+		return "vrrpd always validates a new configuration before a reload, and keeps running on the old one if it is invalid"
+	case "higher_prio_send_advert", "vrrp_higher_prio_send_advert":
+		return "a vrrpd master that hears a higher priority always yields with a priority-0 advert, so the other takes over at once"
+	case "lower_prio_no_advert", "vrrp_lower_prio_no_advert":
+		return "a vrrpd master always answers a lower-priority master's advert with its own and a GARP/NA burst, rate limited, " +
+			"so that a healed split brain ends at once; it cannot be told to stay silent"
+	}
+	return ""
 }
 
 // The notes for keepalived's known traps.
@@ -188,17 +259,26 @@ const (
 	kaMaster = "not carried over: state MASTER: vrrpd has no initial state: a node starts as backup (the address owner, " +
 		"priority 255, as master) and the election makes the node with the highest priority master (RFC 5798 §6.4.1); " +
 		"to choose the master, give it the highest priority"
+	kaNoAccept = "warning: no_accept: left out: vrrpd always accepts packets to the VIPs (RFC 5798 accept mode), where keepalived " +
+		"would drop those to a non-owner: if you rely on that, drop them with the host's firewall"
+	kaXmitBase = "vmac_xmit_base: nothing to carry over: vrrpd sends and receives adverts on the virtual MAC interface, as " +
+		"RFC 5798 §7.3 asks, so peers see the virtual MAC as their source; keepalived with vmac_xmit_base sends them from the " +
+		"base interface. The two interoperate"
 )
 
 // section checks the top-level statement s is `KEYWORD NAME { ... }`, and that NAME is new.
 func (c *kaConverter) section(s *kaStmt) bool {
-	key := s.kw() + " " + s.arg()
+	kind := s.kw()
+	if kind == "vrrp_track_file" {
+		kind = "track_file"
+	}
+	key := kind + " " + s.arg()
 	switch first := c.names[key]; {
 	case len(s.words) != 2 || !s.open:
-		c.note(s.pos, "not carried over: %s: keepalived expects %s NAME { ... } and skips it too", strings.Join(s.words, " "), s.kw())
+		c.note(s.pos, "not carried over: %s%s: keepalived expects %s NAME { ... } and skips it too", s.kw(), c.args(s), s.kw())
 		return false
 	case first != kaPos{}:
-		c.note(s.pos, "not carried over: %s: already defined at %s; keepalived skips the second one too", key, first)
+		c.note(s.pos, "not carried over: %s %s: already defined at %s; keepalived skips the second one too", s.kw(), kaEcho(s.arg()), first)
 		return false
 	}
 	c.names[key] = s.pos
@@ -208,7 +288,7 @@ func (c *kaConverter) section(s *kaStmt) bool {
 // block returns the statements of s's block, noting it if s has none.
 func (c *kaConverter) block(s *kaStmt) []*kaStmt {
 	if !s.open {
-		c.note(s.pos, "not carried over: %s: a { } block must follow it", strings.Join(s.words, " "))
+		c.note(s.pos, "not carried over: %s%s: a { } block must follow it", s.kw(), c.args(s))
 	}
 	return s.block
 }
@@ -231,30 +311,46 @@ func (c *kaConverter) setString(t *tomlTable, key string, s *kaStmt, remark stri
 }
 
 func (c *kaConverter) setInt(t *tomlTable, key string, s *kaStmt) bool {
+	n, ok := c.intValue(s)
+	if ok {
+		t.set(key, strconv.Itoa(n), "")
+	}
+	return ok
+}
+
+// intValue returns s's argument as a whole number, noting it if it is not one.
+func (c *kaConverter) intValue(s *kaStmt) (int, bool) {
 	v, ok := c.value(s)
 	if !ok {
-		return false
+		return 0, false
 	}
-	if _, err := strconv.Atoi(v); err != nil {
-		c.note(s.pos, "not carried over: %s %s: not a whole number", s.kw(), v)
-		return false
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		c.note(s.pos, "not carried over: %s %s: not a whole number", s.kw(), kaEcho(v))
+		return 0, false
 	}
-	t.set(key, v, "")
-	return true
+	return n, true
 }
 
 func (c *kaConverter) setSeconds(t *tomlTable, key string, s *kaStmt) bool {
+	d, ok := c.seconds(s)
+	if ok {
+		t.set(key, tomlString(configs.FormatDuration(d)), "")
+	}
+	return ok
+}
+
+// seconds returns s's argument as keepalived's seconds, noting it if it is not.
+func (c *kaConverter) seconds(s *kaStmt) (time.Duration, bool) {
 	v, ok := c.value(s)
 	if !ok {
-		return false
+		return 0, false
 	}
 	d, ok := kaSeconds(v)
 	if !ok {
-		c.note(s.pos, "not carried over: %s %s: not a number of seconds", s.kw(), v)
-		return false
+		c.note(s.pos, "not carried over: %s %s: not a number of seconds", s.kw(), kaEcho(v))
 	}
-	t.set(key, tomlString(configs.FormatDuration(d)), "")
-	return true
+	return d, ok
 }
 
 // kaSeconds parses keepalived's seconds, which may have a fraction ("0.5"), exactly.
@@ -271,6 +367,21 @@ func kaSeconds(s string) (time.Duration, bool) {
 	return time.Duration(w)*time.Second + time.Duration(f), true
 }
 
+// boolValue reads keepalived's optional <BOOL> argument (check_true_false): none is true.
+func (c *kaConverter) boolValue(s *kaStmt) (bool, bool) {
+	if len(s.words) < 2 {
+		return true, true
+	}
+	switch strings.ToLower(s.words[1]) {
+	case "true", "on", "yes":
+		return true, true
+	case "false", "off", "no":
+		return false, true
+	}
+	c.note(s.pos, "not carried over: %s %s: not true or false", s.kw(), kaEcho(s.words[1]))
+	return false, false
+}
+
 func (c *kaConverter) globalDefs(s *kaStmt) {
 	garp := func(key string, d *kaStmt, set func(*tomlTable, string, *kaStmt) bool) {
 		if set(c.garp, key, d) {
@@ -285,16 +396,11 @@ func (c *kaConverter) globalDefs(s *kaStmt) {
 			if v, ok := c.value(d); ok && (v == "2" || v == "3") {
 				c.version = v
 			} else if ok {
-				c.note(d.pos, "not carried over: vrrp_version %s: not 2 or 3", v)
+				c.note(d.pos, "not carried over: vrrp_version %s: not 2 or 3", kaEcho(v))
 			}
 		case "script_user": // script_user USER [GROUP]
-			switch len(d.words) {
-			case 2:
-				c.global.set("script_user", tomlString(d.words[1]), "")
-			case 3:
-				c.global.set("script_user", tomlString(d.words[1]+":"+d.words[2]), "")
-			default:
-				c.note(d.pos, "not carried over: %s: keepalived expects script_user USER [GROUP]", strings.Join(d.words, " "))
+			if user, ok := c.user(d); ok {
+				c.global.set("script_user", tomlString(user), "")
 			}
 		case "enable_script_security":
 			c.note(d.pos, "%s: nothing to carry over: vrrpd always enforces it, and refuses a hook or check that a user other "+
@@ -302,15 +408,182 @@ func (c *kaConverter) globalDefs(s *kaStmt) {
 		case "vrrp_strict":
 			c.strict = true
 			c.note(d.pos, kaStrict, d.kw())
+		case "vrrp_startup_delay":
+			c.setSeconds(c.global, "startup_delay", d)
 		case "vrrp_garp_master_delay":
 			garp("garp_delay", d, c.setSeconds)
 		case "vrrp_garp_master_repeat":
 			garp("garp_repeat", d, c.setInt)
 		case "vrrp_garp_master_refresh":
 			garp("garp_refresh", d, c.setSeconds)
+		case "vrrp_garp_interval":
+			c.garpDefault = c.garpInterval(d)
+		case "vrrp_gna_interval":
+			c.gnaDefault = c.garpInterval(d)
+		case "vmac_prefix":
+			if v, ok := c.value(d); ok {
+				c.vmacPrefix = v
+			}
+		case "vrrp_notify_priority_changes":
+			c.prioNotify = d
+		default:
+			if why := kaDefault(d.kw()); why != "" {
+				c.note(d.pos, "%s: nothing to carry over: %s", d.kw(), why)
+			} else {
+				c.drop(d)
+			}
+		}
+	}
+}
+
+// garpInterval reads vrrp_garp_interval or vrrp_gna_interval, or those of a garp_group: keepalived's
+// seconds, at most vrrpd's 1s. It returns garp_interval's value, or "".
+func (c *kaConverter) garpInterval(s *kaStmt) string {
+	d, ok := c.seconds(s)
+	if !ok {
+		return ""
+	}
+	if d > time.Second {
+		c.note(s.pos, "warning: %s %s: vrrpd pauses at most 1s between the packets of a burst: carried over as 1s", s.kw(), kaEcho(s.arg()))
+		d = time.Second
+	}
+	return tomlString(configs.FormatDuration(d))
+}
+
+// garpGroup reads a garp_group { garp_interval S gna_interval S interface IFNAME | interfaces { IFNAME ... } }:
+// the intervals of the instances on those interfaces.
+func (c *kaConverter) garpGroup(s *kaStmt) {
+	intervals := map[string]string{}
+	var ifaces []string
+	for _, d := range c.block(s) {
+		switch d.kw() {
+		case "garp_interval":
+			intervals["garp"] = c.garpInterval(d)
+		case "gna_interval":
+			intervals["gna"] = c.garpInterval(d)
+		case "interface":
+			if v, ok := c.value(d); ok {
+				ifaces = append(ifaces, v)
+			}
+		case "interfaces":
+			for _, i := range c.block(d) {
+				ifaces = append(ifaces, i.words...)
+			}
 		default:
 			c.drop(d)
 		}
+	}
+	for _, i := range ifaces {
+		c.garpGroups[i] = intervals
+	}
+}
+
+// user reads `KEYWORD USER [GROUP]`, as script_user and a vrrp_script's user give them, as vrrpd's
+// "USER" or "USER:GROUP".
+func (c *kaConverter) user(s *kaStmt) (string, bool) {
+	switch len(s.words) {
+	case 2:
+		return s.words[1], true
+	case 3:
+		return s.words[1] + ":" + s.words[2], true
+	}
+	c.note(s.pos, "not carried over: %s%s: keepalived expects %s USER [GROUP]", s.kw(), c.args(s), s.kw())
+	return "", false
+}
+
+// delays reads interface_up_down_delays { IFNAME DOWN [UP] }: seconds, UP as DOWN if left out.
+// They become the down_delay and up_delay of the interface wherever an instance uses or tracks it.
+func (c *kaConverter) delays(s *kaStmt) {
+	for _, d := range c.block(s) {
+		var keys []string
+		for i, key := range []string{"down_delay", "up_delay"} {
+			v := d.words[min(len(d.words)-1, i+1)]
+			dur, ok := kaSeconds(v)
+			if len(d.words) < 2 || len(d.words) > 3 || !ok {
+				c.note(d.pos, "not carried over: interface_up_down_delays %s: keepalived expects IFNAME DOWN [UP], in seconds", kaEcho(strings.Join(d.words, " ")))
+				keys = nil
+				break
+			}
+			if dur != 0 {
+				keys = append(keys, key+" = "+tomlString(configs.FormatDuration(dur)))
+			}
+		}
+		if keys != nil {
+			c.ifDelays[d.kw()] = strings.Join(keys, ", ")
+		}
+	}
+}
+
+// kaCheck is a vrrp_script or track_file being converted to a [[check]]. keepalived's reverse is
+// a property of each tracking, vrrpd's of the check: a check tracked both with and without it
+// becomes two [[check]]s, its variants.
+type kaCheck struct {
+	kind    string // "vrrp_script" or "track_file"
+	name    string // its keepalived name
+	pos     kaPos
+	t       *tomlTable // the [[check]] of its own variant
+	weight  int        // its own weight; a track_file's defaults to 1
+	reverse bool       // its own "weight W reverse"
+	process bool       // a vrrp_script that became a process check
+
+	used  [2]bool       // the variants tracked, by index kaVariant
+	table [2]*tomlTable // the [[check]] of each variant, set by finishChecks
+}
+
+// own is the variant the check's own weight and reverse select.
+func (k *kaCheck) own() int { return k.variant(k.weight, k.reverse) }
+
+// variant is the index of the [[check]] a tracking with keepalived's weight and reverse needs: 1 for
+// a reversed check. A track_file with a weight folds reverse into its sign (keepalived adds
+// value x weight x -1), so only one of weight 0 needs a reversed check.
+func (k *kaCheck) variant(weight int, reverse bool) int {
+	if reverse && (k.kind == "vrrp_script" || weight == 0) {
+		return 1
+	}
+	return 0
+}
+
+// vrrpdWeight is vrrpd's weight for keepalived's weight and reverse. Reversed, keepalived subtracts
+// a positive weight while the script succeeds and adds a negative one's size while it fails;
+// vrrpd's reversed check is down while the probe succeeds, so the same priorities need the weight
+// negated. A track_file's reverse is in the sign alone.
+func (k *kaCheck) vrrpdWeight(weight int, reverse bool) int {
+	if reverse {
+		return -weight
+	}
+	return weight
+}
+
+// checkTable returns a new [[check]] table.
+func checkTable(comment string) *tomlTable {
+	return &tomlTable{header: "[[check]]", comments: []string{comment},
+		order: []string{"name", "process", "exec", "file", "user", "interval", "timeout", "rise", "fall", "weight", "init_fail", "reverse"}}
+}
+
+// nameCheck names a [[check]] as close to name as the names in use allow.
+func (c *kaConverter) nameCheck(t *tomlTable, name string) {
+	unique := name
+	for i := 2; c.checkNames[unique]; i++ {
+		unique = fmt.Sprintf("%s_%d", name, i)
+	}
+	c.checkNames[unique] = true
+	remark := ""
+	if unique != name {
+		remark = "another check has the name " + name
+	}
+	t.set("name", tomlString(unique), remark)
+}
+
+// ownWeight reads the weight line of a vrrp_script or track_file: weight W [reverse].
+func (c *kaConverter) ownWeight(k *kaCheck, s *kaStmt) {
+	if w, ok := c.intValue(s); ok {
+		k.weight = w
+	}
+	switch {
+	case len(s.words) == 3 && s.words[2] == "reverse":
+		k.reverse = true
+	case len(s.words) > 2:
+		c.note(s.pos, "not carried over: %s: keepalived expects weight W [reverse]", kaEcho(strings.Join(s.words, " ")))
 	}
 }
 
@@ -318,57 +591,112 @@ func (c *kaConverter) script(s *kaStmt) {
 	if !c.section(s) {
 		return
 	}
-	t := &tomlTable{header: "[[check]]", order: []string{"name", "process", "exec", "interval", "timeout", "rise", "fall", "weight"},
-		comments: []string{fmt.Sprintf("vrrp_script %s, %s", s.arg(), s.pos)}}
-	t.set("name", tomlString(s.arg()), "")
-	t.set("interval", `"1s"`, "keepalived's default") // vrrpd's is 2s
-	weight, hasScript := 0, false
+	k := &kaCheck{kind: "vrrp_script", name: s.arg(), pos: s.pos, t: checkTable(fmt.Sprintf("vrrp_script %s, %s", s.arg(), s.pos))}
+	k.t.set("interval", `"1s"`, "keepalived's default") // vrrpd's is 2s
+	hasScript := false
+	var user *kaStmt
 	for _, d := range s.block {
 		switch d.kw() {
 		case "script":
-			hasScript = c.checkCommand(t, d)
+			hasScript, k.process = c.checkCommand(k.t, d)
 		case "interval", "timeout":
-			c.setSeconds(t, d.kw(), d)
+			c.setSeconds(k.t, d.kw(), d)
 		case "rise", "fall":
-			c.setInt(t, d.kw(), d)
+			c.setInt(k.t, d.kw(), d)
 		case "weight":
-			if c.setInt(t, "weight", d) {
-				weight, _ = strconv.Atoi(d.arg())
-			}
-			if slices.Contains(d.words, "reverse") {
-				c.note(d.pos, "not carried over: reverse: vrrpd cannot reverse a weight: invert the script's exit status instead")
-			}
+			c.ownWeight(k, d)
+		case "user":
+			user = d
+		case "init_fail":
+			k.t.set("init_fail", "true", "")
 		default:
 			c.drop(d)
 		}
 	}
 	if !hasScript {
-		c.note(s.pos, "not carried over: vrrp_script %s: it has no script (keepalived ignores it too)", s.arg())
+		c.note(s.pos, "not carried over: vrrp_script %s: it has no script (keepalived ignores it too)", kaEcho(s.arg()))
 		return
 	}
-	c.scripts[s.arg()] = weight
-	c.checks = append(c.checks, t)
+	if user != nil {
+		switch u, ok := c.user(user); {
+		case ok && k.process:
+			c.note(user.pos, "user %s: nothing to carry over: the check became a process check, which runs no program", kaEcho(u))
+		case ok:
+			k.t.set("user", tomlString(u), "")
+		}
+	}
+	c.nameCheck(k.t, s.arg())
+	c.scripts[s.arg()] = k
+	c.checks = append(c.checks, k)
+}
+
+// trackFile carries a track_file section over: `track_file NAME { file PATH weight W [reverse]
+// init_file [VALUE] [overwrite] }`, vrrp_track_file its old name.
+func (c *kaConverter) trackFile(s *kaStmt) {
+	if !c.section(s) {
+		return
+	}
+	k := &kaCheck{kind: "track_file", name: s.arg(), pos: s.pos, weight: 1, t: checkTable(fmt.Sprintf("%s %s, %s", s.kw(), s.arg(), s.pos))}
+	hasFile := false
+	for _, d := range s.block {
+		switch d.kw() {
+		case "file":
+			hasFile = c.setString(k.t, "file", d, "")
+		case "weight":
+			c.ownWeight(k, d)
+		case "init_file": // init_file [VALUE] [overwrite]
+			value, overwrite := "0", false
+			for _, w := range d.words[1:] {
+				if w == "overwrite" {
+					overwrite = true
+				} else {
+					value = w
+				}
+			}
+			switch {
+			case overwrite:
+				c.note(d.pos, "warning: init_file: keepalived writes %s into the file each time it starts; vrrpd does not write it: "+
+					"write it before vrrpd starts (a missing file counts as 0)", kaEcho(value))
+			case value != "0":
+				c.note(d.pos, "warning: init_file: keepalived creates the file with %s if it is missing; vrrpd does not create it "+
+					"and counts a missing file as 0: create it before vrrpd starts", kaEcho(value))
+			default:
+				c.note(d.pos, "init_file: nothing to carry over: vrrpd counts a missing file as 0, as keepalived's new file holds")
+			}
+		default:
+			c.drop(d)
+		}
+	}
+	if !hasFile {
+		c.note(s.pos, "not carried over: %s %s: it has no file (keepalived ignores it too)", s.kw(), kaEcho(s.arg()))
+		return
+	}
+	c.nameCheck(k.t, s.arg())
+	c.files[s.arg()] = k
+	c.checks = append(c.checks, k)
 }
 
 // checkCommand carries a vrrp_script's script over: `killall -0 NAME` and `pidof NAME`, the usual
 // "is it running" tests, become vrrpd's process check; anything else runs as exec, without a
-// shell, as keepalived runs it.
-func (c *kaConverter) checkCommand(t *tomlTable, s *kaStmt) bool {
+// shell, as keepalived runs it. It reports whether the script was carried over, and whether it
+// became a process check.
+func (c *kaConverter) checkCommand(t *tomlTable, s *kaStmt) (ok, process bool) {
 	argv, rest, ok := c.command(s)
 	if !ok {
-		return false
+		return false, false
 	}
 	if len(rest) > 0 {
-		c.note(s.pos, "warning: script: keepalived runs %q and ignores what follows it (quote the whole command line); carried over as keepalived runs it", strings.Join(argv, " "))
+		c.note(s.pos, "warning: script: keepalived runs only the first word after script, %s, and ignores what follows it "+
+			"(quote the whole command line); carried over as keepalived runs it", kaEcho(strconv.Quote(strings.Join(argv, " "))))
 	}
 	base := filepath.Base(argv[0])
 	if len(argv) == 3 && base == "killall" && argv[1] == "-0" || len(argv) == 2 && base == "pidof" {
 		t.set("process", tomlString(argv[len(argv)-1]), "keepalived: script "+tomlString(strings.Join(argv, " ")))
-		return true
+		return true, true
 	}
 	value, remark := kaArgv(argv)
 	t.set("exec", value, remark)
-	return true
+	return true, false
 }
 
 // command splits a script's line as keepalived does (notify_script_init): the line is split again
@@ -395,24 +723,25 @@ func kaArgv(argv []string) (value, remark string) {
 	return tomlStrings(append([]string{"/usr/bin/env"}, argv...)), "keepalived searched $PATH for " + argv[0] + "; env does too"
 }
 
-// hook carries a notify script over as the hook key of t.
-func (c *kaConverter) hook(t *tomlTable, key string, s *kaStmt) {
+// hook carries a notify script over as the hook key of t, and returns its argv.
+func (c *kaConverter) hook(t *tomlTable, key string, s *kaStmt) []string {
 	argv, rest, ok := c.command(s)
 	if !ok {
-		return
+		return nil
 	}
 	value, remark := kaArgv(argv)
 	if len(rest) > 0 {
-		c.note(s.pos, "not carried over: %s: keepalived reads %q after the script as the user to run it as (and skips the hook "+
+		c.note(s.pos, "not carried over: %s: keepalived reads %s after the script as the user to run it as (and skips the hook "+
 			"if there is no such user; quote the whole command line to pass arguments); vrrpd runs every hook as script_user in "+
-			"[global] (its own user if that is not set), so this is carried over as %s", s.kw(), strings.Join(rest, " "), value)
+			"[global] (its own user if that is not set), so this is carried over as %s", s.kw(), kaEcho(strconv.Quote(strings.Join(rest, " "))), kaEcho(value))
 	}
 	t.set(key, value, remark)
+	return argv
 }
 
 // notifyTable returns an empty [PARENT.notify] table.
 func notifyTable(parent string) *tomlTable {
-	return &tomlTable{header: "[" + parent + ".notify]", order: []string{"master", "backup", "fault", "stop", "any"}}
+	return &tomlTable{header: "[" + parent + ".notify]", order: []string{"master", "backup", "fault", "stop", "any", "reassert", "priority"}}
 }
 
 func (c *kaConverter) syncGroup(s *kaStmt) {
@@ -434,6 +763,14 @@ func (c *kaConverter) syncGroup(s *kaStmt) {
 			c.hook(g.t.sub, "any", d)
 		case "sync_group_tracking_weight", "global_tracking": // vrrpd's way: weights count
 			g.weights = true
+		case "track_interface":
+			g.ifaces = append(g.ifaces, c.block(d)...)
+		case "track_script":
+			g.tracks = append(g.tracks, c.block(d)...)
+		case "track_file":
+			g.files = append(g.files, c.block(d)...)
+		case "notify_priority_changes":
+			g.prioNotify = d
 		default:
 			c.drop(d)
 		}
@@ -441,13 +778,13 @@ func (c *kaConverter) syncGroup(s *kaStmt) {
 	c.groups = append(c.groups, g)
 }
 
-// finishGroup lists the group's members, once every instance is known.
+// finishGroup lists the group's members, once every instance is known, and gives them its trackers.
 func (c *kaConverter) finishGroup(g *kaGroup) {
 	var names []string
 	for _, m := range g.members {
 		for _, name := range m.words {
 			if c.names["vrrp_instance "+name] == (kaPos{}) {
-				c.note(m.pos, "not carried over: %s in sync group %s: there is no vrrp_instance %s (keepalived ignores it too)", name, g.name, name)
+				c.note(m.pos, "not carried over: %s in sync group %s: there is no vrrp_instance %s (keepalived ignores it too)", kaEcho(name), kaEcho(g.name), kaEcho(name))
 				continue
 			}
 			names = append(names, name)
@@ -455,8 +792,15 @@ func (c *kaConverter) finishGroup(g *kaGroup) {
 		}
 	}
 	if len(names) == 0 {
-		c.note(g.pos, "not carried over: vrrp_sync_group %s: it has no instances", g.name)
+		c.note(g.pos, "not carried over: vrrp_sync_group %s: it has no instances", kaEcho(g.name))
 		return
 	}
 	g.t.set("instances", tomlStrings(names), "")
+	for _, in := range c.instances {
+		if c.groupOf[in.name] == g {
+			in.ifaces = append(in.ifaces, kaTracks(g.ifaces, g)...)
+			in.tracks = append(in.tracks, kaTracks(g.tracks, g)...)
+			in.files = append(in.files, kaTracks(g.files, g)...)
+		}
+	}
 }

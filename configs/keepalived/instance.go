@@ -15,6 +15,51 @@ import (
 // every section is read, as keepalived combines state, priority, nopreempt, authentication, the
 // trackers and the sync group.
 
+// kaInstance is a vrrp_instance being converted: its tables, and what finish needs to complete them.
+type kaInstance struct {
+	name      string
+	t         *tomlTable // its sub is the [instance.notify] table
+	iface     string
+	state     *kaStmt // the last "state" line
+	advert    *kaStmt // advert_int, whose rounding depends on the version
+	strict    bool    // strict_mode
+	nopreempt *kaStmt
+	delay     *kaStmt // preempt_delay, which keepalived may ignore
+	authType  *kaStmt
+	authPass  *kaStmt
+	vmac      *kaStmt   // use_vmac
+	vips      []*kaStmt // virtual_ipaddress lines
+	evips     []*kaStmt // virtual_ipaddress_excluded lines
+	ifaces    []kaTrack // track_interface lines, its own and its sync group's
+	tracks    []kaTrack // track_script lines
+	files     []kaTrack // track_file lines
+	notify    string    // its notify script, as TOML
+	prio      *kaStmt   // notify_priority_changes
+	refs      []kaRef   // the checks it tracks, resolved by finish
+}
+
+// kaTrack is a tracker's line, in an instance or in its sync group (group is then set).
+type kaTrack struct {
+	s     *kaStmt
+	group *kaGroup
+}
+
+func kaTracks(lines []*kaStmt, g *kaGroup) []kaTrack {
+	tracks := make([]kaTrack, len(lines))
+	for i, s := range lines {
+		tracks[i] = kaTrack{s, g}
+	}
+	return tracks
+}
+
+// kaRef is a check an instance tracks: the variant of a kaCheck, and vrrpd's weight for it.
+type kaRef struct {
+	check   *kaCheck
+	variant int
+	weight  int
+	set     bool // the line gives the weight
+}
+
 func (c *kaConverter) instance(s *kaStmt) {
 	if !c.section(s) {
 		return
@@ -22,8 +67,8 @@ func (c *kaConverter) instance(s *kaStmt) {
 	in := &kaInstance{name: s.arg(),
 		t: &tomlTable{header: "[[instance]]", sub: notifyTable("instance"), comments: []string{fmt.Sprintf("vrrp_instance %s, %s", s.arg(), s.pos)},
 			order: []string{"name", "interface", "vrid", "priority", "version", "advert_interval", "preempt", "preempt_delay",
-				"vips", "unicast_src", "unicast_peers", "auth_pass", "garp_delay", "garp_repeat", "garp_refresh",
-				"track_interfaces", "track_checks"}},
+				"vips", "vips_excluded", "unicast_src", "unicast_peers", "auth_pass", "garp_delay", "garp_repeat", "garp_refresh",
+				"garp_interval", "vmac", "vmac_name", "routes", "rules", "track_interfaces", "track_checks"}},
 	}
 	in.t.set("name", tomlString(s.arg()), "")
 	var peers []string
@@ -57,7 +102,7 @@ func (c *kaConverter) instance(s *kaStmt) {
 			for _, p := range c.block(d) {
 				peers = append(peers, p.kw())
 				if len(p.words) > 1 {
-					c.note(p.pos, "not carried over: %s: vrrpd has no per-peer settings; unicast_min_ttl sets the lowest TTL accepted from all peers", strings.Join(p.words[1:], " "))
+					c.note(p.pos, "not carried over: %s: vrrpd has no per-peer settings; unicast_min_ttl sets the lowest TTL accepted from all peers", kaEcho(strings.Join(p.words[1:], " ")))
 				}
 			}
 			in.t.set("unicast_peers", tomlStrings(peers), "")
@@ -74,25 +119,49 @@ func (c *kaConverter) instance(s *kaStmt) {
 			}
 		case "virtual_ipaddress":
 			in.vips = append(in.vips, c.block(d)...)
+		case "virtual_ipaddress_excluded":
+			in.evips = append(in.evips, c.block(d)...)
+		case "virtual_routes":
+			c.routes(in, c.block(d))
+		case "virtual_rules":
+			c.rules(in, c.block(d))
 		case "track_interface":
-			in.ifaces = append(in.ifaces, c.block(d)...)
+			in.ifaces = append(in.ifaces, kaTracks(c.block(d), nil)...)
 		case "track_script":
-			in.tracks = append(in.tracks, c.block(d)...)
+			in.tracks = append(in.tracks, kaTracks(c.block(d), nil)...)
+		case "track_file":
+			in.files = append(in.files, kaTracks(c.block(d), nil)...)
 		case "notify_master", "notify_backup", "notify_fault", "notify_stop":
 			c.hook(in.t.sub, strings.TrimPrefix(kw, "notify_"), d)
 		case "notify":
-			c.hook(in.t.sub, "any", d)
+			if c.hook(in.t.sub, "any", d) != nil {
+				in.notify, _ = in.t.sub.get("any")
+			}
+		case "notify_master_rx_lower_pri":
+			c.hook(in.t.sub, "reassert", d)
+		case "notify_priority_changes":
+			in.prio = d
 		case "garp_master_delay":
 			c.setSeconds(in.t, "garp_delay", d)
 		case "garp_master_repeat":
 			c.setInt(in.t, "garp_repeat", d)
 		case "garp_master_refresh":
 			c.setSeconds(in.t, "garp_refresh", d)
+		case "use_vmac":
+			in.vmac = d
+		case "vmac_xmit_base":
+			c.note(d.pos, kaXmitBase)
+		case "no_accept":
+			c.note(d.pos, kaNoAccept)
 		case "strict_mode":
 			in.strict = true
 			c.note(d.pos, kaStrict, kw)
 		default:
-			c.drop(d)
+			if why := kaDefault(kw); why != "" {
+				c.note(d.pos, "%s: nothing to carry over: %s", kw, why)
+			} else {
+				c.drop(d)
+			}
 		}
 	}
 	c.instances = append(c.instances, in)
@@ -101,7 +170,8 @@ func (c *kaConverter) instance(s *kaStmt) {
 // finish completes an instance once every section is read: the checks it tracks and its sync
 // group may come after it.
 func (c *kaConverter) finish(in *kaInstance) {
-	ipv6 := c.vips(in)
+	ipv6 := c.addresses(in, "vips", in.vips)
+	c.addresses(in, "vips_excluded", in.evips)
 
 	// keepalived's default version is 2, vrrpd's is 3: always say which.
 	_, hasVersion := in.t.get("version")
@@ -120,26 +190,52 @@ func (c *kaConverter) finish(in *kaInstance) {
 		if r := max(d.Round(time.Second), time.Second); r != d {
 			in.t.set("advert_interval", tomlString(configs.FormatDuration(r)), "keepalived: advert_int "+in.advert.arg())
 			c.note(in.advert.pos, "warning: advert_int %s: VRRPv2 carries whole seconds (RFC 3768 §5.3.7); keepalived rounds it to %s, and so does the conversion",
-				in.advert.arg(), configs.FormatDuration(r))
+				kaEcho(in.advert.arg()), configs.FormatDuration(r))
 		}
 	}
 
 	c.preempt(in)
 	c.auth(in, version)
-	c.trackers(in)
+	c.interfaces(in)
+	c.trackChecks(in)
 	for _, g := range c.garp.entries {
 		if _, ok := in.t.get(g.key); !ok {
 			in.t.set(g.key, g.value, g.remark)
 		}
 	}
+	c.garpIntervalOf(in, ipv6)
+	c.vmac(in, ipv6)
+	c.priorityNotify(in)
 }
 
-// vips carries virtual_ipaddress over, and says whether the addresses are IPv6. Each line is
-// ADDRESS[/LEN] [dev IFNAME] [label LABEL] [scope SCOPE] [brd ADDRESS] ...
-func (c *kaConverter) vips(in *kaInstance) (ipv6 bool) {
-	var vips []string
-	for _, s := range in.vips {
-		addr, dev := s.kw(), ""
+// garpIntervalOf sets garp_interval: keepalived's interval between the GARPs (IPv6: unsolicited NAs)
+// on an interface, from the garp_group that lists the instance's interface, else from global_defs.
+func (c *kaConverter) garpIntervalOf(in *kaInstance, ipv6 bool) {
+	key, global, remark := "garp", c.garpDefault, "global_defs vrrp_garp_interval"
+	if ipv6 {
+		key, global, remark = "gna", c.gnaDefault, "global_defs vrrp_gna_interval"
+	}
+	v := global
+	if g, ok := c.garpGroups[in.iface]; ok && g[key] != "" {
+		v, remark = g[key], "keepalived: garp_group "+key+"_interval of "+in.iface
+	}
+	if v != "" && v != `"0s"` {
+		in.t.set("garp_interval", v, remark)
+	}
+}
+
+// addresses carries virtual_ipaddress or virtual_ipaddress_excluded over as key, and says whether
+// the addresses are IPv6. Each line is ADDRESS[/LEN] [dev IFNAME] [label LABEL] [scope SCOPE]
+// [brd ADDRESS] ...; an address with a dev other than the instance's interface, a label or a
+// scope is written as a table.
+func (c *kaConverter) addresses(in *kaInstance, key string, lines []*kaStmt) (ipv6 bool) {
+	var entries []string
+	tables := false
+	for _, s := range lines {
+		addr := s.kw()
+		var fields []string // of a table
+		ip, _, _ := strings.Cut(addr, "/")
+		v6 := strings.Contains(ip, ":")
 		for i := 1; i < len(s.words); i++ {
 			opt, arg := s.words[i], ""
 			if slices.Contains([]string{"dev", "brd", "broadcast", "scope", "label", "peer", "preferred_lft", "track_group"}, opt) && i+1 < len(s.words) {
@@ -147,29 +243,35 @@ func (c *kaConverter) vips(in *kaInstance) (ipv6 bool) {
 				arg = s.words[i]
 			}
 			switch {
+			case opt == "dev" && arg != in.iface:
+				fields = append(fields, "dev = "+tomlString(arg))
 			case opt == "dev":
-				dev = arg
+			case opt == "label" && v6:
+				c.note(s.pos, "not carried over: label %s of %s: IPv6 addresses have no labels", kaEcho(arg), kaEcho(addr))
 			case opt == "label":
-				c.note(s.pos, "not carried over: label %s of %s: vrrpd adds VIPs without a label; scripts that look for the label should look for the address", arg, addr)
+				fields = append(fields, "label = "+tomlString(arg))
+			case opt == "scope" && (arg == "global" || arg == "universe"): // vrrpd's default
+			case opt == "scope" && slices.Contains([]string{"site", "link", "host"}, arg):
+				fields = append(fields, "scope = "+tomlString(arg))
 			case opt == "scope":
-				c.note(s.pos, "not carried over: scope %s of %s: vrrpd adds VIPs with the default scope, global", arg, addr)
+				c.note(s.pos, "not carried over: scope %s of %s: vrrpd's scopes are global, site, link and host", kaEcho(arg), kaEcho(addr))
 			case kaIsAddress(opt):
-				c.note(s.pos, "not carried over: %s: keepalived reads one address per line and ignores this one after %s: put it on a line of its own", opt, addr)
+				c.note(s.pos, "not carried over: %s: keepalived reads one address per line and ignores this one after %s: put it on a line of its own", kaEcho(opt), kaEcho(addr))
 			default:
-				c.note(s.pos, "not carried over: %s of %s: vrrpd adds a VIP with its address and prefix length only", strings.TrimSpace(opt+" "+arg), addr)
+				c.note(s.pos, "not carried over: %s of %s: vrrpd adds an address with its prefix length, dev, label and scope only",
+					kaEcho(strings.TrimSpace(opt+" "+arg)), kaEcho(addr))
 			}
 		}
-		if dev != "" && dev != in.iface {
-			c.note(s.pos, "not carried over: %s dev %s: vrrpd puts an instance's VIPs on its interface, %s: add an [[instance]] "+
-				"on %s for it (and a sync_group if they must move together)", addr, dev, in.iface, dev)
-			continue
+		if len(fields) == 0 {
+			entries = append(entries, tomlString(addr))
+		} else {
+			tables = true
+			entries = append(entries, "{ address = "+tomlString(addr)+", "+strings.Join(fields, ", ")+" }")
 		}
-		vips = append(vips, addr)
-		ip, _, _ := strings.Cut(addr, "/")
-		ipv6 = ipv6 || strings.Contains(ip, ":")
+		ipv6 = ipv6 || v6
 	}
-	if len(vips) > 0 {
-		in.t.set("vips", tomlStrings(vips), "")
+	if len(entries) > 0 {
+		in.t.set(key, tomlArray(entries, tables), "")
 	}
 	return ipv6
 }
@@ -178,6 +280,243 @@ func kaIsAddress(s string) bool {
 	_, err := netip.ParsePrefix(s)
 	_, err2 := netip.ParseAddr(s)
 	return err == nil || err2 == nil
+}
+
+// kaTable reads a routing table's number or name, as find_rttables_table does from iproute2's
+// rt_tables, which names main, local and default. It returns "" for the main table.
+func kaTable(s string) (string, bool) {
+	switch s {
+	case "main", "254":
+		return "", true
+	case "local":
+		return "255", true
+	case "default":
+		return "253", true
+	}
+	n, err := strconv.ParseUint(s, 0, 32)
+	return strconv.FormatUint(n, 10), err == nil
+}
+
+// kaScope reads a route's scope, by name or number (iproute2's rt_scopes).
+func kaScope(s string) (string, bool) {
+	switch s {
+	case "global", "universe", "0":
+		return "global", true
+	case "site", "200":
+		return "site", true
+	case "link", "253":
+		return "link", true
+	case "host", "254":
+		return "host", true
+	}
+	return "", false
+}
+
+// routes carries virtual_routes over. Each line is [src ADDRESS] [to] PREFIX [via|gw ADDRESS]
+// [dev IFNAME] [scope SCOPE] [table TABLE] [metric N], or blackhole, unreachable or prohibit
+// before the prefix (keepalived's alloc_route). A route with an option vrrpd's routes lack is
+// left out whole, as leaving out the option would make it another route.
+func (c *kaConverter) routes(in *kaInstance, lines []*kaStmt) {
+	var entries []string
+	for _, s := range lines {
+		var fields [8]string // to, via, dev, src, table, metric, scope, type: as TOML
+		unsupported := ""
+		ws := s.words
+		for i := 0; i < len(ws) && unsupported == ""; i++ {
+			arg := func() string {
+				if i+1 < len(ws) {
+					i++
+					return ws[i]
+				}
+				unsupported = ws[i] + " without a value"
+				return ""
+			}
+			switch w := ws[i]; w {
+			case "inet", "inet6", "no_track", "prepend", "add", "append":
+				// the family, which the addresses say; keepalived's own tracking; how the kernel
+				// orders equal routes
+			case "src":
+				fields[3] = "src = " + tomlString(arg())
+			case "via", "gw":
+				v := arg()
+				if v == "inet" || v == "inet6" {
+					v = arg()
+				}
+				fields[1] = "via = " + tomlString(v)
+			case "dev", "oif":
+				fields[2] = "dev = " + tomlString(arg())
+			case "table":
+				if t, ok := kaTable(arg()); !ok {
+					unsupported = "table " + ws[i] + " (write its number)"
+				} else if t != "" {
+					fields[4] = "table = " + t
+				}
+			case "metric", "priority", "preference":
+				if n, err := strconv.ParseUint(arg(), 10, 32); err == nil {
+					fields[5] = "metric = " + strconv.FormatUint(n, 10)
+				} else {
+					unsupported = w + " " + ws[i]
+				}
+			case "scope":
+				if sc, ok := kaScope(arg()); ok {
+					fields[6] = "scope = " + tomlString(sc)
+				} else {
+					unsupported = "scope " + ws[i]
+				}
+			case "unicast":
+			case "blackhole", "unreachable", "prohibit":
+				fields[7] = "type = " + tomlString(w)
+			case "to":
+				fields[0] = "to = " + tomlString(arg())
+			default:
+				if fields[0] != "" || !kaIsAddress(w) && w != "default" {
+					unsupported = w
+				}
+				fields[0] = "to = " + tomlString(w)
+			}
+		}
+		switch {
+		case unsupported != "":
+			c.note(s.pos, "not carried over: route %s: vrrpd's routes have no %s: add it from a notify hook", kaEcho(strings.Join(ws, " ")), kaEcho(unsupported))
+		case fields[0] == "":
+			c.note(s.pos, "not carried over: route %s: it has no destination (keepalived ignores it too)", kaEcho(strings.Join(ws, " ")))
+		default:
+			entries = append(entries, "{ "+strings.Join(slices.DeleteFunc(fields[:], func(f string) bool { return f == "" }), ", ")+" }")
+		}
+	}
+	if len(entries) > 0 {
+		in.t.set("routes", tomlArray(entries, true), "")
+	}
+}
+
+// rules carries virtual_rules over. Each line is from PREFIX [to PREFIX] [iif IFNAME] [oif IFNAME]
+// [fwmark N] table TABLE [priority N] (keepalived's alloc_rule), any of them but the table left
+// out. A rule with an option vrrpd's rules lack is left out whole, as leaving out the option would
+// make it another rule.
+func (c *kaConverter) rules(in *kaInstance, lines []*kaStmt) {
+	var entries []string
+	for _, s := range lines {
+		var fields [7]string // from, to, iif, oif, fwmark, table, priority: as TOML
+		unsupported := ""
+		ws := s.words
+		for i := 0; i < len(ws) && unsupported == ""; i++ {
+			arg := func() string {
+				if i+1 < len(ws) {
+					i++
+					return ws[i]
+				}
+				unsupported = ws[i] + " without a value"
+				return ""
+			}
+			switch w := ws[i]; w {
+			case "inet", "inet6", "no_track":
+			case "from":
+				fields[0] = "from = " + tomlString(arg())
+			case "to":
+				fields[1] = "to = " + tomlString(arg())
+			case "iif", "dev":
+				fields[2] = "iif = " + tomlString(arg())
+			case "oif":
+				fields[3] = "oif = " + tomlString(arg())
+			case "fwmark":
+				if n, err := strconv.ParseUint(arg(), 0, 32); err == nil {
+					fields[4] = "fwmark = " + strconv.FormatUint(n, 10)
+				} else {
+					unsupported = "fwmark " + ws[i]
+				}
+			case "table", "lookup":
+				switch t, ok := kaTable(arg()); {
+				case !ok:
+					unsupported = "table " + ws[i] + " (write its number)"
+				case t == "":
+					fields[5] = "table = 254"
+				default:
+					fields[5] = "table = " + t
+				}
+			case "priority", "preference", "order":
+				if n, err := strconv.ParseUint(arg(), 0, 32); err == nil {
+					fields[6] = "priority = " + strconv.FormatUint(n, 10)
+				} else {
+					unsupported = w + " " + ws[i]
+				}
+			default:
+				unsupported = w
+			}
+		}
+		switch {
+		case unsupported != "":
+			c.note(s.pos, "not carried over: rule %s: vrrpd's rules have no %s: add it from a notify hook", kaEcho(strings.Join(ws, " ")), kaEcho(unsupported))
+		case fields[5] == "":
+			c.note(s.pos, "not carried over: rule %s: it has no table (keepalived ignores it too)", kaEcho(strings.Join(ws, " ")))
+		default:
+			entries = append(entries, "{ "+strings.Join(slices.DeleteFunc(fields[:], func(f string) bool { return f == "" }), ", ")+" }")
+		}
+	}
+	if len(entries) > 0 {
+		in.t.set("rules", tomlArray(entries, true), "")
+	}
+}
+
+// vmac carries use_vmac [NAME] [MAC] over. Without a name keepalived calls the interface
+// PREFIX.VRID, PREFIX being vmac_prefix or "vrrp", as vrrpd does an IPv4 instance's.
+func (c *kaConverter) vmac(in *kaInstance, ipv6 bool) {
+	if in.vmac == nil {
+		return
+	}
+	in.t.set("vmac", "true", "keepalived: use_vmac")
+	name := ""
+	for _, w := range in.vmac.words[1:] {
+		if strings.Contains(w, ":") { // interface names have none
+			c.note(in.vmac.pos, "not carried over: use_vmac's MAC address %s: vrrpd uses the RFC's virtual MAC, 00:00:5e:00:01:VRID "+
+				"(IPv6 00:00:5e:00:02:VRID; RFC 5798 §7.3)", kaEcho(w))
+		} else {
+			name = w
+		}
+	}
+	prefix := c.vmacPrefix
+	if prefix == "" {
+		prefix = "vrrp"
+	}
+	vrid, _ := in.t.get("vrid")
+	switch {
+	case name != "":
+		in.t.set("vmac_name", tomlString(name), "")
+	case ipv6:
+		in.t.set("vmac", "true", "keepalived: use_vmac, with an interface it names "+prefix+"."+vrid+" (vrrpd: vrrp6."+vrid+")")
+	case c.vmacPrefix != "":
+		in.t.set("vmac_name", tomlString(prefix+"."+vrid), "global_defs vmac_prefix")
+	}
+}
+
+// priorityNotify carries notify_priority_changes over, from the instance, else its sync group,
+// else global_defs' vrrp_notify_priority_changes.
+func (c *kaConverter) priorityNotify(in *kaInstance) {
+	s := in.prio
+	if g := c.groupOf[in.name]; s == nil && g != nil {
+		s = g.prioNotify
+	}
+	if s == nil {
+		s = c.prioNotify
+	}
+	if s == nil {
+		return
+	}
+	if on, ok := c.boolValue(s); !ok || !on {
+		return
+	}
+	if in.notify == "" && s == c.prioNotify { // global_defs' default: an instance without a notify script has nothing to change
+		return
+	}
+	if in.notify == "" {
+		c.note(s.pos, "warning: %s: instance %s has no notify script to run on a change of priority: "+
+			"set notify.priority to a program that vrrpd runs on each change, with the new priority in $VRRPD_PRIORITY", s.kw(), kaEcho(in.name))
+		return
+	}
+	in.t.sub.set("priority", in.notify, "keepalived: "+s.kw())
+	c.note(s.pos, "warning: %s: carried over as notify.priority, the notify script of instance %s, which vrrpd runs on each change of "+
+		"the effective priority, without arguments and with the new priority in $VRRPD_PRIORITY. keepalived itself writes priority "+
+		"changes only to its notify FIFOs (INSTANCE \"NAME\" MASTER_PRIORITY PRIORITY), never to the notify script: make sure "+
+		"the script does the right thing without arguments", s.kw(), kaEcho(in.name))
 }
 
 // preempt carries state, priority, nopreempt and preempt_delay over, as keepalived combines them.
@@ -252,69 +591,216 @@ func (c *kaConverter) auth(in *kaInstance, version string) {
 	}
 }
 
-// trackers carries track_interface and track_script over. Each line is `NAME [weight N [reverse]]`.
-// In a sync group without sync_group_tracking_weight, keepalived ignores the weights: a tracked
-// interface puts the instance in FAULT instead, and a tracked script with a weight is not
-// tracked at all.
-func (c *kaConverter) trackers(in *kaInstance) {
-	g := c.groupOf[in.name]
-	noWeights := g != nil && !g.weights
-	weight := func(s *kaStmt, dflt int) (int, bool) {
-		if slices.Contains(s.words, "reverse") {
-			c.note(s.pos, "not carried over: reverse of %s: vrrpd has no reversed trackers: invert what it tracks instead", s.kw())
-		}
-		if len(s.words) < 3 || s.words[1] != "weight" {
-			return dflt, false
-		}
-		w, err := strconv.Atoi(s.words[2])
-		if err != nil {
-			c.note(s.pos, "not carried over: weight %s of %s: not a whole number", s.words[2], s.kw())
-			return dflt, false
-		}
-		return w, true
+// noWeights reports whether keepalived ignores the weights of an instance's own trackers: in a sync
+// group without sync_group_tracking_weight. It returns that group.
+func (c *kaConverter) noWeights(in *kaInstance) *kaGroup {
+	if g := c.groupOf[in.name]; g != nil && !g.weights {
+		return g
 	}
+	return nil
+}
 
+// interfaces carries track_interface over, with the delays of interface_up_down_delays. Each line
+// is `NAME [weight N [reverse]]`. In a sync group without sync_group_tracking_weight, keepalived
+// ignores the weights: a tracked interface puts the instance in FAULT instead.
+func (c *kaConverter) interfaces(in *kaInstance) {
+	g := c.noWeights(in)
 	var list []string
-	for _, s := range in.ifaces {
-		w, _ := weight(s, 0)
+	seen := map[string]bool{}
+	for _, tr := range in.ifaces {
+		s := tr.s
+		if seen[s.kw()] {
+			continue // keepalived tracks an interface once
+		}
+		seen[s.kw()] = true
+		w, reverse, _, ok := c.trackWeight(s, 0, false)
+		if !ok {
+			continue
+		}
 		switch {
-		case w != 0 && noWeights:
+		case reverse && w == 0:
+			c.note(s.pos, "not carried over: weight 0 reverse of %s: vrrpd cannot put an instance in FAULT while a link is up: "+
+				"tracked as a link going down means FAULT", kaEcho(s.kw()))
+		case w != 0 && s.kw() == in.iface:
+			c.note(s.pos, "warning: weight %d of %s: vrrpd always tracks the instance's own interface with weight 0, FAULT while it "+
+				"is down: carried over that way", w, kaEcho(s.kw()))
+			w = 0
+		case w != 0 && g != nil && tr.group == nil:
 			c.note(s.pos, "warning: weight %d of %s: keepalived ignores tracker weights in sync group %s (it has no sync_group_tracking_weight), "+
 				"so %s going down means FAULT: carried over that way; to apply the weight, add weight = %d to its track_interfaces entry",
-				w, s.kw(), g.name, s.kw(), w)
+				w, kaEcho(s.kw()), kaEcho(g.name), kaEcho(s.kw()), w)
 			w = 0
+		case reverse:
+			// keepalived subtracts a positive weight while the link is up, and adds a negative one's
+			// size while it is down: vrrpd adding the size while it is down keeps the difference.
+			if w > 0 {
+				c.note(s.pos, "warning: weight %d reverse of %s: keepalived subtracts %d while the link is up, vrrpd adds weights "+
+					"while it is down: carried over as weight = %d, so subtract %d from priority to keep the same priorities", w, kaEcho(s.kw()), w, w, w)
+			}
+			w = max(w, -w)
 		case w > 0:
 			c.note(s.pos, "warning: weight %d of %s: keepalived adds a positive weight while the link is up, vrrpd adds weights "+
-				"while it is down: carried over as weight = %d, so add %d to priority to keep the same priorities", w, s.kw(), -w, w)
+				"while it is down: carried over as weight = %d, so add %d to priority to keep the same priorities", w, kaEcho(s.kw()), -w, w)
 			w = -w
 		}
 		entry := "{ name = " + tomlString(s.kw())
 		if w != 0 {
 			entry += ", weight = " + strconv.Itoa(w)
 		}
-		list = append(list, entry+" }")
+		list = append(list, entry+c.delayKeys(s.kw())+" }")
+	}
+	if c.ifDelays[in.iface] != "" && !seen[in.iface] { // its own interface, for its delays
+		list = append(list, "{ name = "+tomlString(in.iface)+c.delayKeys(in.iface)+" }")
 	}
 	if len(list) > 0 {
 		in.t.set("track_interfaces", "["+strings.Join(list, ", ")+"]", "")
 	}
+}
 
-	list = nil
-	for _, s := range in.tracks {
-		own, ok := c.scripts[s.kw()]
-		if !ok {
-			c.note(s.pos, "not carried over: track_script %s: there is no vrrp_script %s with a script (keepalived ignores it too)", s.kw(), s.kw())
-			continue
+// delayKeys returns the keys of an interface's delays, after ", ", if it has any.
+func (c *kaConverter) delayKeys(ifname string) string {
+	keys, ok := c.ifDelays[ifname]
+	c.delayUsed[ifname] = c.delayUsed[ifname] || ok
+	if keys == "" {
+		return ""
+	}
+	return ", " + keys
+}
+
+// trackWeight reads a tracker line's `NAME [weight W [reverse|noreverse]]`, as alloc_track_script
+// and vrrp_alloc_track_file do, starting from the tracked thing's own weight and reverse. ok is
+// false if keepalived does not track it at all.
+func (c *kaConverter) trackWeight(s *kaStmt, weight int, reverse bool) (w int, rev, set, ok bool) {
+	switch {
+	case len(s.words) == 1:
+		return weight, reverse, false, true
+	case s.words[1] != "weight" || len(s.words) == 2:
+		c.note(s.pos, "not carried over: %s %s: keepalived expects NAME [weight W [reverse|noreverse]], and ignores the line", kaEcho(s.kw()), kaEcho(strings.Join(s.words[1:], " ")))
+		return 0, false, false, false
+	}
+	w, err := strconv.Atoi(s.words[2])
+	if err != nil || w < -254 || w > 254 {
+		c.note(s.pos, "not carried over: weight %s of %s: not a whole number from -254 to 254; keepalived uses the default, %d", kaEcho(s.words[2]), kaEcho(s.kw()), weight)
+		w = weight
+	}
+	rev = reverse
+	switch {
+	case len(s.words) == 3:
+	case s.words[3] == "reverse":
+		rev = true
+	case s.words[3] == "noreverse":
+		rev = false
+	default:
+		c.note(s.pos, "not carried over: %s of %s: keepalived knows reverse and noreverse only", kaEcho(s.words[3]), kaEcho(s.kw()))
+	}
+	return w, rev, true, true
+}
+
+// trackChecks resolves track_script and track_file: which variant of which check each needs, and
+// vrrpd's weight for it. In a sync group without sync_group_tracking_weight, keepalived ignores a
+// tracked script with a weight, and a track_file's weight: one of 1 (its default) means FAULT,
+// another is not tracked at all. The sync group's own trackers keep their weights.
+func (c *kaConverter) trackChecks(in *kaInstance) {
+	g := c.noWeights(in)
+	seen := map[*kaCheck]bool{}
+	for _, kind := range []string{"track_script", "track_file"} {
+		tracks, checks, what := in.tracks, c.scripts, "vrrp_script %s with a script"
+		if kind == "track_file" {
+			tracks, checks, what = in.files, c.files, "track_file %s with a file"
 		}
-		w, set := weight(s, own)
-		if w != 0 && noWeights {
-			c.note(s.pos, "warning: track_script %s: keepalived ignores a tracked script with a weight (%d) in sync group %s (it has no "+
-				"sync_group_tracking_weight), so it never tracked it: left out; to track it, add { name = %q } to track_checks",
-				s.kw(), w, g.name, s.kw())
-			continue
+		for _, tr := range tracks {
+			s := tr.s
+			k := checks[s.kw()]
+			switch {
+			case k == nil:
+				c.note(s.pos, "not carried over: %s %s: there is no "+what+" (keepalived ignores it too)", kind, kaEcho(s.kw()), kaEcho(s.kw()))
+				continue
+			case seen[k]:
+				c.note(s.pos, "%s %s: nothing to carry over: instance %s tracks it already, and keepalived ignores this line", kind, kaEcho(s.kw()), kaEcho(in.name))
+				continue
+			}
+			seen[k] = true
+			w, rev, set, ok := c.trackWeight(s, k.weight, k.reverse)
+			switch {
+			case !ok:
+				continue
+			case g == nil || tr.group != nil || w == 0:
+			case kind == "track_file" && w == 1:
+				c.note(s.pos, "warning: track_file %s: keepalived ignores its weight 1 in sync group %s (it has no sync_group_tracking_weight), "+
+					"so a number other than 0 in the file means FAULT: carried over that way", kaEcho(s.kw()), kaEcho(g.name))
+				w, set = 0, true
+			default:
+				c.note(s.pos, "warning: %s %s: keepalived ignores a tracked %s with a weight (%d) in sync group %s (it has no "+
+					"sync_group_tracking_weight), so it never tracked it: left out; to track it, add { name = %q } to track_checks",
+					kind, kaEcho(s.kw()), strings.TrimPrefix(kind, "track_"), w, kaEcho(g.name), s.kw())
+				continue
+			}
+			r := kaRef{check: k, variant: k.variant(w, rev), weight: k.vrrpdWeight(w, rev), set: set}
+			k.used[r.variant] = true
+			in.refs = append(in.refs, r)
 		}
-		entry := "{ name = " + tomlString(s.kw())
-		if set {
-			entry += ", weight = " + strconv.Itoa(w)
+	}
+}
+
+// finishChecks completes the checks once every instance has said which variants it tracks: a check
+// has the variant of its own weight and reverse, or the other one if only that is tracked, or both.
+func (c *kaConverter) finishChecks() {
+	for _, k := range c.checks {
+		own := k.own()
+		if !k.used[own] && k.used[1-own] {
+			own = 1 - own
+		}
+		k.table[own] = k.t
+		if other := 1 - own; k.used[other] {
+			suffix, how := "_noreverse", "without"
+			if other == 1 {
+				suffix, how = "_reverse", "with"
+			}
+			t := checkTable(fmt.Sprintf("%s %s, %s, tracked %s reverse", k.kind, k.name, k.pos, how))
+			c.nameCheck(t, k.name+suffix)
+			for _, e := range k.t.entries {
+				if e.key != "name" {
+					t.set(e.key, e.value, e.remark)
+				}
+			}
+			k.table[other] = t
+		}
+		for v, t := range k.table {
+			if t == nil {
+				continue
+			}
+			t.del("weight")
+			if w := k.tableWeight(v); w != 0 {
+				t.set("weight", strconv.Itoa(w), "")
+			}
+			t.del("reverse")
+			if v == 1 {
+				t.set("reverse", "true", "keepalived: weight reverse")
+			}
+		}
+	}
+}
+
+// tableWeight is vrrpd's weight of a check's variant v.
+func (k *kaCheck) tableWeight(v int) int {
+	switch {
+	case v == k.own():
+		return k.vrrpdWeight(k.weight, k.reverse)
+	case k.kind == "track_file" && v == 1: // a reversed track_file's check has weight 0
+		return 0
+	}
+	return k.vrrpdWeight(k.weight, v == 1)
+}
+
+// writeTrackChecks writes an instance's track_checks, once the checks are complete.
+func (c *kaConverter) writeTrackChecks(in *kaInstance) {
+	var list []string
+	for _, r := range in.refs {
+		t := r.check.table[r.variant]
+		name, _ := t.get("name")
+		entry := "{ name = " + name
+		if r.set || r.weight != r.check.tableWeight(r.variant) {
+			entry += ", weight = " + strconv.Itoa(r.weight)
 		}
 		list = append(list, entry+" }")
 	}

@@ -3,16 +3,22 @@ package keepalived
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // The TOML writer: the converter builds the output as tables of keys whose values are TOML
-// already, and writes them in the schema's order.
+// already (made by tomlString, tomlStrings and tomlArray from what the configuration says, or
+// numbers and booleans it made itself), and writes them in the schema's order. Every comment and
+// remark goes through tomlComment here, so that no text from the configuration can end one and
+// start TOML of its own.
 
 // toml writes the configuration.
 func (c *kaConverter) toml(name string, notes int) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# vrrpd configuration converted from %s by `vrrpd convert`.\n", name)
+	b.WriteString(tomlComment(fmt.Sprintf("vrrpd configuration converted from %s by `vrrpd convert`.", name)))
 	if notes > 0 {
 		fmt.Fprintf(&b, "# Review it and the %d note(s) `vrrpd convert` printed on stderr, then run `vrrpd check`.\n", notes)
 	} else {
@@ -21,8 +27,13 @@ func (c *kaConverter) toml(name string, notes int) []byte {
 	if len(c.global.entries) > 0 || len(c.global.comments) > 0 {
 		c.global.write(&b)
 	}
-	for _, t := range c.checks {
-		t.write(&b)
+	for _, k := range c.checks {
+		k.t.write(&b)
+		for _, t := range k.table {
+			if t != nil && t != k.t {
+				t.write(&b)
+			}
+		}
 	}
 	for _, in := range c.instances {
 		in.t.write(&b)
@@ -78,15 +89,16 @@ func (t *tomlTable) write(b *strings.Builder) {
 	slices.SortStableFunc(t.entries, func(x, y tomlEntry) int { return rank(x) - rank(y) })
 	b.WriteString("\n")
 	for _, s := range t.comments {
-		b.WriteString("# " + s + "\n")
+		b.WriteString(tomlComment(s))
 	}
 	b.WriteString(t.header + "\n")
 	for _, e := range t.entries {
 		b.WriteString(e.key + " = " + e.value)
 		if e.remark != "" {
-			b.WriteString("  # " + e.remark)
+			b.WriteString("  " + tomlComment(e.remark))
+		} else {
+			b.WriteString("\n")
 		}
-		b.WriteString("\n")
 	}
 	if t.sub != nil && len(t.sub.entries) > 0 {
 		t.sub.write(b)
@@ -116,5 +128,34 @@ func tomlStrings(ss []string) string {
 	for i, s := range ss {
 		q[i] = tomlString(s)
 	}
-	return "[" + strings.Join(q, ", ") + "]"
+	return tomlArray(q, false)
+}
+
+// tomlArray writes values, TOML already, as an array: on one line, or one value a line.
+func tomlArray(values []string, lines bool) string {
+	if !lines {
+		return "[" + strings.Join(values, ", ") + "]"
+	}
+	return "[\n  " + strings.Join(values, ",\n  ") + ",\n]"
+}
+
+// tomlComment writes text as a TOML comment line, "# text\n", control characters escaped.
+func tomlComment(text string) string { return "# " + kaPrintable(text) + "\n" }
+
+// kaPrintable replaces each control character of s by its Go escape (\x1b, \n), so that text
+// from the configuration can neither end a line it is quoted on nor drive a terminal.
+func kaPrintable(s string) string {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s { // which makes each byte of invalid UTF-8 a U+FFFD
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

@@ -74,7 +74,7 @@ func TestConfigsAgree(t *testing.T) {
 			if err != nil {
 				t.Fatalf("vrrpd configuration: %v", err)
 			}
-			conv, err := keepalived.Convert("keepalived.conf", []byte(keepalivedConf("lb1", 110, tc.insts, tc.garpDelay)))
+			conv, err := keepalived.Convert("keepalived.conf", []byte(keepalivedConf("lb1", 110, tc.insts, tc.garpDelay)), keepalived.Options{})
 			if err != nil {
 				t.Fatalf("converting keepalived's configuration: %v", err)
 			}
