@@ -252,7 +252,8 @@ type Route struct {
 	// "default" is 0.0.0.0/0 or ::/0, in the family of via, else src, else the VIPs.
 	To  netip.Prefix
 	Via netip.Addr // via: the next hop, a unicast address of To's family; zero (default): none
-	// dev: the interface the route goes out of; "" (default): the instance's interface.
+	// dev: the interface the route goes out of; "" (default): with via, the one the kernel finds
+	// for the gateway (as keepalived leaves it); without, the instance's interface.
 	Dev string
 	// src: the preferred source address for the route, a unicast address of To's family; zero
 	// (default): none, the kernel chooses.

@@ -23,8 +23,9 @@ import (
 // gratuitous ARP requests for each IPv4 address, and count unsolicited neighbour
 // advertisements for each IPv6 one (RFC 5798 §6.4.1 and §6.4.2, RFC 9568 §6.4.1 and §6.4.2).
 //
-// With every == 0 the packets go at once: each address's back to back, the first address's
-// before the second is touched. With every > 0 (keepalived's garp_interval, for very long
+// With every == 0 the packets go at once, in rounds: every address's first, then every
+// address's second, so that the last of a thousand addresses is announced as early as the first
+// round allows. With every > 0 (keepalived's garp_interval, for very long
 // lists) they go one per every: the first before Announce returns, the rest from a goroutine
 // of the Manager, one round of every address and then the next, so that each address is
 // announced once as early as it can be. Announce does not wait for them. A Remove of an address
@@ -43,6 +44,7 @@ func (m *Manager) Announce(addrs []Addr, count int, every time.Duration) error {
 	var errs []error
 	var first *paced // the entry whose first packet is sent now
 	var queue []*paced
+	var now []*paced // every == 0: sent below, in rounds
 	for _, a := range addrs {
 		key := pacedKey{a.Dev, a.Prefix.Addr()}
 		delete(m.paced, key) // this announcement replaces what is pending
@@ -54,12 +56,7 @@ func (m *Manager) Announce(addrs []Addr, count int, every time.Duration) error {
 		p := &paced{key: key, send: send, left: count}
 		switch {
 		case every == 0:
-			for range count {
-				if err := send(); err != nil {
-					errs = append(errs, fmt.Errorf("announce %s: %w", a, err))
-					break
-				}
-			}
+			now = append(now, p)
 			continue
 		case first == nil:
 			first = p
@@ -73,6 +70,17 @@ func (m *Manager) Announce(addrs []Addr, count int, every time.Duration) error {
 		}
 		if p.left > 0 {
 			m.paced[key] = p
+		}
+	}
+	for range count {
+		for i, p := range now {
+			if p == nil {
+				continue
+			}
+			if err := p.send(); err != nil {
+				errs = append(errs, fmt.Errorf("announce %s on %s: %w", p.key.ip, p.key.dev, err))
+				now[i] = nil // one error for an address, not one a round
+			}
 		}
 	}
 	if first != nil && first.left > 0 {

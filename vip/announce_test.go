@@ -97,6 +97,25 @@ func TestAnnouncePaced(t *testing.T) {
 	}
 }
 
+// Unpaced, the packets go at once in rounds: every address's first, then every address's second.
+func TestAnnounceRounds(t *testing.T) {
+	a, b, m := twoHosts(t)
+	x, y := netip.MustParsePrefix("10.0.4.97/24"), netip.MustParsePrefix("10.0.4.98/24")
+	addrs := at("eth0", x, y, vip6)
+	if err := m.Add(addrs); err != nil {
+		t.Fatal(err)
+	}
+	wait := announcements(t, b)
+	if err := a.Do(func() error { return m.Announce(addrs, 2, 0) }); err != nil {
+		t.Fatal(err)
+	}
+	got := wait(a.MAC, 6)
+	want := []netip.Addr{x.Addr(), y.Addr(), vip6.Addr(), x.Addr(), y.Addr(), vip6.Addr()}
+	if !slices.Equal(ips(got), want) {
+		t.Errorf("announced %v, want %v", ips(got), want)
+	}
+}
+
 func maps[K comparable, V comparable](a, b map[K]V) bool {
 	if len(a) != len(b) {
 		return false

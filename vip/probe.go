@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,19 @@ type Duplicate struct {
 	VIP  netip.Addr
 	MACs []net.HardwareAddr // at most MaxDuplicateMACs, in the order first heard
 	Seen int                // distinct MACs that answered (up to maxCountedMACs), which may be more than listed
+}
+
+// AnsweredBy says who answered: the MACs listed, and how many more there were.
+func (d Duplicate) AnsweredBy() string {
+	macs := make([]string, len(d.MACs))
+	for i, m := range d.MACs {
+		macs[i] = m.String()
+	}
+	s := strings.Join(macs, ", ")
+	if more := d.Seen - len(d.MACs); more > 0 {
+		s += fmt.Sprintf(" and %d more", more)
+	}
+	return s
 }
 
 // Probe asks the LAN who else answers for the addresses, and listens for wait. For IPv4 it sends

@@ -11,16 +11,25 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vrrpd/vrrpd/vip"
 )
 
-// VIPs adds, removes and announces an instance's virtual addresses. Package vip implements it.
-// Add and Remove are idempotent.
+// VIPs puts on the host what a master holds, and takes it off: its addresses, routes and rules,
+// and the virtual MAC interfaces instances run on. *vip.Manager implements it; see there. Adding
+// what is there and removing what is gone are no errors.
 type VIPs interface {
-	Add(ifname string, vips []netip.Prefix) error
-	Remove(ifname string, vips []netip.Prefix) error
+	Add(addrs []vip.Addr) error
+	Remove(addrs []vip.Addr) error
 	// Announce sends count gratuitous ARPs (IPv4) or unsolicited neighbour advertisements
-	// (IPv6) for each VIP.
-	Announce(ifname string, vips []netip.Prefix, count int) error
+	// (IPv6) for each address, in rounds, one packet per every (0: at once).
+	Announce(addrs []vip.Addr, count int, every time.Duration) error
+	AddRoutes(routes []vip.Route) error
+	RemoveRoutes(routes []vip.Route) error
+	AddRules(rules []vip.Rule) error
+	RemoveRules(rules []vip.Rule) error
+	EnsureVMAC(v vip.VMAC) (index int, err error)
+	RemoveVMAC(name string) error
 }
 
 // Event is what hooks hear of: a state change, or two more things (EventKind).
@@ -57,10 +66,13 @@ type Options struct {
 	VIPs   VIPs     // *vip.Manager in the daemon
 	Notify Notifier // nil: no hooks
 	Clock  Clock    // nil: SystemClock
-	// Probe asks who else answers for the VIPs (ARP), listening for a moment. The driver
-	// probes after each GARP/NA burst of a master, and again every probeAgain while another
-	// host answers. nil: no probing.
-	Probe func(ifname string, vips []netip.Prefix) []Duplicate
+	// InterfaceAddrs lists an interface's addresses of a family (for IPv6, link-local), for a
+	// VMAC instance's source address. nil: InterfaceAddrs.
+	InterfaceAddrs func(ifname string, ipv6 bool) ([]netip.Addr, error)
+	// Probe asks who else answers for the addresses (ARP, or IPv6 duplicate address detection),
+	// listening for a moment. The driver probes after each GARP/NA burst of a master, and again
+	// every probeAgain while another host answers. nil: no probing.
+	Probe func(addrs []vip.Addr) []vip.Duplicate
 }
 
 // ErrStopped is returned by the Driver's methods once Run has begun to stop.
@@ -99,6 +111,9 @@ func NewDriver(opt Options) *Driver {
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.InterfaceAddrs == nil {
+		opt.InterfaceAddrs = InterfaceAddrs
 	}
 	return &Driver{
 		epoch: opt.Clock.Now(),
@@ -384,7 +399,7 @@ func (d *Driver) AddrsChanged(ifname string, p netip.Prefix) error {
 			return nil
 		}
 		for _, in := range d.order {
-			if in.cfg.Interface == ifname {
+			if d.srcInterface(in) == ifname {
 				d.resolve(in)
 			}
 		}
@@ -411,7 +426,7 @@ func (d *Driver) Resync() error {
 // policy whether the instance can run.
 func (d *Driver) resolve(in *instance) {
 	if !in.cfg.Src.IsValid() && in.s.conn != nil {
-		src, err := primaryAddr(in.s.conn, d.isVIP, in.cfg.IPv6())
+		src, err := d.primaryAddr(in)
 		switch {
 		case err != nil:
 			in.src = netip.Addr{} // ready says what is missing
@@ -432,7 +447,7 @@ func (d *Driver) resolve(in *instance) {
 func (d *Driver) VIPRemoved(ifname string, p netip.Prefix) error {
 	return d.do(func() error {
 		for _, in := range d.order {
-			if in.cfg.Interface != ifname || in.m.State() != Master || !slices.Contains(in.held, p) {
+			if in.m.State() != Master || !slices.Contains(in.held, p) || in.cfg.devOf(p.Addr()) != ifname {
 				continue
 			}
 			d.opt.Log.Warn("a VIP was removed from the interface while master: putting it back",
@@ -452,6 +467,9 @@ func (d *Driver) shutdown() {
 	}
 	d.flush()
 	d.halt()
+	for _, in := range d.order {
+		d.removeVMAC(in)
+	}
 }
 
 // halt closes the sockets and waits for the goroutines.

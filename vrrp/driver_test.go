@@ -18,6 +18,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/vrrpd/vrrpd/vip"
 )
 
 // The driver tests run daemons on a fake LAN with a fake clock. Time moves only when a test
@@ -286,37 +288,97 @@ func (c *fakeConn) Close() error {
 	return nil
 }
 
-// fakeVIPs records what was done to the addresses.
+// fakeVIPs records what was done to the addresses, routes, rules and VMACs.
 type fakeVIPs struct {
 	mu        sync.Mutex
 	held      bool
 	log       []string
 	announced int
-	added     []netip.Prefix // the last Add's
+	added     []netip.Prefix // every address added, in order
+	addrs     []vip.Addr     // every address added, as given
+	routes    map[vip.Route]bool
+	rules     map[vip.Rule]bool
+	vmacs     map[string]vip.VMAC
+	calls     []string // every call, with the number of items: "add 64"
 }
 
-func (f *fakeVIPs) Add(ifname string, vips []netip.Prefix) error {
+// record records an operation, and the call with its details.
+func (f *fakeVIPs) record(op, details string) {
+	if n := len(f.log); n == 0 || f.log[n-1] != op { // a takeover adds and announces a chunk at a time
+		f.log = append(f.log, op)
+	}
+	f.calls = append(f.calls, op+details)
+}
+
+func (f *fakeVIPs) Add(addrs []vip.Addr) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.held = true
-	f.log = append(f.log, "add")
-	f.added = slices.Clone(vips)
+	f.record("add", fmt.Sprintf(" %d", len(addrs)))
+	for _, a := range addrs {
+		f.added = append(f.added, a.Prefix)
+	}
+	f.addrs = append(f.addrs, addrs...)
 	return nil
 }
 
-func (f *fakeVIPs) Remove(ifname string, vips []netip.Prefix) error {
+func (f *fakeVIPs) Remove(addrs []vip.Addr) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.held = false
-	f.log = append(f.log, "remove")
+	f.record("remove", fmt.Sprintf(" %d", len(addrs)))
 	return nil
 }
 
-func (f *fakeVIPs) Announce(ifname string, vips []netip.Prefix, count int) error {
+func (f *fakeVIPs) Announce(addrs []vip.Addr, count int, every time.Duration) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.announced += count
-	f.log = append(f.log, "announce")
+	f.record("announce", fmt.Sprintf(" %d x%d", len(addrs), count))
+	return nil
+}
+
+func (f *fakeVIPs) AddRoutes(rs []vip.Route) error { return setHeld(f, &f.routes, rs, true, "routes+") }
+func (f *fakeVIPs) RemoveRoutes(rs []vip.Route) error {
+	return setHeld(f, &f.routes, rs, false, "routes-")
+}
+func (f *fakeVIPs) AddRules(rs []vip.Rule) error    { return setHeld(f, &f.rules, rs, true, "rules+") }
+func (f *fakeVIPs) RemoveRules(rs []vip.Rule) error { return setHeld(f, &f.rules, rs, false, "rules-") }
+
+// setHeld adds xs to the set m, or takes them out, and records op.
+func setHeld[T comparable](f *fakeVIPs, m *map[T]bool, xs []T, on bool, op string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if *m == nil {
+		*m = map[T]bool{}
+	}
+	for _, x := range xs {
+		if on {
+			(*m)[x] = true
+		} else {
+			delete(*m, x)
+		}
+	}
+	f.record(op, fmt.Sprintf(" %d", len(xs)))
+	return nil
+}
+
+func (f *fakeVIPs) EnsureVMAC(v vip.VMAC) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.vmacs == nil {
+		f.vmacs = map[string]vip.VMAC{}
+	}
+	f.vmacs[v.Name] = v
+	f.record("vmac+", " "+v.Name)
+	return 1, nil
+}
+
+func (f *fakeVIPs) RemoveVMAC(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.vmacs, name)
+	f.record("vmac-", " "+name)
 	return nil
 }
 
@@ -817,19 +879,23 @@ func TestDriverVIPRemoved(t *testing.T) {
 	}
 }
 
-// Masters that take over together are probed together: one probe per interface with every VIP.
-// A duplicate shows on the instance whose VIP it is, and is probed again.
+// Masters that take over together are probed together: one probe with every VIP. A duplicate
+// shows on the instance whose VIP it is, and is probed again.
 func TestDriverProbes(t *testing.T) {
 	var mu sync.Mutex
 	var calls [][]netip.Prefix
 	probed := make(chan struct{}, 10)
-	dup := Duplicate{VIP: netip.MustParseAddr("10.0.0.103"), MAC: "02:00:00:00:00:09"}
-	probe := func(ifname string, vips []netip.Prefix) []Duplicate {
+	dup := vip.Duplicate{VIP: netip.MustParseAddr("10.0.0.103"), MACs: []net.HardwareAddr{{2, 0, 0, 0, 0, 9}}, Seen: 1}
+	probe := func(addrs []vip.Addr) []vip.Duplicate {
 		mu.Lock()
 		defer mu.Unlock()
-		calls = append(calls, slices.Clone(vips))
+		var ps []netip.Prefix
+		for _, a := range addrs {
+			ps = append(ps, a.Prefix)
+		}
+		calls = append(calls, ps)
 		probed <- struct{}{}
-		return []Duplicate{dup}
+		return []vip.Duplicate{dup}
 	}
 	w := newWorld(t)
 	a := w.node(addrA, func(o *Options) { o.Probe = probe })
@@ -925,8 +991,8 @@ func TestDriverLateTimer(t *testing.T) {
 // loop. Under -race, a probe that read the instance's configuration would race with the reloads,
 // which nothing orders after its start.
 func TestDriverReloadWhileProbing(t *testing.T) {
-	probe := func(ifname string, vips []netip.Prefix) []Duplicate {
-		_ = fmt.Sprint(vips)
+	probe := func(addrs []vip.Addr) []vip.Duplicate {
+		_ = fmt.Sprint(addrs)
 		return nil
 	}
 	w := newWorld(t)
@@ -1091,18 +1157,18 @@ type recordingVIPs struct {
 	tl   *timeline
 }
 
-func (r *recordingVIPs) Add(ifname string, vips []netip.Prefix) error {
+func (r *recordingVIPs) Add(addrs []vip.Addr) error {
 	r.tl.mu.Lock()
 	r.tl.events = append(r.tl.events, r.name+" add")
 	r.tl.mu.Unlock()
-	return r.fakeVIPs.Add(ifname, vips)
+	return r.fakeVIPs.Add(addrs)
 }
 
-func (r *recordingVIPs) Remove(ifname string, vips []netip.Prefix) error {
+func (r *recordingVIPs) Remove(addrs []vip.Addr) error {
 	r.tl.mu.Lock()
 	r.tl.events = append(r.tl.events, r.name+" remove")
 	r.tl.mu.Unlock()
-	return r.fakeVIPs.Remove(ifname, vips)
+	return r.fakeVIPs.Remove(addrs)
 }
 
 // SPEC.md's drain, make-before-break: the drained master advertises priority 1 and keeps its

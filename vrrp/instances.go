@@ -1,12 +1,16 @@
 package vrrp
 
 import (
+	"cmp"
 	"container/heap"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/vrrpd/vrrpd/vip"
 )
 
 // InstanceConfig is one virtual router as the driver runs it.
@@ -26,7 +30,51 @@ type InstanceConfig struct {
 	GARPRepeat int            // GARPs / NAs per VIP in a burst
 	Group      string         // sync group: its members stay with one host (see Policy)
 	Trackers   []Tracker      // what it tracks besides its own interface (see Policy)
+
+	// GARPInterval paces a burst: one packet per interval, a round of every VIP at a time
+	// (keepalived's garp_interval). 0: all at once, still a round at a time.
+	GARPInterval time.Duration
+	// Placement says where and how held addresses go that are not added plainly on Interface:
+	// another interface, a label, a scope.
+	Placement map[netip.Addr]Placement
+	// VMAC, if set, is the macvlan with the RFC's virtual MAC (RFC 5798 §7.3) that the instance
+	// runs on: Interface is its name, and adverts come from its base interface's address. The
+	// driver creates it before the instance's socket opens, and removes it when the instance
+	// stops.
+	VMAC *vip.VMAC
+	// Routes and Rules are held while master, as the VIPs are: added after them, removed before.
+	Routes []vip.Route
+	Rules  []vip.Rule
 }
+
+// Placement is how one held address is added, where that is not plainly on the instance's
+// interface.
+type Placement struct {
+	Dev   string // the interface; "": the instance's
+	Label string // IPv4 only; "": none
+	Scope string // "": global
+}
+
+// addrs is where each of ps goes.
+func (c *InstanceConfig) addrs(ps []netip.Prefix) []vip.Addr {
+	out := make([]vip.Addr, len(ps))
+	for i, p := range ps {
+		pl := c.Placement[p.Addr()]
+		out[i] = vip.Addr{Prefix: p, Dev: cmp.Or(pl.Dev, c.Interface), Label: pl.Label, Scope: pl.Scope}
+	}
+	return out
+}
+
+// link is the interface whose link the instance depends on: its own, or its VMAC's base.
+func (c *InstanceConfig) link() string {
+	if c.VMAC != nil {
+		return c.VMAC.Base
+	}
+	return c.Interface
+}
+
+// devOf is the interface a held address goes on.
+func (c *InstanceConfig) devOf(a netip.Addr) string { return cmp.Or(c.Placement[a].Dev, c.Interface) }
 
 // IPv6 reports whether the instance's VIPs are IPv6.
 func (c *InstanceConfig) IPv6() bool { return len(c.VIPs) > 0 && c.VIPs[0].Addr().Is6() }
@@ -47,11 +95,25 @@ func cloneConfigs(cfgs []InstanceConfig) []InstanceConfig {
 	for i := range out {
 		c := &out[i]
 		c.VIPs, c.Excluded, c.Peers, c.Trackers = slices.Clone(c.VIPs), slices.Clone(c.Excluded), slices.Clone(c.Peers), slices.Clone(c.Trackers)
+		c.Placement, c.Routes, c.Rules = maps.Clone(c.Placement), slices.Clone(c.Routes), slices.Clone(c.Rules)
+		if c.VMAC != nil {
+			v := *c.VMAC
+			c.VMAC = &v
+		}
 		if len(c.Peers) == 0 {
 			c.Peers = nil // nil means multicast to Rules: an empty list would accept no one
 		}
 		if len(c.Trackers) == 0 {
 			c.Trackers = nil
+		}
+		if len(c.Placement) == 0 {
+			c.Placement = nil
+		}
+		if len(c.Routes) == 0 {
+			c.Routes = nil
+		}
+		if len(c.Rules) == 0 {
+			c.Rules = nil
 		}
 	}
 	return out
@@ -140,35 +202,33 @@ func (d *Driver) apply(cfgs []InstanceConfig) (Plan, error) {
 }
 
 // reconfigure changes a running instance in place, as Reload allows: the machine takes the new
-// settings, a master takes added VIPs at once and announces them, and gives up removed ones.
+// settings, and a master gives up the addresses, routes and rules it no longer holds (or holds
+// otherwise: an address with a new label is removed and added again), then takes the new ones and
+// announces the new addresses.
 func (d *Driver) reconfigure(in *instance, c *InstanceConfig) {
-	old := in.held
+	old := in.cfg
 	in.cfg, in.held = *c, c.held()
 	if in.m.State() == Master {
-		if removed := prefixDiff(old, in.held); len(removed) > 0 {
-			if err := d.opt.VIPs.Remove(c.Interface, removed); err != nil {
-				d.opt.Log.Error("removing VIPs failed", "instance", c.Name, "err", err)
-			}
-		}
-		if added := prefixDiff(in.held, old); len(added) > 0 {
-			if err := d.opt.VIPs.Add(c.Interface, added); err != nil {
-				d.opt.Log.Error("adding VIPs failed", "instance", c.Name, "err", err)
-			}
-			if err := d.opt.VIPs.Announce(c.Interface, added, c.GARPRepeat); err != nil {
-				d.opt.Log.Error("announcing VIPs failed", "instance", c.Name, "err", err)
-			}
-		}
+		oldAddrs, newAddrs := old.addrs(old.held()), c.addrs(in.held)
+		d.release(c.Name, diff(oldAddrs, newAddrs), diff(old.Routes, c.Routes), diff(old.Rules, c.Rules))
+		added := diff(newAddrs, oldAddrs)
+		d.take(c.Name, added, diff(c.Routes, old.Routes), diff(c.Rules, old.Rules))
+		d.announce(in, added)
 	}
 	in.m.Reconfigure(d.machineConfig(in))
 	in.setAddresses()
 }
 
-// prefixDiff lists the prefixes of a that are not in b.
-func prefixDiff(a, b []netip.Prefix) []netip.Prefix {
-	var out []netip.Prefix
-	for _, p := range a {
-		if !slices.Contains(b, p) {
-			out = append(out, p)
+// diff lists the elements of a that are not in b, in a's order.
+func diff[T comparable](a, b []T) []T {
+	in := make(map[T]bool, len(b))
+	for _, x := range b {
+		in[x] = true
+	}
+	var out []T
+	for _, x := range a {
+		if !in[x] {
+			out = append(out, x)
 		}
 	}
 	return out
@@ -301,6 +361,12 @@ func (s *sock) get(vrid uint8) *instance {
 func (d *Driver) ready(in *instance) string {
 	s := in.s
 	if s.conn == nil {
+		if v := in.cfg.VMAC; v != nil {
+			// Made (or a killed predecessor's taken over) before its socket opens on it.
+			if _, err := d.opt.VIPs.EnsureVMAC(*v); err != nil {
+				return fmt.Sprintf("cannot set up the VMAC interface %s on %s: %v", v.Name, v.Base, err)
+			}
+		}
 		conn, err := d.opt.Listen(s.key.ifname, s.key.ipv6)
 		if err != nil {
 			return fmt.Sprintf("cannot open a VRRP socket on %s: %v", s.key.ifname, err)
@@ -315,9 +381,9 @@ func (d *Driver) ready(in *instance) string {
 		}
 	}
 	if !in.src.IsValid() {
-		src, err := primaryAddr(s.conn, d.isVIP, in.cfg.IPv6())
+		src, err := d.primaryAddr(in)
 		if err != nil {
-			return fmt.Sprintf("%s: %v", s.key.ifname, err)
+			return fmt.Sprintf("%s: %v", d.srcInterface(in), err)
 		}
 		in.src = src
 		in.m.SetAddr(src)
@@ -328,21 +394,38 @@ func (d *Driver) ready(in *instance) string {
 // primaryAddr is the advert source when none is configured: the interface's first address of
 // the family (for IPv6, link-local) that is no instance's VIP. A VIP may be on the interface:
 // another instance's, or one a killed predecessor left behind.
-func primaryAddr(c Conn, isVIP func(netip.Addr) bool, ipv6 bool) (netip.Addr, error) {
-	addrs, err := c.Addrs()
+//
+// A VMAC has no address of its own but the VIPs (and, for IPv6, its base's link-local address):
+// its adverts come from its base interface's address, as keepalived's do.
+func (d *Driver) primaryAddr(in *instance) (netip.Addr, error) {
+	var addrs []netip.Addr
+	var err error
+	if v := in.cfg.VMAC; v != nil {
+		addrs, err = d.opt.InterfaceAddrs(v.Base, in.cfg.IPv6())
+	} else {
+		addrs, err = in.s.conn.Addrs()
+	}
 	if err != nil {
 		return netip.Addr{}, err
 	}
 	for _, a := range addrs {
-		if !isVIP(a) {
+		if !d.isVIP(a) {
 			return a, nil
 		}
 	}
 	family := "IPv4 address"
-	if ipv6 {
+	if in.cfg.IPv6() {
 		family = "IPv6 link-local address"
 	}
 	return netip.Addr{}, fmt.Errorf("the interface has no %s of its own to send adverts from; add one, or set unicast_src", family)
+}
+
+// srcInterface is the interface whose address the instance advertises from.
+func (d *Driver) srcInterface(in *instance) string {
+	if v := in.cfg.VMAC; v != nil {
+		return v.Base
+	}
+	return in.cfg.Interface
 }
 
 // isVIP reports whether a is a VIP of any instance.
@@ -370,6 +453,17 @@ func (d *Driver) forget(in *instance) {
 	delete(d.socks, in.s.key)
 	if in.s.conn != nil {
 		in.s.conn.Close()
+	}
+	d.removeVMAC(in)
+}
+
+// removeVMAC removes the instance's virtual MAC interface, if it has one, once its socket is
+// closed: it is the instance's alone.
+func (d *Driver) removeVMAC(in *instance) {
+	if v := in.cfg.VMAC; v != nil {
+		if err := d.opt.VIPs.RemoveVMAC(v.Name); err != nil {
+			d.opt.Log.Error("removing the VMAC interface failed", "instance", in.cfg.Name, "interface", v.Name, "err", err)
+		}
 	}
 }
 
@@ -445,7 +539,8 @@ func (d *Driver) observe(in *instance) {
 // actions in the machine's order.
 func (d *Driver) act(in *instance, actions []Action) {
 	c := &in.cfg
-	for _, a := range actions {
+	for i := 0; i < len(actions); i++ {
+		a := actions[i]
 		if a.Kind == AddVIPs || a.Kind == RemoveVIPs || a.Kind == Announce {
 			d.flush()
 		}
@@ -453,21 +548,16 @@ func (d *Driver) act(in *instance, actions []Action) {
 		case SendAdvert:
 			d.send(in, a.Priority)
 		case AddVIPs:
-			if err := d.opt.VIPs.Add(c.Interface, in.held); err != nil {
-				d.opt.Log.Error("adding VIPs failed", "instance", c.Name, "err", err)
+			if i+1 < len(actions) && actions[i+1].Kind == Announce {
+				d.takeOver(in)
+				i++
+			} else {
+				d.take(c.Name, c.addrs(in.held), c.Routes, c.Rules)
 			}
 		case RemoveVIPs:
-			if err := d.opt.VIPs.Remove(c.Interface, in.held); err != nil {
-				d.opt.Log.Error("removing VIPs failed", "instance", c.Name, "err", err)
-			}
+			d.release(c.Name, c.addrs(in.held), c.Routes, c.Rules)
 		case Announce:
-			in.cnt.Announces++
-			if err := d.opt.VIPs.Announce(c.Interface, in.held, c.GARPRepeat); err != nil {
-				d.opt.Log.Error("announcing VIPs failed", "instance", c.Name, "err", err)
-			} else {
-				in.cnt.Announced += uint64(c.GARPRepeat * len(in.held))
-			}
-			d.probe(in)
+			d.announce(in, c.addrs(in.held))
 		case Transition:
 			in.cnt.Transitions[a.To]++
 			if a.To != Master {

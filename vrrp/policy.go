@@ -244,9 +244,11 @@ func (p *Policy) Report(now time.Time, key TrackerKey, r Report) []Change {
 }
 
 // trackersOf lists what an instance tracks. SPEC.md: its own interface always, first, with weight
-// 0 (its link going down means FAULT); track_interfaces may name it to set its delays.
+// 0 (its link going down means FAULT); track_interfaces may name it to set its delays. A VMAC's
+// own interface is its base, the one configured: the VMAC is the driver's, made once the instance
+// starts, and its link follows the base's.
 func trackersOf(c *InstanceConfig) []Tracker {
-	own := Tracker{TrackerKey: TrackerKey{TrackInterface, c.Interface}}
+	own := Tracker{TrackerKey: TrackerKey{TrackInterface, c.link()}}
 	out := []Tracker{own}
 	for _, t := range c.Trackers {
 		if t.TrackerKey == own.TrackerKey {
@@ -588,6 +590,11 @@ func Reload(a, b *InstanceConfig) (changes []string, restart bool) {
 	diff("garp_delay", am.GARPDelay, bm.GARPDelay, false)
 	diff("garp_repeat", a.GARPRepeat, b.GARPRepeat, false)
 	diff("garp_refresh", am.GARPRefresh, bm.GARPRefresh, false)
+	diff("garp_interval", a.GARPInterval, b.GARPInterval, false)
+	diff("vip options", a.Placement, b.Placement, false)
+	diff("vmac", a.VMAC, b.VMAC, true)
+	diff("routes", a.Routes, b.Routes, false)
+	diff("rules", a.Rules, b.Rules, false)
 	diff("trackers", a.Trackers, b.Trackers, false)
 	diff("sync_group", a.Group, b.Group, false)
 	return changes, restart

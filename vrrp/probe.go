@@ -2,18 +2,19 @@ package vrrp
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/vrrpd/vrrpd/vip"
 )
 
 // probeAgain is how often a master probes again while another host answers for its VIPs.
 const probeAgain = 10 * time.Second
 
 // probes are the duplicate-VIP probes the driver owes: which masters to probe, and when. One
-// goroutine at a time runs those that are due, an interface at a time with every due master's
-// VIPs at once, so that a host whose instances become master together sends one probe, not one
-// for each. Run starts it when the earliest is due.
+// goroutine at a time runs those that are due, every due master's addresses at once, so that a
+// host whose instances become master together sends one probe, not one for each. Run starts it
+// when the earliest is due.
 type probes struct {
 	due     map[*instance]time.Time
 	running bool      // a probe goroutine runs: it reports back before the next starts
@@ -47,34 +48,22 @@ func (p *probes) reschedule() {
 	}
 }
 
-// probeWork is one interface's probe: its due masters, and a copy of their VIPs taken on Run's
-// goroutine, since a reload may change theirs while the probe runs.
-type probeWork struct {
-	ifname  string
-	masters []*instance
-	vips    []netip.Prefix
-	found   []Duplicate
-}
-
-// startProbes starts a goroutine that runs the probes due by now, and reports what it found.
+// startProbes starts a goroutine that runs the probes due by now, and reports what it found. It
+// probes a copy of the masters' addresses, taken here: a reload may change theirs meanwhile.
 func (d *Driver) startProbes(now time.Time) {
-	var work []*probeWork
+	var masters []*instance
+	var addrs []vip.Addr
 	for in, at := range d.probes.due {
 		switch {
 		case d.byNm[in.cfg.Name] != in || in.m.State() != Master:
 			delete(d.probes.due, in)
 		case !at.After(now):
 			delete(d.probes.due, in)
-			i := slices.IndexFunc(work, func(w *probeWork) bool { return w.ifname == in.cfg.Interface })
-			if i < 0 {
-				work = append(work, &probeWork{ifname: in.cfg.Interface})
-				i = len(work) - 1
-			}
-			work[i].masters = append(work[i].masters, in)
-			work[i].vips = append(work[i].vips, in.held...)
+			masters = append(masters, in)
+			addrs = append(addrs, in.cfg.addrs(in.held)...)
 		}
 	}
-	if len(work) == 0 {
+	if len(masters) == 0 {
 		d.probes.reschedule()
 		return
 	}
@@ -83,14 +72,10 @@ func (d *Driver) startProbes(now time.Time) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		for _, w := range work {
-			w.found = d.opt.Probe(w.ifname, w.vips)
-		}
+		found := d.opt.Probe(addrs)
 		d.do(func() error {
 			d.probes.running = false
-			for _, w := range work {
-				d.probed(w.masters, w.found)
-			}
+			d.probed(masters, found)
 			d.probes.reschedule()
 			return nil
 		})
@@ -99,19 +84,21 @@ func (d *Driver) startProbes(now time.Time) {
 
 // probed records what a probe found for each master, and probes again after probeAgain while
 // another host still answers for its VIPs.
-func (d *Driver) probed(masters []*instance, dups []Duplicate) {
+func (d *Driver) probed(masters []*instance, dups []vip.Duplicate) {
 	for _, in := range masters {
 		if d.byNm[in.cfg.Name] != in || in.m.State() != Master {
 			continue
 		}
-		var mine []Duplicate
+		var mine []vip.Duplicate
 		for _, dup := range dups {
 			if !in.cfg.hasVIP(dup.VIP) {
 				continue
 			}
 			mine = append(mine, dup)
-			if !slices.Contains(in.cnt.Duplicates, dup) {
-				d.opt.Log.Warn(fmt.Sprintf("duplicate VIP %s answered by %s: another host still holds it", dup.VIP, dup.MAC),
+			// Once per VIP while others answer for it, however many do: a host spraying
+			// replies from a thousand MACs makes one line, with their number.
+			if !slices.ContainsFunc(in.cnt.Duplicates, func(o vip.Duplicate) bool { return o.VIP == dup.VIP }) {
+				d.opt.Log.Warn(fmt.Sprintf("duplicate VIP %s answered by %s: another host still holds it", dup.VIP, dup.AnsweredBy()),
 					"instance", in.cfg.Name, "vrid", in.cfg.VRID)
 			}
 		}

@@ -391,8 +391,19 @@ func mmsg(trap, fd uintptr, hs []mmsghdr, flags int) (int, syscall.Errno) {
 
 // Addrs asks for the addresses of the interface the socket is bound to, by index: one address
 // dump, without the dump of every link that a lookup by name costs.
-func (c *ipConn) Addrs() ([]netip.Addr, error) {
-	addrs, err := c.ifi.Addrs()
+func (c *ipConn) Addrs() ([]netip.Addr, error) { return familyAddrs(c.ifi, c.v6) }
+
+// InterfaceAddrs lists the named interface's IPv4 addresses, or its IPv6 link-local ones.
+func InterfaceAddrs(ifname string, ipv6 bool) ([]netip.Addr, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, err
+	}
+	return familyAddrs(ifi, ipv6)
+}
+
+func familyAddrs(ifi *net.Interface, v6 bool) ([]netip.Addr, error) {
+	addrs, err := ifi.Addrs()
 	if err != nil {
 		return nil, err
 	}
@@ -407,7 +418,7 @@ func (c *ipConn) Addrs() ([]netip.Addr, error) {
 			continue
 		}
 		ip = ip.Unmap()
-		if c.v6 && ip.Is6() && ip.IsLinkLocalUnicast() || !c.v6 && ip.Is4() {
+		if v6 && ip.Is6() && ip.IsLinkLocalUnicast() || !v6 && ip.Is4() {
 			out = append(out, ip)
 		}
 	}

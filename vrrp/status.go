@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/vrrpd/vrrpd/vip"
 )
 
 // Counters are an instance's protocol counters.
@@ -12,12 +14,12 @@ type Counters struct {
 	AdvertsSent     uint64
 	AdvertsReceived uint64
 	Drops           [NumDrops]uint64
-	Announces       uint64      // GARP/NA bursts
-	Announced       uint64      // GARP/NA packets sent
-	Duplicates      []Duplicate // other hosts answering for the VIPs, at the last probe
-	Mismatches      uint64      // accepted adverts whose addresses differ from ours
-	LastMismatch    Mismatch    // the latest of them
-	Transitions     [4]uint64   // by target State
+	Announces       uint64          // GARP/NA bursts
+	Announced       uint64          // GARP/NA packets sent
+	Duplicates      []vip.Duplicate // other hosts answering for the VIPs, at the last probe
+	Mismatches      uint64          // accepted adverts whose addresses differ from ours
+	LastMismatch    Mismatch        // the latest of them
+	Transitions     [4]uint64       // by target State
 	SendErrors      uint64
 }
 
@@ -36,13 +38,6 @@ type SocketStatus struct {
 	Interface string
 	IPv6      bool
 	Drops     [NumDrops]uint64
-}
-
-// Duplicate is another host that answers for one of our VIPs while we are master: typically
-// one whose daemon was killed and left the VIP on its interface.
-type Duplicate struct {
-	VIP netip.Addr
-	MAC string
 }
 
 // Mismatch is an accepted advert whose address list differs from ours: a misconfigured peer, or

@@ -270,10 +270,18 @@ func (e *exposition) vrrp(is []vrrp.InstanceStatus, ss []vrrp.SocketStatus, chec
 		func(s vrrp.InstanceStatus) float64 { return float64(s.Announced) })
 	perInstance("vrrpd_send_errors_total", counter, "Advertisements that could not be sent.",
 		func(s vrrp.InstanceStatus) float64 { return float64(s.SendErrors) })
-	e.family("vrrpd_duplicate_vip", gauge, "1 for each other host that answered ARP for a VIP of this master at the last probe.")
+	e.family("vrrpd_duplicate_vip", gauge, "1 for each other host that answered for a VIP of this master at the last probe (at most 4 listed per VIP).")
 	for _, s := range is {
 		for _, dup := range s.Duplicates {
-			e.sample("vrrpd_duplicate_vip", 1, inst(s, "vip", dup.VIP.String(), "mac", dup.MAC)...)
+			for _, mac := range dup.MACs {
+				e.sample("vrrpd_duplicate_vip", 1, inst(s, "vip", dup.VIP.String(), "mac", mac.String())...)
+			}
+		}
+	}
+	e.family("vrrpd_duplicate_vip_answers", gauge, "How many other hosts (MACs) answered for a VIP of this master at the last probe.")
+	for _, s := range is {
+		for _, dup := range s.Duplicates {
+			e.sample("vrrpd_duplicate_vip_answers", float64(dup.Seen), inst(s, "vip", dup.VIP.String())...)
 		}
 	}
 	e.family("vrrpd_check_up", gauge, "1 while a health check counts as up.")

@@ -22,6 +22,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/vrrpd/vrrpd/vip"
 
 	"github.com/vrrpd/vrrpd/vrrp"
 )
@@ -35,7 +36,7 @@ func TestExposition(t *testing.T) {
 		Status: vrrp.Status{State: vrrp.Master, Priority: 120, Since: time.Unix(1700000000, 500_000_000)},
 		Counters: vrrp.Counters{
 			AdvertsSent: 42, Announces: 1, Announced: 5,
-			Duplicates: []vrrp.Duplicate{{VIP: netip.MustParseAddr("10.0.4.99"), MAC: "02:00:00:00:00:09"}},
+			Duplicates: []vip.Duplicate{{VIP: netip.MustParseAddr("10.0.4.99"), MACs: []net.HardwareAddr{{2, 0, 0, 0, 0, 9}}, Seen: 400}},
 		},
 	}
 	master.Drops[vrrp.DropTTL] = 3
@@ -127,6 +128,7 @@ func TestExposition(t *testing.T) {
 		{"vrrpd_garp_packets_total", vi1(), 5},
 		{"vrrpd_send_errors_total", vi2(), 0},
 		{"vrrpd_duplicate_vip", vi1("vip", "10.0.4.99", "mac", "02:00:00:00:00:09"), 1},
+		{"vrrpd_duplicate_vip_answers", vi1("vip", "10.0.4.99"), 400},
 		{"vrrpd_check_up", map[string]string{"check": "nginx"}, 1},
 		{"vrrpd_check_up", map[string]string{"check": `odd "name"\` + "\n"}, 0},
 		{"vrrpd_refused_total", map[string]string{"door": "control", "reason": "size"}, 1},

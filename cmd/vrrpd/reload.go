@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
 	"time"
 
 	"github.com/vrrpd/vrrpd/configs"
+	"github.com/vrrpd/vrrpd/vip"
 	"github.com/vrrpd/vrrpd/vrrp"
 )
 
@@ -111,6 +113,27 @@ func instanceConfigs(cfg *configs.Config) []vrrp.InstanceConfig {
 		}
 		if in.V3Checksum == "message" {
 			c.Checksum = vrrp.ChecksumMessage
+		}
+		c.GARPInterval = in.GARPInterval
+		if in.VMAC {
+			c.Interface = in.VMACName
+			c.VMAC = &vip.VMAC{Name: in.VMACName, Base: in.Interface, VRID: in.VRID, IPv6: in.IPv6()}
+		}
+		for a, o := range in.VIPOptions {
+			if c.Placement == nil {
+				c.Placement = map[netip.Addr]vrrp.Placement{}
+			}
+			c.Placement[a] = vrrp.Placement{Dev: o.Dev, Label: o.Label, Scope: o.Scope}
+		}
+		for _, r := range in.Routes {
+			vr := vip.Route{To: r.To, Via: r.Via, Dev: r.Dev, Src: r.Src, Table: r.Table, Metric: r.Metric, Scope: r.Scope, Type: r.Type}
+			if vr.Dev == "" && !vr.Via.IsValid() && (vr.Type == "" || vr.Type == "unicast") {
+				vr.Dev = in.Interface // with a gateway, the kernel finds the interface, as keepalived lets it
+			}
+			c.Routes = append(c.Routes, vr)
+		}
+		for _, r := range in.Rules {
+			c.Rules = append(c.Rules, vip.Rule{From: r.From, To: r.To, IIF: r.IIF, OIF: r.OIF, FWMark: r.FWMark, Table: r.Table, Priority: r.Priority})
 		}
 		for _, tr := range in.TrackInterfaces {
 			c.Trackers = append(c.Trackers, vrrp.Tracker{TrackerKey: vrrp.TrackerKey{Kind: vrrp.TrackInterface, Name: tr.Name},

@@ -188,7 +188,7 @@ func (d *daemon) run(ctx context.Context, sigs signals) error {
 	}
 	runner := notify.NewRunner(log, notify.WithReaper(d.reaper))
 	d.hooks = newHooks(runner)
-	d.driver = vrrp.NewDriver(vrrp.Options{Log: log, Listen: vrrp.ListenIP, VIPs: vipsAdapter{vips}, Notify: d.hooks, Probe: prober(vips, log)})
+	d.driver = vrrp.NewDriver(vrrp.Options{Log: log, Listen: vrrp.ListenIP, VIPs: vips, Notify: d.hooks, Probe: prober(vips, log)})
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The VIP manager keeps the interfaces it has looked up for as long as it hears their changes.

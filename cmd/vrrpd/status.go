@@ -73,10 +73,22 @@ type mismatchDoc struct {
 	At   string   `json:"at"`
 }
 
-// duplicateDoc is another host that answers ARP for one of a master's VIPs.
+// duplicateDoc is a VIP of a master that other hosts answer for: at most vip.MaxDuplicateMACs of
+// them listed, the first also as mac, and how many answered.
 type duplicateDoc struct {
-	VIP string `json:"vip"`
-	MAC string `json:"mac"`
+	VIP      string   `json:"vip"`
+	MAC      string   `json:"mac"`
+	MACs     []string `json:"macs"`
+	Answered int      `json:"answered"`
+}
+
+// dupAnsweredBy says who answered, as vip.Duplicate.AnsweredBy does.
+func dupAnsweredBy(d duplicateDoc) string {
+	s := strings.Join(d.MACs, ", ")
+	if more := d.Answered - len(d.MACs); more > 0 {
+		s += fmt.Sprintf(" and %d more", more)
+	}
+	return s
 }
 
 type trackerDoc struct {
@@ -109,7 +121,14 @@ func instanceDocOf(s vrrp.InstanceStatus) instanceDoc {
 		d.Trackers = append(d.Trackers, trackerDoc{Kind: tr.Kind.String(), Name: tr.Name, Up: tr.Up, Weight: tr.Weight})
 	}
 	for _, dup := range s.Duplicates {
-		d.Duplicates = append(d.Duplicates, duplicateDoc{VIP: dup.VIP.String(), MAC: dup.MAC})
+		doc := duplicateDoc{VIP: dup.VIP.String(), MACs: []string{}, Answered: dup.Seen}
+		for _, m := range dup.MACs {
+			doc.MACs = append(doc.MACs, m.String())
+		}
+		if len(doc.MACs) > 0 {
+			doc.MAC = doc.MACs[0]
+		}
+		d.Duplicates = append(d.Duplicates, doc)
 	}
 	d.AddressMismatches = s.Mismatches
 	if m := s.LastMismatch; m.From.IsValid() {
@@ -241,7 +260,7 @@ func writeTable(w io.Writer, doc *statusDoc, now time.Time) {
 			reason += " (" + in.PriorityReason + ")"
 		}
 		for _, dup := range in.Duplicates {
-			reason += fmt.Sprintf("; duplicate VIP %s answered by %s", dup.VIP, dup.MAC)
+			reason += fmt.Sprintf("; duplicate VIP %s answered by %s", dup.VIP, dupAnsweredBy(dup))
 		}
 		state := in.State
 		if in.Drained {
