@@ -44,6 +44,7 @@ type kaVR struct {
 	src      string
 	peers    []string
 	auth     string
+	extra    string // more lines for the instance, e.g. "use_vmac"
 }
 
 // kaConfig renders a keepalived.conf. Every instance starts as BACKUP and preempts (keepalived's
@@ -65,6 +66,7 @@ func kaConfig(routerID string, vrs ...kaVR) string {
 			}
 			b.WriteString("    }\n")
 		}
+		b.WriteString(v.extra)
 		b.WriteString("    virtual_ipaddress {\n")
 		for _, a := range v.vips {
 			fmt.Fprintf(&b, "        %s\n", a)
