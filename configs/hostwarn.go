@@ -77,6 +77,8 @@ func HostWarnings(cfg *Config, h Host) []string {
 	strict := map[string][]string{} // interface -> instances with IPv4 unicast peers
 	var ifnames []string
 	nonlocal := map[bool][]*Instance{} // by IPv6: instances that track a check
+	vmacs := map[string][]string{}     // base interface -> IPv4 instances with a VMAC on it
+	var bases []string
 	for i := range cfg.Instances {
 		in := &cfg.Instances[i]
 		where := fmt.Sprintf("instance %q", in.Name)
@@ -108,6 +110,12 @@ func HostWarnings(cfg *Config, h Host) []string {
 		if len(in.TrackChecks) > 0 {
 			nonlocal[in.IPv6()] = append(nonlocal[in.IPv6()], in)
 		}
+		if ok && in.VMAC && !in.IPv6() {
+			if vmacs[in.Interface] == nil {
+				bases = append(bases, in.Interface)
+			}
+			vmacs[in.Interface] = append(vmacs[in.Interface], strconv.Quote(in.Name))
+		}
 	}
 	read := func(p string) (int, bool) {
 		s, err := h.Sysctl(p)
@@ -131,6 +139,28 @@ func HostWarnings(cfg *Config, h Host) []string {
 			allName, ownName := sysctlName("net/ipv4/conf/all/rp_filter"), sysctlName("net/ipv4/conf/"+ifname+"/rp_filter")
 			warn("%s: %s = %d and %s = %d make reverse-path filtering on %s strict, which drops unicast adverts that arrive on another interface than the route back to their source: run sysctl -w %s=2",
 				instancesLabel(strict[ifname]), allName, all, ownName, own, ifname, ownName)
+		}
+	}
+	// A base interface answers ARP for any local address, the VMAC's VIPs included, with its own
+	// MAC (arp_ignore 0), and may ask with a VIP as the source (arp_announce below 2): either
+	// teaches clients the real MAC, which use_vmac is there to avoid. The kernel takes the larger
+	// of all's and the interface's.
+	for _, base := range bases {
+		for _, s := range []struct {
+			key  string
+			want int
+			why  string
+		}{
+			{"arp_ignore", 1, "answers ARP for the VIPs with its own MAC"},
+			{"arp_announce", 2, "may send ARP requests with a VIP as the source, from its own MAC"},
+		} {
+			all, okAll := read("net/ipv4/conf/all/" + s.key)
+			own, okOwn := read("net/ipv4/conf/" + base + "/" + s.key)
+			if (okAll || okOwn) && max(all, own) < s.want {
+				name := sysctlName("net/ipv4/conf/" + base + "/" + s.key)
+				warn("%s: vmac: %s = %d: %s %s, so clients may learn it instead of the virtual MAC: run sysctl -w %[2]s=%[6]d, and set it in /etc/sysctl.d to keep it",
+					instancesLabel(vmacs[base]), name, max(all, own), base, s.why, s.want)
+			}
 		}
 	}
 	for _, v6 := range []bool{false, true} {
