@@ -344,6 +344,12 @@ func (m *Machine) Receive(now time.Time, src netip.Addr, adv *Advertisement) []A
 // backupReceive is RFC 5798 §6.4.2, "If an ADVERTISEMENT is received".
 func (m *Machine) backupReceive(now time.Time, src netip.Addr, adv *Advertisement) {
 	if adv.Priority == 0 {
+		if m.master.IsValid() && src != m.master {
+			// RFC 5798 §6.4.2 has the one master stop. Another router's priority 0 says
+			// nothing of the master this backup follows, which still serves: taking over
+			// would make two masters, and let any host on the LAN move the VIP at will.
+			return
+		}
 		// The master is stopping: take over after Skew_Time, so that the backup with the
 		// highest priority (the shortest skew) goes first.
 		skew := m.skewTime()

@@ -195,6 +195,16 @@ func TestBackupTakesOverAfterMasterDownInterval(t *testing.T) {
 	}
 }
 
+// A backup that follows a master ignores another router's priority 0: its master still serves.
+func TestBackupIgnoresAnotherRoutersPriorityZero(t *testing.T) {
+	m := newTestMachine(t, 100)
+	m.Startup(t0)
+	m.Receive(at(time.Second), lb2, advert(200, time.Second))
+	stranger := netip.MustParseAddr("10.0.4.66")
+	wantActions(t, "a stranger's priority 0", m.Receive(at(ms(1500)), stranger, advert(0, time.Second)))
+	wantDeadline(t, "Master_Down_Interval from lb2's advert", m, at(time.Second+dur("3.609375s")))
+}
+
 // RFC 5798 §6.4.2: a backup that receives priority 0 takes over after Skew_Time only.
 func TestBackupTakesOverAfterSkewOnPriorityZero(t *testing.T) {
 	m := newTestMachine(t, 100)
