@@ -203,8 +203,10 @@ type instance struct {
 	Drops             map[string]uint64 `json:"drops"`
 	Trackers          []tracker         `json:"trackers"`
 	Duplicates        []struct {
-		VIP string `json:"vip"`
-		MAC string `json:"mac"`
+		VIP      string   `json:"vip"`
+		MAC      string   `json:"mac"`
+		MACs     []string `json:"macs"`
+		Answered int      `json:"answered"`
 	} `json:"duplicates"`
 	AddressMismatches uint64 `json:"address_mismatches"`
 	Drained           bool   `json:"drained"`
