@@ -1,11 +1,13 @@
 package test
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/vrrpd/vrrpd/test/lab"
 	"github.com/vrrpd/vrrpd/test/lab/labtest"
 )
 
@@ -55,4 +57,66 @@ func parseDuration(t *testing.T, s string) time.Duration {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// A thousand VIPs on one instance, at 100ms: the master advertises the first 255 (as many as an
+// advert holds), the backup follows it without calling that a mismatch, and when the master's
+// link goes the backup takes over every VIP and announces the first and the last of them, which
+// the client can then reach.
+func TestThousandVIPs(t *testing.T) {
+	t.Parallel()
+	n := newLAN(t, false)
+	labtest.MustIP(t, n.client, "route", "add", "10.1.0.0/16", "dev", "eth0") // the VIPs are on-link
+	var vips []string
+	for i := range 1000 {
+		vips = append(vips, fmt.Sprintf("10.1.%d.%d/32", i/250, 1+i%250))
+	}
+	first, last := netip.MustParseAddr("10.1.0.1"), netip.MustParseAddr("10.1.3.250")
+	inst := func(prio int) vr {
+		return vr{name: "VI_1", vrid: 51, prio: prio, interval: "100ms", vips: vips, extra: "garp_delay = \"0s\"\n"}
+	}
+	d1 := startDaemon(t, n.lb1, config("lb1", inst(110)))
+	d1.waitState(t, "VI_1", "MASTER", 15*time.Second)
+	d2 := startDaemon(t, n.lb2, config("lb2", inst(100)))
+	d2.waitFor(t, "VI_1", "following lb1", 10*time.Second, func(in instance) bool { return in.Master == "10.0.4.20" })
+	time.Sleep(time.Second)
+	if in, _ := d2.instance("VI_1"); in.State != "BACKUP" || in.AddressMismatches != 0 {
+		t.Errorf("lb2: %s with %d address mismatches, want a BACKUP with none", in.State, in.AddressMismatches)
+	}
+	capt := startCapture(t, n.client)
+	heard(t, capt, netip.MustParseAddr("10.0.4.20"))
+	n.lb1.Unplug()
+	d2.waitState(t, "VI_1", "MASTER", 5*time.Second)
+	announced := func(vip netip.Addr) bool {
+		for _, e := range capt.Events() {
+			if e.Kind == lab.GARP && e.IP == vip && bytes.Equal(e.MAC, n.lb2.MAC) {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(5 * time.Second); !announced(first) || !announced(last); {
+		if time.Now().After(deadline) {
+			t.Fatalf("lb2 announced the first VIP: %v, the last: %v", announced(first), announced(last))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	es := capt.Events()
+	t.Logf("from lb1's last advert: the first VIP announced after %s, the last after %s (Master_Down_Interval 360.9375ms)",
+		wireDelay(t, es, netip.MustParseAddr("10.0.4.20"), n.lb2.MAC, first), wireDelay(t, es, netip.MustParseAddr("10.0.4.20"), n.lb2.MAC, last))
+	ps, err := n.lb2.Addrs("eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) < 1000 {
+		t.Errorf("lb2 holds %d addresses, want the 1000 VIPs and its own", len(ps))
+	}
+	ping, err := lab.StartPinger(n.client, last, 5*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ping.Stop()
+	if err := ping.WaitReply(time.Now(), 5*time.Second); err != nil {
+		t.Errorf("the client cannot reach the last VIP: %v", err)
+	}
 }
