@@ -221,13 +221,18 @@ func TestLinkDebounce(t *testing.T) {
 
 // A split brain (VRRP blocked on the bridge, so both lb1 and lb2 are master) heals: lb1, the
 // winner at 110, hears lb2 and answers it, and runs its reassert hook, which a cloud hook would
-// use to claim the address back; lb2, which yields, does not run its own.
+// use to claim the address back; lb2, which yields, does not run its own. lb1's master hook is
+// the example cloud hook, configs/cloud-hook.sh, which says what it would claim.
 func TestReassertHook(t *testing.T) {
 	t.Parallel()
 	n := newLAN(t, false)
+	cloudHook, err := filepath.Abs("../configs/cloud-hook.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
 	rec1, rec2 := newRecorder(t), newRecorder(t)
 	reassert := func(r recorder) string {
-		return fmt.Sprintf("[instance.notify]\nreassert = [%q, \"reassert-hook\"]\n", r.hook)
+		return fmt.Sprintf("[instance.notify]\nmaster = [%q]\nreassert = [%q, \"reassert-hook\"]\n", cloudHook, r.hook)
 	}
 	d1 := startDaemon(t, n.lb1, config("lb1", shared(110, "200ms").with(reassert(rec1))))
 	d1.waitState(t, "VI_1", "MASTER", 10*time.Second)
@@ -261,6 +266,7 @@ func TestReassertHook(t *testing.T) {
 		t.Errorf("lb2, which yielded, ran its reassert hook:\n%s", b)
 	}
 	d1.logged(t, time.Second, "another master was heard: re-announced the VIPs")
+	d1.logged(t, time.Second, "hook=master", "cloud-hook: dry run (CLOUD_PROVIDER is not set): would claim 10.0.4.99 for VI_1 (no master heard for")
 }
 
 // The priority hook runs whenever a check's weight changes the effective priority, with the new
