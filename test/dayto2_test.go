@@ -79,10 +79,14 @@ func TestWatchConfigMap(t *testing.T) {
 	transitions1, transitions2 := d1.transitions(), d2.transitions()
 
 	m.update("..2026_12_04_v2", lb1(120))
-	in := d1.waitFor(t, "VI_1", "at priority 120", 10*time.Second, func(in instance) bool { return in.Priority == 120 })
+	d1.waitFor(t, "VI_1", "at priority 120", 10*time.Second, func(in instance) bool { return in.Priority == 120 })
 	d1.logged(t, time.Second, "the configuration file changed: reloading it")
 	d2.waitFor(t, "VI_1", "following lb1 at 120", 5*time.Second, func(in instance) bool { return in.MasterPriority == 120 })
 	time.Sleep(time.Second) // lb2 would have had time to act on anything it saw
+	in, err := d1.instance("VI_1")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if in.State != "MASTER" || in.Since != before.Since || in.EffectivePriority != 120 || d1.transitions() != transitions1 {
 		t.Errorf("lb1 after the update: %s at %d since %s (was MASTER since %s), %d transitions",
 			in.State, in.EffectivePriority, in.Since, before.Since, d1.transitions()-transitions1)

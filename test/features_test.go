@@ -221,8 +221,8 @@ func TestLinkDebounce(t *testing.T) {
 
 // A split brain (VRRP blocked on the bridge, so both lb1 and lb2 are master) heals: lb1, the
 // winner at 110, hears lb2 and answers it, and runs its reassert hook, which a cloud hook would
-// use to claim the address back; lb2, which yields, does not run its own. lb1's master hook is
-// the example cloud hook, configs/cloud-hook.sh, which says what it would claim.
+// use to claim the address back; lb2, which yields, does not run its own. The master hook is the
+// example cloud hook, configs/cloud-hook.sh, which says what it would claim.
 func TestReassertHook(t *testing.T) {
 	t.Parallel()
 	n := newLAN(t, false)
@@ -270,7 +270,8 @@ func TestReassertHook(t *testing.T) {
 }
 
 // The priority hook runs whenever a check's weight changes the effective priority, with the new
-// priority in VRRPD_PRIORITY: a file check at weight -20 holding 1, then 2, then removed.
+// priority in VRRPD_PRIORITY and what changed it in VRRPD_REASON: a file check at weight -20
+// holding 1, then 2, then removed.
 func TestPriorityHook(t *testing.T) {
 	t.Parallel()
 	n := newLAN(t, false)
@@ -283,22 +284,30 @@ func TestPriorityHook(t *testing.T) {
 	for i, c := range []struct {
 		content string // "" removes the file
 		prio    int
-	}{{"1", 90}, {"2", 70}, {"", 110}} {
+		reason  string
+	}{
+		{"1", 90, "check maint holds 1 (weight -20: -20): priority 110 -> 90"},
+		{"2", 70, "check maint holds 2 (weight -20: -40): priority 110 -> 70"},
+		{"", 110, ""}, // back to the base priority: nothing changes it
+	} {
 		if c.content == "" {
-			os.Remove(maint)
+			if err := os.Remove(maint); err != nil {
+				t.Fatal(err)
+			}
 		} else {
 			writeTrackFile(t, maint, c.content+"\n")
 		}
 		d1.waitFor(t, "VI_1", fmt.Sprintf("at priority %d", c.prio), 5*time.Second, func(in instance) bool { return in.EffectivePriority == c.prio })
 		got := rec.calls(t, i+1)
-		want := fmt.Sprintf("priority-hook | VI_1 MASTER->MASTER prio=%d vrid=51 if=eth0 vips=10.0.4.99/24 group=none |", c.prio)
-		if len(got) != i+1 || !strings.HasPrefix(got[i], want) {
-			t.Fatalf("after %q in the file the priority hook recorded:\n%s\nwant call %d to start %q", c.content, strings.Join(got, "\n"), i+1, want)
+		// recorder.calls trims the last line's trailing space, which an empty reason leaves.
+		want := strings.TrimSpace(fmt.Sprintf("priority-hook | VI_1 MASTER->MASTER prio=%d vrid=51 if=eth0 vips=10.0.4.99/24 group=none | %s", c.prio, c.reason))
+		if len(got) != i+1 || got[i] != want {
+			t.Fatalf("after %q in the file the priority hook recorded:\n%s\nwant call %d: %s", c.content, strings.Join(got, "\n"), i+1, want)
 		}
 	}
 }
 
-// checkCmd runs `vrrpd check ARGS...` and returns its exit code and output.
+// checkCmd runs cmd, a `vrrpd check`, and returns its exit code, stdout and stderr.
 func checkCmd(t *testing.T, cmd *exec.Cmd) (int, string, string) {
 	t.Helper()
 	var out, errOut strings.Builder
