@@ -192,7 +192,9 @@ type instance struct {
 	State             string            `json:"state"`
 	Priority          int               `json:"priority"`
 	EffectivePriority int               `json:"effective_priority"`
+	PriorityReason    string            `json:"priority_reason"`
 	Master            string            `json:"master"`
+	MasterPriority    int               `json:"master_priority"`
 	VIPs              []string          `json:"vips"`
 	Since             string            `json:"since"`
 	Reason            string            `json:"reason"`
@@ -200,6 +202,7 @@ type instance struct {
 	MasterInterval    string            `json:"master_advert_interval"`
 	AdvertsSent       uint64            `json:"adverts_sent"`
 	AdvertsReceived   uint64            `json:"adverts_received"`
+	Transitions       map[string]uint64 `json:"transitions"`
 	Drops             map[string]uint64 `json:"drops"`
 	Trackers          []tracker         `json:"trackers"`
 	Duplicates        []struct {
