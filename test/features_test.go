@@ -267,6 +267,18 @@ func TestReassertHook(t *testing.T) {
 	}
 	d1.logged(t, time.Second, "another master was heard: re-announced the VIPs")
 	d1.logged(t, time.Second, "hook=master", "cloud-hook: dry run (CLOUD_PROVIDER is not set): would claim 10.0.4.99 for VI_1 (no master heard for")
+
+	// A plain preemption is no split brain: lb2 yields with priority 0 as lb1 asked, and no
+	// reassert hook runs.
+	d1.stop()
+	d2.waitState(t, "VI_1", "MASTER", 5*time.Second)
+	d1.restart()
+	d1.waitState(t, "VI_1", "MASTER", 10*time.Second)
+	d2.waitState(t, "VI_1", "BACKUP", 5*time.Second)
+	time.Sleep(time.Second)
+	if got := rec1.calls(t, 1); len(got) != 1 {
+		t.Errorf("lb1's reassert hook ran again after preempting lb2:\n%s", strings.Join(got, "\n"))
+	}
 }
 
 // The priority hook runs whenever a check's weight changes the effective priority, with the new
@@ -288,7 +300,7 @@ func TestPriorityHook(t *testing.T) {
 	}{
 		{"1", 90, "check maint holds 1 (weight -20: -20): priority 110 -> 90"},
 		{"2", 70, "check maint holds 2 (weight -20: -40): priority 110 -> 70"},
-		{"", 110, ""}, // back to the base priority: nothing changes it
+		{"", 110, "back to the configured priority 110: nothing changes it"},
 	} {
 		if c.content == "" {
 			if err := os.Remove(maint); err != nil {
@@ -299,7 +311,6 @@ func TestPriorityHook(t *testing.T) {
 		}
 		d1.waitFor(t, "VI_1", fmt.Sprintf("at priority %d", c.prio), 5*time.Second, func(in instance) bool { return in.EffectivePriority == c.prio })
 		got := rec.calls(t, i+1)
-		// recorder.calls trims the last line's trailing space, which an empty reason leaves.
 		want := strings.TrimSpace(fmt.Sprintf("priority-hook | VI_1 MASTER->MASTER prio=%d vrid=51 if=eth0 vips=10.0.4.99/24 group=none | %s", c.prio, c.reason))
 		if len(got) != i+1 || got[i] != want {
 			t.Fatalf("after %q in the file the priority hook recorded:\n%s\nwant call %d: %s", c.content, strings.Join(got, "\n"), i+1, want)

@@ -493,9 +493,13 @@ func (d *Driver) tell(in *instance, v Decision, why string) {
 		d.act(in, in.m.Fault(now, v.Fault))
 	}
 	if old := in.m.Priority(); old != v.Priority && in.cfg.Machine.Priority != 255 {
-		d.opt.Log.Info("priority changed", "instance", in.cfg.Name, "vrid", in.cfg.VRID, "from", old, "to", v.Priority, "reason", v.PriorityWhy)
+		why := v.PriorityWhy
+		if why == "" {
+			why = fmt.Sprintf("back to the configured priority %d: nothing changes it", v.Priority)
+		}
+		d.opt.Log.Info("priority changed", "instance", in.cfg.Name, "vrid", in.cfg.VRID, "from", old, "to", v.Priority, "reason", why)
 		d.act(in, in.m.SetPriority(now, v.Priority))
-		d.notify(in, PriorityChanged, in.m.State(), in.m.State(), v.PriorityWhy)
+		d.notify(in, PriorityChanged, in.m.State(), in.m.State(), why)
 	}
 	d.act(in, in.m.Hold(now, v.Held))
 	if v.Fault == "" && in.m.State() == Fault {

@@ -80,6 +80,11 @@ type Config struct {
 // adverts stay on their schedule, plus one answer per gap.
 func (m *Machine) answerGap() time.Duration { return min(time.Second, 3*m.cfg.Interval) }
 
+// reassertGap limits how often a master's answers run the reassert hook, which may call a cloud's
+// API to re-claim the address: a lasting one-way partition would otherwise run it every
+// answerGap. The answers themselves (advert and burst) still go every answerGap.
+const reassertGap = 10 * time.Second
+
 // cs is a centisecond, the unit of RFC 5798's Max Adver Int.
 const cs = 10 * time.Millisecond
 
@@ -102,13 +107,15 @@ type Machine struct {
 	masterPriority uint8         // its advertised priority
 	masterInterval time.Duration // Master_Adver_Interval (RFC 5798 §6.1)
 
-	advertAt   time.Time // Master: Adver_Timer
-	garpAt     time.Time // Master: the next GARP/NA burst (the delayed second one, then refreshes)
-	lastAnswer time.Time // Master: the last burst sent in answer to another master
-	downAt     time.Time // Backup: Master_Down_Timer
-	down       downCause // Backup: why we will take over when downAt passes
-	preemptAt  time.Time // Backup: when the lower-priority master we hear may be preempted
-	held       string    // why a sync group holds us back from being master; "" if it does not
+	advertAt   time.Time  // Master: Adver_Timer
+	garpAt     time.Time  // Master: the next GARP/NA burst (the delayed second one, then refreshes)
+	lastAnswer time.Time  // Master: the last burst sent in answer to another master
+	reasserted time.Time  // Master: the last answer that ran the reassert hook
+	preempted  netip.Addr // Master: the master we preempted, whose priority-0 yield is expected
+	downAt     time.Time  // Backup: Master_Down_Timer
+	down       downCause  // Backup: why we will take over when downAt passes
+	preemptAt  time.Time  // Backup: when the lower-priority master we hear may be preempted
+	held       string     // why a sync group holds us back from being master; "" if it does not
 
 	out []Action
 }
@@ -306,7 +313,11 @@ func (m *Machine) Tick(now time.Time) []Action {
 	case Backup:
 		// RFC 5798 §6.4.2: the Master_Down_Timer fires.
 		if !m.downAt.IsZero() && !now.Before(m.downAt) {
-			m.becomeMaster(now, m.down.String())
+			down := m.down
+			m.becomeMaster(now, down.String())
+			if down.kind == downPreempt {
+				m.preempted = down.src
+			}
 		}
 	case Master:
 		// RFC 5798 §6.4.3: the Adver_Timer fires. The next one is due one interval after this
@@ -396,6 +407,14 @@ func (m *Machine) backupReceive(now time.Time, src netip.Addr, adv *Advertisemen
 // yields with a priority-0 advert (as a stopping master does), and a master that hears priority
 // 0 or a lower priority answers with an advert and a GARP/NA burst, at most once per answerGap.
 func (m *Machine) masterReceive(now time.Time, src netip.Addr, adv *Advertisement) {
+	if adv.Priority == 0 && src == m.preempted {
+		// The master we preempted yields, as asked: advertise at once (RFC 5798 §6.4.3), so
+		// that its backups see us. Our burst on becoming master announced the VIPs already.
+		m.preempted = netip.Addr{}
+		m.do(Action{Kind: SendAdvert, Priority: m.prio})
+		m.advertAt = m.nextAdvert(now)
+		return
+	}
 	if adv.Priority == 0 {
 		// Another master is stopping or yielding: advertise at once, so its backups see us.
 		if m.answer(now, src, adv.Priority) {
@@ -448,7 +467,10 @@ func (m *Machine) answer(now time.Time, src netip.Addr, prio uint8) bool {
 	m.lastAnswer = now
 	m.do(Action{Kind: SendAdvert, Priority: m.prio})
 	m.do(Action{Kind: Announce})
-	m.do(Action{Kind: Reassert, Reason: fmt.Sprintf("answered master %s, which advertised priority %d", src, prio)})
+	if m.reasserted.IsZero() || now.Sub(m.reasserted) >= reassertGap {
+		m.reasserted = now
+		m.do(Action{Kind: Reassert, Reason: fmt.Sprintf("answered master %s, which advertised priority %d", src, prio)})
+	}
 	return true
 }
 
@@ -468,7 +490,7 @@ func (m *Machine) becomeMaster(now time.Time, why string) {
 	default:
 		m.garpAt = time.Time{}
 	}
-	m.lastAnswer = time.Time{}
+	m.lastAnswer, m.reasserted, m.preempted = time.Time{}, time.Time{}, netip.Addr{}
 	m.master, m.masterPriority, m.masterInterval = m.cfg.Addr, m.prio, m.cfg.Interval
 	m.enter(now, Master, why)
 }

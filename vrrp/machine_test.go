@@ -272,7 +272,8 @@ func TestAdvertGrid(t *testing.T) {
 // Another master was stopping or yielding, so clients may point at it: vrrpd also re-announces.
 // It answers at most once a second, or once per three intervals if that is shorter, so that a
 // flood of priority-0 adverts cannot use it as a reflector. Its own burst on becoming master does
-// not count: the other master may have announced after it.
+// not count: the other master may have announced after it. The reassert hook runs at most once
+// per reassertGap, since it may call a cloud's API.
 func TestMasterAnswersPriorityZero(t *testing.T) {
 	m := newTestMachine(t, 255)
 	m.Startup(t0)
@@ -280,7 +281,8 @@ func TestMasterAnswersPriorityZero(t *testing.T) {
 	wantDeadline(t, "Adver_Timer", m, at(ms(1400)))
 	wantActions(t, "again within 1s", m.Receive(at(ms(900)), lb2, advert(0, time.Second)))
 	wantDeadline(t, "Adver_Timer on its schedule", m, at(ms(1400)))
-	wantActions(t, "later", m.Receive(at(ms(5000)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce", "Reassert")
+	wantActions(t, "later", m.Receive(at(ms(5000)), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce")
+	wantActions(t, "after reassertGap", m.Receive(at(ms(400)+reassertGap), lb2, advert(0, time.Second)), "SendAdvert 255", "Announce", "Reassert")
 
 	// At 200ms, the other router can be master again 3 intervals (600ms) plus its Skew_Time after
 	// our advert: a split brain that heals then is answered too. TestSplitBrainHeals found this.
@@ -288,7 +290,7 @@ func TestMasterAnswersPriorityZero(t *testing.T) {
 	f.Startup(t0)
 	wantActions(t, "200ms: priority 0", f.Receive(at(ms(100)), lb2, advert(0, ms(200))), "SendAdvert 255", "Announce", "Reassert")
 	wantActions(t, "200ms: within 600ms", f.Receive(at(ms(650)), lb2, advert(0, ms(200))))
-	wantActions(t, "200ms: after 600ms", f.Receive(at(ms(700)), lb2, advert(0, ms(200))), "SendAdvert 255", "Announce", "Reassert")
+	wantActions(t, "200ms: after 600ms", f.Receive(at(ms(700)), lb2, advert(0, ms(200))), "SendAdvert 255", "Announce")
 }
 
 // becomeMasterAt makes a machine master at t0 through Master_Down_Interval expiry.
@@ -353,10 +355,24 @@ func TestMasterAssertsAgainstLowerPriority(t *testing.T) {
 	now := becomeMasterAt(t, m)
 	wantActions(t, "just became master", m.Receive(now.Add(ms(100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce", "Reassert")
 	wantActions(t, "within 1s", m.Receive(now.Add(ms(600)), lb2, advert(50, time.Second)))
-	wantActions(t, "after 1s", m.Receive(now.Add(ms(1100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce", "Reassert")
+	wantActions(t, "after 1s", m.Receive(now.Add(ms(1100)), lb2, advert(50, time.Second)), "SendAdvert 100", "Announce")
 	if m.State() != Master {
 		t.Errorf("state %s", m.State())
 	}
+}
+
+// A backup that preempts a lower-priority master expects it to yield with priority 0: that is
+// no other master to assert against, and runs no reassert hook; it is answered with an advert
+// alone (RFC 5798 §6.4.3). A priority 0 from anyone else later is.
+func TestPreemptedMastersYieldIsNoReassert(t *testing.T) {
+	m := newTestMachine(t, 110)
+	m.Startup(t0)
+	m.Receive(at(time.Second), lb2, advert(100, time.Second))
+	got := m.Tick(m.Deadline())
+	wantActions(t, "preempt", got, "SendAdvert 110", "AddVIPs", "Announce", "Transition BACKUP->MASTER")
+	now := m.Deadline().Add(-time.Second) // about when it took over
+	wantActions(t, "the yield", m.Receive(now.Add(ms(10)), lb2, advert(0, time.Second)), "SendAdvert 110")
+	wantActions(t, "lb2 again, later", m.Receive(now.Add(ms(2000)), lb2, advert(0, time.Second)), "SendAdvert 110", "Announce", "Reassert")
 }
 
 // RFC 5798 §6.4.2: with Preempt_Mode off, a backup follows a lower-priority master.
