@@ -112,7 +112,7 @@ func TestPackage(t *testing.T) {
 	for _, f := range []string{"usr/share/man/man8/vrrpd.8.gz", "usr/share/man/man5/vrrpd.toml.5.gz",
 		"usr/share/bash-completion/completions/vrrpd", "usr/share/zsh/vendor-completions/_vrrpd",
 		"usr/share/fish/vendor_completions.d/vrrpd.fish", "usr/share/doc/vrrpd/copyright",
-		"usr/share/doc/vrrpd/examples/lb1.toml", "usr/share/doc/vrrpd/examples/lb2.toml", "usr/share/doc/vrrpd/examples/notify.sh"} {
+		"usr/share/doc/vrrpd/examples/lb1.toml", "usr/share/doc/vrrpd/examples/lb2.toml", "usr/share/doc/vrrpd/examples/notify.sh", "usr/share/doc/vrrpd/examples/cloud-hook.sh"} {
 		if _, err := os.Stat(in(f)); err != nil {
 			t.Errorf("the package lacks /%s: %v", f, err)
 		}
