@@ -448,6 +448,10 @@ func TestContainerKubernetesManifest(t *testing.T) {
 		if want := strings.TrimSuffix(name, ".toml"); cfg.Global.RouterID != want {
 			t.Errorf("%s: router_id %q, want %q", name, cfg.Global.RouterID, want)
 		}
+		// A ConfigMap update reaches the daemon without a restart (Kubernetes sends no SIGHUP).
+		if !cfg.Global.WatchConfig {
+			t.Errorf("%s: watch_config is off", name)
+		}
 		cfgs[name] = cfg
 	}
 	// The pair must agree on everything but who they are and their priority.
@@ -458,6 +462,11 @@ func TestContainerKubernetesManifest(t *testing.T) {
 	if a[0].VRID != b[0].VRID || a[0].AdvertInterval != b[0].AdvertInterval || !slices.Equal(a[0].VIPs, b[0].VIPs) || a[0].Priority == b[0].Priority {
 		t.Errorf("lb1 and lb2 disagree: vrid %d/%d, advert_interval %s/%s, vips %v/%v, priorities %d/%d (must differ)",
 			a[0].VRID, b[0].VRID, a[0].AdvertInterval, b[0].AdvertInterval, a[0].VIPs, b[0].VIPs, a[0].Priority, b[0].Priority)
+	}
+
+	// A drain outlives the pod: state_dir is on the node.
+	if !regexp.MustCompile(`(?s)- name: state\s+mountPath: /var/lib/vrrpd.*- name: state\s+hostPath:\s+path: /var/lib/vrrpd`).Match(manifest) {
+		t.Error("the DaemonSet does not keep /var/lib/vrrpd (global.state_dir) on the node")
 	}
 
 	t.Run("kustomize", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -127,6 +128,48 @@ func TestRestartInPlaceRefused(t *testing.T) {
 	}
 	if !strings.HasSuffix(exeOf(t, d1.cmd.Process.Pid), " (deleted)") {
 		t.Error("the daemon runs the broken binary")
+	}
+}
+
+// A package upgrade (the .deb's postinst, configure with the old version) sends the running
+// daemon SIGUSR2 once dpkg has put the new binary in place: it restarts in place, master as
+// before. The postinst runs as under systemd: in a mount namespace whose /run has
+// /run/systemd/system, with systemctl answering the daemon's pid as vrrpd.service's MainPID.
+func TestUpgradeRestartsInPlace(t *testing.T) {
+	t.Parallel()
+	n := newLAN(t, false)
+	d1, path := startInstalled(t, n, "lb1", config("lb1", shared(110, "1s")))
+	before := d1.waitState(t, "VI_1", "MASTER", 10*time.Second)
+	bin, _ := os.ReadFile(vrrpdBin)
+	installBinary(t, path, bin) // what dpkg does before it runs the postinst
+
+	fake := t.TempDir()
+	for name, script := range map[string]string{
+		"systemctl":          fmt.Sprintf("#!/bin/sh\n[ \"$1\" = show ] && echo %d\nexit 0\n", d1.cmd.Process.Pid),
+		"deb-systemd-helper": "#!/bin/sh\nexit 0\n",
+		"deb-systemd-invoke": "#!/bin/sh\nexit 0\n",
+	} {
+		if err := os.WriteFile(filepath.Join(fake, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	postinst, err := filepath.Abs("../configs/package/postinst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("unshare", "--mount", "sh", "-ec",
+		`mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system && PATH="$FAKE:$PATH" sh "$POSTINST" configure 1.0.0`)
+	cmd.Env = append(os.Environ(), "FAKE="+fake, "POSTINST="+postinst)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("postinst configure 1.0.0: %v\n%s", err, out)
+	}
+	d1.logged(t, 30*time.Second, "restarted in place: resuming")
+	in := d1.waitState(t, "VI_1", "MASTER", 5*time.Second)
+	if in.Since != before.Since {
+		t.Errorf("lb1 is MASTER since %s, was since %s", in.Since, before.Since)
+	}
+	if exe := exeOf(t, d1.cmd.Process.Pid); exe != path {
+		t.Errorf("after the upgrade the daemon runs %s, want the new %s", exe, path)
 	}
 }
 
