@@ -33,11 +33,11 @@ var processStart = time.Now()
 // seconds. Whoever asks more, or slower, is refused or cut off, never served at the protocol
 // loop's expense.
 const (
-	metricsConns       = 8                // connections at once; more are closed at once
-	metricsReadTimeout = 5 * time.Second  // to send a request, its headers included
-	metricsWriteTimout = 10 * time.Second // to read the answer
-	metricsIdleTimeout = 30 * time.Second // a kept-alive connection between scrapes
-	snapshotMaxAge     = time.Second      // a scrape reads the driver's state at most once a second
+	metricsConns        = 8                // connections at once; one more closes the oldest
+	metricsReadTimeout  = 5 * time.Second  // to send a request, its headers included
+	metricsWriteTimeout = 10 * time.Second // to read the answer
+	metricsIdleTimeout  = 30 * time.Second // a kept-alive connection between scrapes
+	snapshotMaxAge      = time.Second      // a scrape reads the driver's state at most once a second
 )
 
 // metricsHandler serves /metrics from a snapshot of the driver's state at most snapshotMaxAge
@@ -107,7 +107,7 @@ func serveMetrics(ctx context.Context, addr string, h http.Handler, refused *ref
 		Handler:           mux,
 		ReadHeaderTimeout: metricsReadTimeout,
 		ReadTimeout:       metricsReadTimeout,
-		WriteTimeout:      metricsWriteTimout,
+		WriteTimeout:      metricsWriteTimeout,
 		IdleTimeout:       metricsIdleTimeout,
 		MaxHeaderBytes:    8 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
