@@ -164,3 +164,36 @@ func TestDriverVMAC(t *testing.T) {
 		t.Errorf("a restart in place removed the VMAC: %q", got)
 	}
 }
+
+// BenchmarkReload is a reload of 1020 instances with one priority changed: about the time the
+// driver's loop is busy with it (the configuration is read and checked off the loop).
+func BenchmarkReload(b *testing.B) {
+	t := &testing.T{}
+	w := newWorld(t)
+	a := w.node(addrA)
+	var cfgs []InstanceConfig
+	for i := range 1020 {
+		c := testInstance(fmt.Sprintf("VI_%d", i), uint8(1+i%255), 100, time.Second)
+		c.Interface = fmt.Sprintf("eth%d", i/255)
+		c.VIPs = []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i / 250), byte(i % 250), 1}), 32)}
+		cfgs = append(cfgs, c)
+	}
+	w.lan.mu.Lock()
+	w.lan.missing = map[string]bool{}
+	w.lan.mu.Unlock()
+	if _, err := a.d.Apply(cfgs); err != nil {
+		b.Fatal(err)
+	}
+	w.idle()
+	var next [2][]InstanceConfig
+	for i := range next {
+		next[i] = cloneConfigs(cfgs)
+		next[i][500].Machine.Priority = uint8(90 + i)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := a.d.Apply(next[i%2]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

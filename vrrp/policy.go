@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -151,9 +152,9 @@ func NewPolicy() *Policy {
 // that stay; a new instance's decision is read with Starting before it starts. The reports of
 // trackers that no instance tracks are forgotten.
 func (p *Policy) Configure(now time.Time, cfgs []InstanceConfig) []Change {
-	old := p.byName
-	p.insts, p.byName, p.groups = nil, map[string]*policed{}, map[string][]*policed{}
-	kept := map[TrackerKey]bool{}
+	old, oldGroups := p.byName, p.groups
+	p.insts, p.byName, p.groups = make([]*policed, 0, len(cfgs)), make(map[string]*policed, len(cfgs)), map[string][]*policed{}
+	kept := make(map[TrackerKey]bool, len(p.reports))
 	for i := range cfgs {
 		c := &cfgs[i]
 		x := &policed{name: c.Name, iface: c.Interface, base: c.Machine.Priority, group: c.Group}
@@ -184,11 +185,21 @@ func (p *Policy) Configure(now time.Time, cfgs []InstanceConfig) []Change {
 		}
 	}
 	p.reschedule()
+	// Only what the reload changed is decided again: an instance with the same priority,
+	// trackers and sync group as before, in a group of the same members, would be told what
+	// it was told, and a thousand of them must not cost the protocol loop milliseconds.
+	regrouped := map[string]bool{}
+	for name, xs := range p.groups {
+		regrouped[name] = !slices.EqualFunc(xs, oldGroups[name], func(a, b *policed) bool { return a.name == b.name })
+	}
 	var changes []Change
 	for _, x := range p.insts {
-		if old[x.name] != nil {
-			changes = p.decide(changes, x, "its configuration changed")
+		o := old[x.name]
+		if o == nil || o.base == x.base && o.group == x.group && !regrouped[x.group] &&
+			slices.EqualFunc(o.tracks, x.tracks, func(a, b tracked) bool { return a.Tracker == b.Tracker }) {
+			continue
 		}
+		changes = p.decide(changes, x, "its configuration changed")
 	}
 	return p.settle(changes, "its configuration changed")
 }
@@ -562,6 +573,9 @@ func join(sep string, parts ...string) string {
 // authentication are what peers compare). Everything else changes in place, without a flap. This
 // is the one list of what a reload may change in place; the driver and the daemon's log follow it.
 func Reload(a, b *InstanceConfig) (changes []string, restart bool) {
+	if sameConfig(a, b) {
+		return nil, false // most instances of a reload, and cheap to find out
+	}
 	diff := func(key string, x, y any, needsRestart bool) {
 		if !reflect.DeepEqual(x, y) {
 			changes = append(changes, fmt.Sprintf("%s: %v -> %v", key, x, y))
@@ -598,6 +612,20 @@ func Reload(a, b *InstanceConfig) (changes []string, restart bool) {
 	diff("trackers", a.Trackers, b.Trackers, false)
 	diff("sync_group", a.Group, b.Group, false)
 	return changes, restart
+}
+
+// sameConfig reports whether a and b configure the same instance: every field equal, but the
+// machine's Addr and Epoch, which are the driver's. TestSameConfig sees that no field is missed.
+func sameConfig(a, b *InstanceConfig) bool {
+	am, bm := a.Machine, b.Machine
+	am.Addr, am.Epoch, bm.Addr, bm.Epoch = netip.Addr{}, time.Time{}, netip.Addr{}, time.Time{}
+	return a.Name == b.Name && a.Interface == b.Interface && a.VRID == b.VRID && am == bm &&
+		slices.Equal(a.VIPs, b.VIPs) && slices.Equal(a.Excluded, b.Excluded) && a.Src == b.Src &&
+		slices.Equal(a.Peers, b.Peers) && a.MinTTL == b.MinTTL && a.AuthType == b.AuthType &&
+		a.AuthData == b.AuthData && a.Checksum == b.Checksum && a.GARPRepeat == b.GARPRepeat &&
+		a.Group == b.Group && slices.Equal(a.Trackers, b.Trackers) && a.GARPInterval == b.GARPInterval &&
+		maps.Equal(a.Placement, b.Placement) && (a.VMAC == nil) == (b.VMAC == nil) && (a.VMAC == nil || *a.VMAC == *b.VMAC) &&
+		slices.Equal(a.Routes, b.Routes) && slices.Equal(a.Rules, b.Rules)
 }
 
 // Told is the decision the instance was last given.

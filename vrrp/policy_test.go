@@ -3,6 +3,7 @@ package vrrp
 import (
 	"fmt"
 	"net/netip"
+	"reflect"
 	"testing"
 	"time"
 
@@ -422,5 +423,72 @@ func TestPolicyStartupDelay(t *testing.T) {
 	got := p.Tick(at(5 * time.Second))
 	if len(got) != 1 || got[0].Waiting != "" || got[0].Why != "startup_delay is over" || !p.Deadline().IsZero() {
 		t.Errorf("at the delay's end: %v, deadline %v", got, p.Deadline())
+	}
+}
+
+// sameConfig must see every field of InstanceConfig and of its Machine (but Addr and Epoch, the
+// driver's): otherwise a reload that changes only that field would change nothing. Each field is
+// set to something other than its zero value in turn, and both sameConfig and Reload must notice.
+func TestSameConfig(t *testing.T) {
+	nonZero := func(v reflect.Value) {
+		switch x := v.Addr().Interface().(type) {
+		case *netip.Addr:
+			*x = netip.MustParseAddr("10.0.0.1")
+		case *time.Time:
+			*x = t0
+		default:
+			switch v.Kind() {
+			case reflect.String:
+				v.SetString("x")
+			case reflect.Bool:
+				v.SetBool(true)
+			case reflect.Int, reflect.Int64:
+				v.SetInt(1)
+			case reflect.Uint8, reflect.Uint32:
+				v.SetUint(1)
+			case reflect.Array:
+				v.Index(0).SetUint(1)
+			case reflect.Slice:
+				v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+			case reflect.Map:
+				m := reflect.MakeMap(v.Type())
+				m.SetMapIndex(reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem())
+				v.Set(m)
+			case reflect.Pointer:
+				v.Set(reflect.New(v.Type().Elem()))
+			default:
+				t.Fatalf("a field of kind %s: teach this test to set it", v.Kind())
+			}
+		}
+	}
+	check := func(name string, set func(*InstanceConfig)) {
+		var a, b InstanceConfig
+		set(&b)
+		if sameConfig(&a, &b) {
+			t.Errorf("sameConfig misses %s", name)
+		}
+		if changes, _ := Reload(&a, &b); len(changes) == 0 && name != "Name" { // instances are matched by name
+			t.Errorf("Reload misses %s", name)
+		}
+	}
+	ct := reflect.TypeFor[InstanceConfig]()
+	for i := range ct.NumField() {
+		f := ct.Field(i)
+		if f.Name == "Machine" {
+			continue
+		}
+		check(f.Name, func(c *InstanceConfig) { nonZero(reflect.ValueOf(c).Elem().Field(i)) })
+	}
+	mt := reflect.TypeFor[Config]()
+	for i := range mt.NumField() {
+		if f := mt.Field(i); f.Name != "Addr" && f.Name != "Epoch" {
+			check("Machine."+f.Name, func(c *InstanceConfig) { nonZero(reflect.ValueOf(&c.Machine).Elem().Field(i)) })
+		}
+	}
+	var a InstanceConfig
+	b := a
+	b.Machine.Addr, b.Machine.Epoch = netip.MustParseAddr("10.0.0.1"), t0
+	if !sameConfig(&a, &b) {
+		t.Error("sameConfig sees the driver's Addr and Epoch")
 	}
 }
