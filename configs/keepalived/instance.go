@@ -1,6 +1,7 @@
 package keepalived
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -317,76 +318,58 @@ func kaScope(s string) (string, bool) {
 // before the prefix (keepalived's alloc_route). A route with an option vrrpd's routes lack is
 // left out whole, as leaving out the option would make it another route.
 func (c *kaConverter) routes(in *kaInstance, lines []*kaStmt) {
-	var entries []string
-	for _, s := range lines {
-		var fields [8]string // to, via, dev, src, table, metric, scope, type: as TOML
-		unsupported := ""
-		ws := s.words
-		for i := 0; i < len(ws) && unsupported == ""; i++ {
-			arg := func() string {
-				if i+1 < len(ws) {
-					i++
-					return ws[i]
-				}
-				unsupported = ws[i] + " without a value"
-				return ""
+	// to, via, dev, src, table, metric, scope, type
+	c.optionLines(in, "routes", "route", "destination", lines, 8, 0, func(f []string, w string, arg func() string) string {
+		switch w {
+		case "inet", "inet6", "no_track", "prepend", "add", "append":
+			// the family, which the addresses say; keepalived's own tracking; how the kernel
+			// orders equal routes
+		case "src":
+			f[3] = "src = " + tomlString(arg())
+		case "via", "gw":
+			v := arg()
+			if v == "inet" || v == "inet6" {
+				v = arg()
 			}
-			switch w := ws[i]; w {
-			case "inet", "inet6", "no_track", "prepend", "add", "append":
-				// the family, which the addresses say; keepalived's own tracking; how the kernel
-				// orders equal routes
-			case "src":
-				fields[3] = "src = " + tomlString(arg())
-			case "via", "gw":
-				v := arg()
-				if v == "inet" || v == "inet6" {
-					v = arg()
-				}
-				fields[1] = "via = " + tomlString(v)
-			case "dev", "oif":
-				fields[2] = "dev = " + tomlString(arg())
-			case "table":
-				if t, ok := kaTable(arg()); !ok {
-					unsupported = "table " + ws[i] + " (write its number)"
-				} else if t != "" {
-					fields[4] = "table = " + t
-				}
-			case "metric", "priority", "preference":
-				if n, err := strconv.ParseUint(arg(), 10, 32); err == nil {
-					fields[5] = "metric = " + strconv.FormatUint(n, 10)
-				} else {
-					unsupported = w + " " + ws[i]
-				}
-			case "scope":
-				if sc, ok := kaScope(arg()); ok {
-					fields[6] = "scope = " + tomlString(sc)
-				} else {
-					unsupported = "scope " + ws[i]
-				}
-			case "unicast":
-			case "blackhole", "unreachable", "prohibit":
-				fields[7] = "type = " + tomlString(w)
-			case "to":
-				fields[0] = "to = " + tomlString(arg())
-			default:
-				if fields[0] != "" || !kaIsAddress(w) && w != "default" {
-					unsupported = w
-				}
-				fields[0] = "to = " + tomlString(w)
+			f[1] = "via = " + tomlString(v)
+		case "dev", "oif":
+			f[2] = "dev = " + tomlString(arg())
+		case "table":
+			v := arg()
+			t, ok := kaTable(v)
+			if !ok {
+				return "table " + v + " (write its number)"
 			}
-		}
-		switch {
-		case unsupported != "":
-			c.note(s.pos, "not carried over: route %s: vrrpd's routes have no %s: add it from a notify hook", kaEcho(strings.Join(ws, " ")), kaEcho(unsupported))
-		case fields[0] == "":
-			c.note(s.pos, "not carried over: route %s: it has no destination (keepalived ignores it too)", kaEcho(strings.Join(ws, " ")))
+			if t != "" {
+				f[4] = "table = " + t
+			}
+		case "metric", "priority", "preference":
+			v := arg()
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return w + " " + v
+			}
+			f[5] = "metric = " + strconv.FormatUint(n, 10)
+		case "scope":
+			v := arg()
+			sc, ok := kaScope(v)
+			if !ok {
+				return "scope " + v
+			}
+			f[6] = "scope = " + tomlString(sc)
+		case "unicast":
+		case "blackhole", "unreachable", "prohibit":
+			f[7] = "type = " + tomlString(w)
+		case "to":
+			f[0] = "to = " + tomlString(arg())
 		default:
-			entries = append(entries, "{ "+strings.Join(slices.DeleteFunc(fields[:], func(f string) bool { return f == "" }), ", ")+" }")
+			if f[0] != "" || !kaIsAddress(w) && w != "default" {
+				return w
+			}
+			f[0] = "to = " + tomlString(w)
 		}
-	}
-	if len(entries) > 0 {
-		in.t.set("routes", tomlArray(entries, true), "")
-	}
+		return ""
+	})
 }
 
 // rules carries virtual_rules over. Each line is from PREFIX [to PREFIX] [iif IFNAME] [oif IFNAME]
@@ -394,9 +377,56 @@ func (c *kaConverter) routes(in *kaInstance, lines []*kaStmt) {
 // out. A rule with an option vrrpd's rules lack is left out whole, as leaving out the option would
 // make it another rule.
 func (c *kaConverter) rules(in *kaInstance, lines []*kaStmt) {
+	// from, to, iif, oif, fwmark, table, priority
+	c.optionLines(in, "rules", "rule", "table", lines, 7, 5, func(f []string, w string, arg func() string) string {
+		switch w {
+		case "inet", "inet6", "no_track":
+		case "from":
+			f[0] = "from = " + tomlString(arg())
+		case "to":
+			f[1] = "to = " + tomlString(arg())
+		case "iif", "dev":
+			f[2] = "iif = " + tomlString(arg())
+		case "oif":
+			f[3] = "oif = " + tomlString(arg())
+		case "fwmark":
+			v := arg()
+			n, err := strconv.ParseUint(v, 0, 32)
+			if err != nil {
+				return "fwmark " + v
+			}
+			f[4] = "fwmark = " + strconv.FormatUint(n, 10)
+		case "table", "lookup":
+			v := arg()
+			t, ok := kaTable(v)
+			if !ok {
+				return "table " + v + " (write its number)"
+			}
+			f[5] = "table = " + cmp.Or(t, "254")
+		case "priority", "preference", "order":
+			v := arg()
+			n, err := strconv.ParseUint(v, 0, 32)
+			if err != nil {
+				return w + " " + v
+			}
+			f[6] = "priority = " + strconv.FormatUint(n, 10)
+		default:
+			return w
+		}
+		return ""
+	})
+}
+
+// optionLines carries over a list of lines of options, as virtual_routes and virtual_rules are,
+// into the TOML array key. option reads one word of a line into its n fields (in the TOML's
+// order), taking the word's value with arg, or returns what vrrpd's entries lack. A line without
+// fields[need], its what, is left out, as keepalived ignores it; so is a line with anything
+// vrrpd lacks, as leaving out the option would make it another route or rule.
+func (c *kaConverter) optionLines(in *kaInstance, key, kind, what string, lines []*kaStmt, n, need int,
+	option func(f []string, w string, arg func() string) (unsupported string)) {
 	var entries []string
 	for _, s := range lines {
-		var fields [7]string // from, to, iif, oif, fwmark, table, priority: as TOML
+		f := make([]string, n)
 		unsupported := ""
 		ws := s.words
 		for i := 0; i < len(ws) && unsupported == ""; i++ {
@@ -408,52 +438,21 @@ func (c *kaConverter) rules(in *kaInstance, lines []*kaStmt) {
 				unsupported = ws[i] + " without a value"
 				return ""
 			}
-			switch w := ws[i]; w {
-			case "inet", "inet6", "no_track":
-			case "from":
-				fields[0] = "from = " + tomlString(arg())
-			case "to":
-				fields[1] = "to = " + tomlString(arg())
-			case "iif", "dev":
-				fields[2] = "iif = " + tomlString(arg())
-			case "oif":
-				fields[3] = "oif = " + tomlString(arg())
-			case "fwmark":
-				if n, err := strconv.ParseUint(arg(), 0, 32); err == nil {
-					fields[4] = "fwmark = " + strconv.FormatUint(n, 10)
-				} else {
-					unsupported = "fwmark " + ws[i]
-				}
-			case "table", "lookup":
-				switch t, ok := kaTable(arg()); {
-				case !ok:
-					unsupported = "table " + ws[i] + " (write its number)"
-				case t == "":
-					fields[5] = "table = 254"
-				default:
-					fields[5] = "table = " + t
-				}
-			case "priority", "preference", "order":
-				if n, err := strconv.ParseUint(arg(), 0, 32); err == nil {
-					fields[6] = "priority = " + strconv.FormatUint(n, 10)
-				} else {
-					unsupported = w + " " + ws[i]
-				}
-			default:
-				unsupported = w
+			if u := option(f, ws[i], arg); unsupported == "" {
+				unsupported = u
 			}
 		}
 		switch {
 		case unsupported != "":
-			c.note(s.pos, "not carried over: rule %s: vrrpd's rules have no %s: add it from a notify hook", kaEcho(strings.Join(ws, " ")), kaEcho(unsupported))
-		case fields[5] == "":
-			c.note(s.pos, "not carried over: rule %s: it has no table (keepalived ignores it too)", kaEcho(strings.Join(ws, " ")))
+			c.note(s.pos, "not carried over: %s %s: vrrpd's %s have no %s: add it from a notify hook", kind, kaEcho(strings.Join(ws, " ")), key, kaEcho(unsupported))
+		case f[need] == "":
+			c.note(s.pos, "not carried over: %s %s: it has no %s (keepalived ignores it too)", kind, kaEcho(strings.Join(ws, " ")), what)
 		default:
-			entries = append(entries, "{ "+strings.Join(slices.DeleteFunc(fields[:], func(f string) bool { return f == "" }), ", ")+" }")
+			entries = append(entries, "{ "+strings.Join(slices.DeleteFunc(f, func(x string) bool { return x == "" }), ", ")+" }")
 		}
 	}
 	if len(entries) > 0 {
-		in.t.set("rules", tomlArray(entries, true), "")
+		in.t.set(key, tomlArray(entries, true), "")
 	}
 }
 
