@@ -309,6 +309,22 @@ func matching(log string, subs ...string) []string {
 	return lines
 }
 
+// runCmd runs a command, such as `vrrpd check` or `vrrpd drain`, and returns its exit code,
+// stdout and stderr.
+func runCmd(t *testing.T, cmd *exec.Cmd) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, out.String(), errOut.String()
+}
+
 // hasAddr reports whether the host's eth0 carries addr.
 func hasAddr(t *testing.T, h *lab.Host, addr netip.Addr) bool {
 	t.Helper()

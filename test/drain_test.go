@@ -1,7 +1,6 @@
 package test
 
 import (
-	"bytes"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -15,17 +14,7 @@ import (
 // its exit code, stdout and stderr.
 func (d *daemon) drainCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	cmd := exec.Command(vrrpdBin, append([]string{args[0], "--socket", d.socket()}, args[1:]...)...)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return code, out.String(), errOut.String()
+	return runCmd(t, exec.Command(vrrpdBin, append([]string{args[0], "--socket", d.socket()}, args[1:]...)...))
 }
 
 // withStateDir gives a configuration its own state_dir, for the drain to be kept in.

@@ -318,21 +318,6 @@ func TestPriorityHook(t *testing.T) {
 	}
 }
 
-// checkCmd runs cmd, a `vrrpd check`, and returns its exit code, stdout and stderr.
-func checkCmd(t *testing.T, cmd *exec.Cmd) (int, string, string) {
-	t.Helper()
-	var out, errOut strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return code, out.String(), errOut.String()
-}
-
 // `vrrpd check lb1.toml lb2.toml` on the shipped example pair exits 0 and says they work
 // together; with lb1's nginx weight cut to -5 (110 - 5 is still above lb2's 100) it exits 1 and
 // names the file, the instance and the problem.
@@ -351,7 +336,7 @@ func TestCheckPair(t *testing.T) {
 		}
 	}
 	// --offline: the examples' notify.sh is not installed on this machine.
-	code, out, errOut := checkCmd(t, exec.Command(vrrpdBin, "check", "--offline", lb1, lb2))
+	code, out, errOut := runCmd(t, exec.Command(vrrpdBin, "check", "--offline", lb1, lb2))
 	if code != 0 || !strings.Contains(out, lb1+", "+lb2+" work together as the hosts of one LAN") {
 		t.Errorf("the example pair: exit %d\n%s%s", code, out, errOut)
 	}
@@ -364,7 +349,7 @@ func TestCheckPair(t *testing.T) {
 	if err := os.WriteFile(lb1, []byte(weak), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut = checkCmd(t, exec.Command(vrrpdBin, "check", "--offline", lb1, lb2))
+	code, out, errOut = runCmd(t, exec.Command(vrrpdBin, "check", "--offline", lb1, lb2))
 	want := lb1 + `: instance "VI_1": track_checks "nginx": weight -5 cannot move the VIP: 110 - 5 = 105 is not below 100, the priority of "VI_1" in ` + lb2
 	if code != 1 || !strings.Contains(errOut, want) || strings.Contains(out, "work together") {
 		t.Errorf("the pair with weight -5: exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 1 and %q", code, out, errOut, want)
@@ -405,7 +390,7 @@ track_interfaces = [{ name = "bond8", weight = -20 }]
 	valid := conf + " is valid: 1 instance(s), 2 check(s), 0 sync group(s)\n"
 	check := func(args ...string) (int, string, string) {
 		t.Helper()
-		return checkCmd(t, n.lb1.Command(t.Context(), append([]string{vrrpdBin, "check"}, args...)...))
+		return runCmd(t, n.lb1.Command(t.Context(), append([]string{vrrpdBin, "check"}, args...)...))
 	}
 
 	if code, out, errOut := check("--offline", conf); code != 0 || out != valid || errOut != "" {
