@@ -25,7 +25,7 @@ func ms(n int64) time.Duration { return time.Duration(n) * time.Millisecond }
 
 // keepalived 2.2.7's Skew_Time (vrrp.h, VRRP_TIMER_SKEW) is in whole microseconds, and for v3 it
 // scales the master's interval in centiseconds by 625/16 without rounding to centiseconds.
-// vrrpd's is in whole centiseconds (RFC 5798 §6.1).
+// vrrpd's is exact, in nanoseconds (RFC 5798 §6.1): the two agree to the microsecond.
 func TestIdeals(t *testing.T) {
 	ka, ours := keepalivedImpl("keepalived"), vrrpdImpl("vrrpd")
 	for _, tc := range []struct {
@@ -35,14 +35,17 @@ func TestIdeals(t *testing.T) {
 		kaSkew, oursSkew time.Duration
 		kaDown, oursDown time.Duration
 	}{
-		// (256-100)/256 s = 609375µs; vrrpd: 60cs.
-		{vrrp.V2, 100, time.Second, us(609375), ms(600), us(3609375), ms(3600)},
-		// 156 × 10cs × 625/16 = 60937.5µs; vrrpd: 156 × 10 / 256 = 6cs.
-		{vrrp.V3, 100, ms(100), us(60937), ms(60), us(360937), ms(360)},
-		{vrrp.V3, 100, ms(30), us(18281), ms(10), us(108281), ms(100)},
-		// 156 × 1cs × 625/16 = 6093.75µs; vrrpd: 156 / 256 cs rounds down to 0.
-		{vrrp.V3, 100, ms(10), us(6093), 0, us(36093), ms(30)},
-		{vrrp.V3, 254, time.Second, us(7812), 0, us(3007812), ms(3000)},
+		// (256-100)/256 s = 609375µs exactly, for both.
+		{vrrp.V2, 100, time.Second, us(609375), us(609375), us(3609375), us(3609375)},
+		// 156 × 10cs × 625/16 = 60937.5µs: keepalived drops the half microsecond.
+		{vrrp.V3, 100, ms(100), us(60937), us(60937) + 500, us(360937), us(360937) + 500},
+		{vrrp.V3, 100, ms(30), us(18281), us(18281) + 250, us(108281), us(108281) + 250},
+		// 156 × 1cs × 625/16 = 6093.75µs.
+		{vrrp.V3, 100, ms(10), us(6093), us(6093) + 750, us(36093), us(36093) + 750},
+		// The three routers' backups, 90 and 80, at 100ms: 64.84375ms and 68.75ms.
+		{vrrp.V3, 90, ms(100), us(64843), us(64843) + 750, us(364843), us(364843) + 750},
+		{vrrp.V3, 80, ms(100), us(68750), us(68750), us(368750), us(368750)},
+		{vrrp.V2, 254, time.Second, us(7812), us(7812) + 500, us(3007812), us(3007812) + 500},
 	} {
 		got := []time.Duration{ka.skew(tc.v, tc.prio, tc.interval), ours.skew(tc.v, tc.prio, tc.interval),
 			ka.masterDown(tc.v, tc.prio, tc.interval), ours.masterDown(tc.v, tc.prio, tc.interval)}

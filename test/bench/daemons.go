@@ -81,7 +81,8 @@ func vrrpdImpl(bin string) *impl {
 		argv: func(dir, conf string) []string {
 			return []string{bin, "run", "--config", conf, "--socket", filepath.Join(dir, "vrrpd.sock")}
 		},
-		// vrrpd's own functions: integer centiseconds for both versions (RFC 5798 §6.1).
+		// vrrpd's own function: exact, in nanoseconds, for both versions (RFC 5798 §6.1,
+		// RFC 3768 §6.1).
 		skew: vrrp.SkewTime,
 	}
 	im.status = func(dir string) (map[int]string, error) { return vrrpdStatus(bin, dir) }

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/vrrpd/vrrpd/vrrp"
 )
 
 // results is everything one run measured.
@@ -153,18 +151,13 @@ func (r *results) notes() []string {
 		"\"worst misses\" says the worst trial did not meet it.", r.trials))
 	var ideals []string
 	for _, d := range r.intervals {
-		v := versionFor(d)
-		ka := keepalivedImpl("")
-		ideals = append(ideals, fmt.Sprintf("%s: vrrpd %s / %s, keepalived %s / %s", d,
-			vrrp.MasterDownInterval(v, prioBackup, d), vrrp.SkewTime(v, prioBackup, d),
-			ka.masterDown(v, prioBackup, d), ka.skew(v, prioBackup, d)))
+		ideals = append(ideals, idealsText(d, prioBackup))
 	}
-	n = append(n, "The ideal is each daemon's own Master_Down_Interval (host loss) or Skew_Time (graceful) for lb2 at priority 100: "+
-		"vrrpd computes Skew_Time in integer centiseconds for both versions (RFC 5798 §6.1, RFC 3768 §6.1); keepalived 2.2.7 in "+
-		"microseconds, (256 − p)/256 s for v2 and (256 − p) × interval in centiseconds × 625/16 µs for v3 (not rounded to "+
-		"centiseconds). Master_Down_Interval / Skew_Time: "+strings.Join(ideals, "; ")+
-		". The graceful rows confirm keepalived's v3 unit: at 10ms it waits about 6.1ms, where centiseconds would give 0. "+
-		"Where the ideal is 0 (vrrpd's Skew_Time at 10ms), the cell gives the delay itself.")
+	n = append(n, "The ideal is each daemon's own Master_Down_Interval (host loss) or Skew_Time (graceful) for lb2 at priority 100. "+
+		"Neither rounds Skew_Time to centiseconds: vrrpd computes it exactly, in nanoseconds, as RFC 5798 §6.1 and RFC 3768 §6.1 "+
+		"write it, (256 − p)/256 s for v2 and (256 − p) × interval/256 for v3; keepalived 2.2.7 the same in whole microseconds "+
+		"((256 − p) × interval in centiseconds × 625/16 µs for v3), so the two ideals differ by less than 1µs. "+
+		"Master_Down_Interval / Skew_Time: "+strings.Join(ideals, "; ")+".")
 	n = append(n, fmt.Sprintf("Both daemons alike: lb1 priority %d, lb2 priority %d, both start as backup and preempt; VRRPv2 for "+
 		"whole-second intervals, VRRPv3 otherwise; multicast; one VIP. In the failover runs the second GARP burst is off "+
 		"(garp_delay = \"0s\", garp_master_delay 0), so a late burst cannot pass for the next trial's; the first burst is "+
@@ -184,6 +177,18 @@ func (r *results) notes() []string {
 		n = append(n, "keepalived was not measured: it is not installed (or -keepalived none).")
 	}
 	return n
+}
+
+// idealsText is Master_Down_Interval / Skew_Time at interval d for a backup of priority prio,
+// vrrpd's, and keepalived's where it differs (by its dropped fraction of a microsecond).
+func idealsText(d time.Duration, prio uint8) string {
+	v := versionFor(d)
+	ours, ka := vrrpdImpl(""), keepalivedImpl("")
+	s := fmt.Sprintf("%s: %s / %s", d, ours.masterDown(v, prio, d), ours.skew(v, prio, d))
+	if kd, ks := ka.masterDown(v, prio, d), ka.skew(v, prio, d); kd != ours.masterDown(v, prio, d) || ks != ours.skew(v, prio, d) {
+		s += fmt.Sprintf(" (keepalived %s / %s)", kd, ks)
+	}
+	return s
 }
 
 // details has one line per daemon, scenario and interval, with absolute times.
@@ -233,7 +238,7 @@ func (f *failResult) detail() []string {
 	}
 }
 
-// ratioCell is "median (worst)" of delay/ideal, or of the delay where the ideal is 0.
+// ratioCell is "median (worst)" of delay/ideal.
 func ratioCell(f *failResult) string {
 	if f == nil {
 		return "—"
@@ -241,14 +246,8 @@ func ratioCell(f *failResult) string {
 	if len(f.trials) == 0 {
 		return "failed: " + oneLine(errOr(f.errs))
 	}
-	delays := f.delays()
-	var cell string
-	if f.ideal <= 0 {
-		cell = fmt.Sprintf("ideal 0: %s (%s)", fmtDur(median(delays)), fmtDur(slices.Max(delays)))
-	} else {
-		med, worst := f.ratios()
-		cell = fmt.Sprintf("%.4f (%.4f)", med, worst)
-	}
+	med, worst := f.ratios()
+	cell := fmt.Sprintf("%.4f (%.4f)", med, worst)
 	if len(f.errs) > 0 {
 		cell += fmt.Sprintf("; %d of %d failed", len(f.errs), len(f.errs)+len(f.trials))
 	}
