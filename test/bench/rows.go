@@ -51,7 +51,7 @@ func cleanCell(t *threeResult) string {
 	}
 	n := len(t.trials) + len(t.errs)
 	if n == 0 {
-		return "—"
+		return "failed: " + oneLine(errOr(t.errs, t.stopped))
 	}
 	cell := fmt.Sprintf("%d of %d", t.clean(), n)
 	others := map[string]int{}
@@ -66,7 +66,15 @@ func cleanCell(t *threeResult) string {
 	if len(t.errs) > 0 {
 		cell += fmt.Sprintf("; %d failed: %s", len(t.errs), oneLine(t.errs[0]))
 	}
-	return cell
+	return cell + stoppedText(t.stopped)
+}
+
+// stoppedText says why trials stopped early, if they did.
+func stoppedText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return "; then stopped: " + oneLine(err)
 }
 
 func threeDelayCell(t *threeResult) string {
@@ -105,9 +113,10 @@ func (r *results) vipsRows() []row {
 			target: fmt.Sprintf("≤ %g, and below keepalived's", limit), met: "—"}
 		if len(ours.trials) > 0 {
 			med := ratio(median(ours.pick(lastVIP)), ours.ideal)
-			ahead := ka == nil || len(ka.trials) == 0 || med < ratio(median(ka.pick(lastVIP)), ka.ideal)
+			measured := ka != nil && len(ka.trials) > 0
+			ahead := !measured || med < ratio(median(ka.pick(lastVIP)), ka.ideal)
 			rw.met = yesNo(med <= limit && ahead)
-			if len(ka.trials) == 0 {
+			if !measured {
 				rw.met += " (keepalived not measured)"
 			}
 		}
@@ -132,13 +141,13 @@ func vipsCell(v *vipsResult, get func(vipsTrial) time.Duration) string {
 		return "—"
 	}
 	if len(v.trials) == 0 {
-		return "failed: " + oneLine(errOr(v.errs))
+		return "failed: " + oneLine(errOr(v.errs, v.stopped))
 	}
 	cell := ratiosCell(v.pick(get), v.ideal)
 	if len(v.errs) > 0 {
-		cell += fmt.Sprintf("; %d of %d failed", len(v.errs), len(v.errs)+len(v.trials))
+		cell += fmt.Sprintf("; %d of %d failed: %s", len(v.errs), len(v.errs)+len(v.trials), oneLine(v.errs[0]))
 	}
-	return cell
+	return cell + stoppedText(v.stopped)
 }
 
 func settleCell(c *costResult, i int) string {
@@ -221,7 +230,7 @@ func silenceCell(d *day2Result) string {
 		return "—"
 	}
 	if len(d.silences) == 0 {
-		return "failed: " + oneLine(errOr(d.errs))
+		return "failed: " + oneLine(errOr(d.errs, nil))
 	}
 	cell := fmt.Sprintf("%s (%s)", fmtDur(median(d.silences)), fmtDur(slices.Max(d.silences)))
 	if len(d.errs) > 0 {

@@ -304,7 +304,7 @@ func ratioCell(f *failResult) string {
 		return "—"
 	}
 	if len(f.trials) == 0 {
-		return "failed: " + oneLine(errOr(f.errs))
+		return "failed: " + oneLine(errOr(f.errs, nil))
 	}
 	med, worst := f.ratios()
 	cell := fmt.Sprintf("%.4f (%.4f)", med, worst)
@@ -431,11 +431,15 @@ func plural(n int) string {
 	return "s"
 }
 
-func errOr(errs []error) error {
-	if len(errs) == 0 {
-		return fmt.Errorf("no trials")
+// errOr is the first of errs, else other, else an error saying there were no trials.
+func errOr(errs []error, other error) error {
+	switch {
+	case len(errs) > 0:
+		return errs[0]
+	case other != nil:
+		return other
 	}
-	return errs[0]
+	return fmt.Errorf("no trials")
 }
 
 // oneLine is the first line of err's text, short enough for a cell.

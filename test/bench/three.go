@@ -37,9 +37,10 @@ func (t threeTrial) clean() bool { return slices.Equal(t.masters, []string{"lb2"
 
 // threeResult is every trial of one daemon at one interval.
 type threeResult struct {
-	ideal  time.Duration // lb2's Master_Down_Interval
-	trials []threeTrial
-	errs   []error
+	ideal   time.Duration // lb2's Master_Down_Interval
+	trials  []threeTrial
+	errs    []error // of failed trials
+	stopped error   // why the trials stopped early, if they did
 }
 
 // threeRouters runs every daemon through the scenario at every interval.
@@ -63,7 +64,7 @@ func (b *bench) threeAt(ctx context.Context, im *impl, d time.Duration, r *three
 	in := inst{name: "VI_1", iface: "eth0", vrid: 51, version: v, interval: d, vips: []netip.Prefix{failVIP}}
 	g, err := b.newGroup(ctx, im, groupSpec{prios: threePrios, insts: []inst{in}})
 	if err != nil {
-		r.errs = append(r.errs, err)
+		r.stopped = err
 		b.say("%s, three routers at %s: %v", im.name, d, err)
 		return
 	}
@@ -88,8 +89,8 @@ func (b *bench) threeAt(ctx context.Context, im *impl, d time.Duration, r *three
 				t.masters, fmtDur(t.delay), fmtDur(r.ideal), ratioText(t.delay, r.ideal))
 		}
 		if err := g.restore(ctx, hostLoss); err != nil {
-			r.errs = append(r.errs, fmt.Errorf("restoring: %w", err))
-			b.say("%s three routers %s: restoring: %v", im.name, d, err)
+			r.stopped = fmt.Errorf("restoring: %w", err)
+			b.say("%s three routers %s: %v", im.name, d, r.stopped)
 			return
 		}
 	}

@@ -47,9 +47,10 @@ type vipsTrial struct {
 
 // vipsResult is every trial of one daemon at one interval.
 type vipsResult struct {
-	ideal  time.Duration // lb2's Master_Down_Interval
-	trials []vipsTrial
-	errs   []error
+	ideal   time.Duration // lb2's Master_Down_Interval
+	trials  []vipsTrial
+	errs    []error // of failed trials
+	stopped error   // why the trials stopped early, if they did
 }
 
 // manyVIPs runs every daemon through the scenario at every interval.
@@ -74,7 +75,7 @@ func (b *bench) vipsAt(ctx context.Context, im *impl, d time.Duration, r *vipsRe
 	// No second GARP burst: a late one must not be taken for the next trial's.
 	g, err := b.newGroup(ctx, im, groupSpec{prios: []int{prioMaster, prioBackup}, insts: []inst{in}})
 	if err != nil {
-		r.errs = append(r.errs, err)
+		r.stopped = err
 		b.say("%s, %d VIPs at %s: %v", im.name, manyVIPsCount, d, err)
 		return
 	}
@@ -98,8 +99,8 @@ func (b *bench) vipsAt(ctx context.Context, im *impl, d time.Duration, r *vipsRe
 				ratio(t.first, r.ideal), ratio(t.last, r.ideal), t.garps, fmtDur(t.advert), t.advertised)
 		}
 		if err := g.restore(ctx, hostLoss); err != nil {
-			r.errs = append(r.errs, fmt.Errorf("restoring: %w", err))
-			b.say("%s %d VIPs %s: restoring: %v", im.name, manyVIPsCount, d, err)
+			r.stopped = fmt.Errorf("restoring: %w", err)
+			b.say("%s %d VIPs %s: %v", im.name, manyVIPsCount, d, r.stopped)
 			return
 		}
 	}
