@@ -93,7 +93,11 @@ func (b *bench) costs(ctx context.Context, res *results, cases []costCase) {
 
 // costGroup starts a pair running the case's instances.
 func (b *bench) costGroup(ctx context.Context, im *impl, cc costCase) (*group, error) {
-	b.say("%s, %s on %d LAN%s: starting lb1 and lb2", im.name, cc, cc.lans, plural(cc.lans))
+	where := ""
+	if cc.lans > 1 {
+		where = fmt.Sprintf(" on %d LANs", cc.lans)
+	}
+	b.say("%s, %s%s: starting lb1 and lb2", im.name, cc, where)
 	// The daemons' default second GARP burst, 5s after becoming master; the settling time
 	// covers it.
 	return b.newGroup(ctx, im, groupSpec{prios: []int{prioMaster, prioBackup}, insts: cc.insts(), garpDelay: 5 * time.Second, lans: cc.lans})

@@ -5,8 +5,8 @@
 //
 // Run it as root from the repository:
 //
-//	go run ./test/bench                  # everything: about 15 minutes on 2 cores
-//	go run ./test/bench -quick           # 2 trials of each kind, 5s cost windows: about 8 minutes
+//	go run ./test/bench                  # everything: about 12 minutes on 2 cores
+//	go run ./test/bench -quick           # 2 trials of each kind, 5s cost windows: about 7 minutes
 //	go run ./test/bench -scenarios failover -intervals 100ms,10ms -trials 10
 //	go run ./test/bench -quick -scenarios three,vips
 //	go run ./test/bench -out bench.md    # also write the table as markdown
