@@ -65,7 +65,7 @@ func (b *bench) failover(ctx context.Context, res *results) {
 // failoverPair runs the trials of both scenarios for one daemon at one interval, on one LAN.
 func (b *bench) failoverPair(ctx context.Context, res *results, im *impl, interval time.Duration) {
 	v := versionFor(interval)
-	in := inst{name: "VI_1", vrid: 51, version: v, interval: interval, vip: failVIP}
+	in := inst{name: "VI_1", iface: "eth0", vrid: 51, version: v, interval: interval, vips: []netip.Prefix{failVIP}}
 	results := map[scenario]*failResult{
 		hostLoss: {ideal: im.masterDown(v, prioBackup, interval)},
 		graceful: {ideal: im.skew(v, prioBackup, interval)},
@@ -76,7 +76,7 @@ func (b *bench) failoverPair(ctx context.Context, res *results, im *impl, interv
 	b.say("%s, VRRPv%d at %s: starting lb1 and lb2", im.name, v, interval)
 	// No second GARP burst: the first one is what is measured, and a late burst from an earlier
 	// trial must not be taken for the next trial's.
-	p, err := b.newPair(ctx, im, []inst{in}, 0)
+	p, err := b.newGroup(ctx, im, groupSpec{prios: []int{prioMaster, prioBackup}, insts: []inst{in}})
 	if err != nil {
 		for _, r := range results {
 			r.errs = append(r.errs, err)
@@ -116,10 +116,10 @@ func (b *bench) failoverPair(ctx context.Context, res *results, im *impl, interv
 }
 
 // trial fails lb1 one way and measures the failover to lb2.
-func (p *pair) trial(ctx context.Context, s scenario, ideal time.Duration) (trial, error) {
+func (p *group) trial(ctx context.Context, s scenario, ideal time.Duration) (trial, error) {
 	in := p.insts[0]
-	vip := in.vip.Addr()
-	lb1, lb2 := lb1Prefix.Addr(), lb2Prefix.Addr()
+	vip := in.vips[0].Addr()
+	lb1, lb2 := nodePrefix(0, 0).Addr(), nodePrefix(1, 0).Addr()
 	ping, err := lab.StartPinger(p.client, vip, 2*time.Millisecond)
 	if err != nil {
 		return trial{}, err
@@ -129,8 +129,8 @@ func (p *pair) trial(ctx context.Context, s scenario, ideal time.Duration) (tria
 		return trial{}, err
 	}
 	var caps [2]*follower // the client's wire, lb2's wire
-	for i, h := range []*lab.Host{p.client, p.lb[1]} {
-		c, err := lab.StartCapture(h)
+	for i, h := range []*lab.Host{p.client, p.hosts[1]} {
+		c, err := startCapture(h, "eth0")
 		if err != nil {
 			return trial{}, err
 		}
@@ -149,14 +149,14 @@ func (p *pair) trial(ctx context.Context, s scenario, ideal time.Duration) (tria
 	t0 := time.Now()
 	switch s {
 	case hostLoss:
-		err = p.lb[0].Unplug()
+		err = p.hosts[0].Unplug()
 	case graceful:
 		p.procs[0].signal(syscall.SIGTERM)
 	}
 	if err != nil {
 		return trial{}, err
 	}
-	garp, err := caps[0].until(ctx, t0, ideal+5*time.Second, isGARP(p.lb[1].MAC, vip))
+	garp, err := caps[0].until(ctx, t0, ideal+5*time.Second, isGARP(p.hosts[1].MAC, vip))
 	if err != nil {
 		return trial{}, fmt.Errorf("%w: no GARP from lb2 within %s of the failure", errNoFailover, ideal+5*time.Second)
 	}
@@ -164,11 +164,11 @@ func (p *pair) trial(ctx context.Context, s scenario, ideal time.Duration) (tria
 	_ = ping.WaitReply(garp.Time, 2*time.Second)
 	stats := ping.Stop()
 	// lb2's own copies of its first advert and GARP, and of the advert it last heard.
-	_, err = caps[1].until(ctx, t0, time.Second, isGARP(p.lb[1].MAC, vip))
+	_, err = caps[1].until(ctx, t0, time.Second, isGARP(p.hosts[1].MAC, vip))
 	if err != nil {
 		return trial{}, fmt.Errorf("lb2's capture: %w", err)
 	}
-	t, err := analyse(s, caps[0].events, caps[1].events, t0, lb1, lb2, p.lb[1].MAC, vip, ideal)
+	t, err := analyse(s, caps[0].events, caps[1].events, t0, lb1, lb2, p.hosts[1].MAC, vip, ideal)
 	t.outage = stats.MaxGap
 	return t, err
 }
@@ -217,10 +217,10 @@ func analyse(s scenario, client, own []lab.Event, t0 time.Time, oldIP, newIP net
 }
 
 // restore brings the pair back to lb1 master, lb2 backup after a trial of s.
-func (p *pair) restore(ctx context.Context, s scenario) error {
+func (p *group) restore(ctx context.Context, s scenario) error {
 	switch s {
 	case hostLoss:
-		if err := p.lb[0].Plug(); err != nil {
+		if err := p.hosts[0].Plug(); err != nil {
 			return err
 		}
 	case graceful:
@@ -233,7 +233,7 @@ func (p *pair) restore(ctx context.Context, s scenario) error {
 		}
 	}
 	interval := p.insts[0].interval
-	if err := p.waitSteady(ctx, 10*interval+10*time.Second); err != nil {
+	if err := p.waitSteady(ctx, 10*interval+10*time.Second, 0); err != nil {
 		return err
 	}
 	// lb2 has heard lb1 for a few adverts: its Master_Down_Timer runs from lb1's latest.
@@ -275,7 +275,7 @@ func last(events []lab.Event, t time.Time, match func(lab.Event) bool) (lab.Even
 // follower keeps everything a capture has recorded and waits for a frame cheaply: it copies
 // only what is new.
 type follower struct {
-	c      *lab.Capture
+	c      *capture
 	events []lab.Event
 }
 
@@ -300,6 +300,31 @@ func (f *follower) until(ctx context.Context, t time.Time, within time.Duration,
 			return lab.Event{}, err
 		}
 		seen = len(f.events)
+		f.events = append(f.events, more...)
+	}
+}
+
+// follow calls each on every frame the capture has recorded, in the order they were read, and
+// then on each new one as it comes, until each returns true; it waits up to within.
+func (f *follower) follow(ctx context.Context, within time.Duration, each func(lab.Event) bool) error {
+	deadline := time.Now().Add(within)
+	for seen := 0; ; {
+		for ; seen < len(f.events); seen++ {
+			if each(f.events[seen]) {
+				return nil
+			}
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("capture: %w after %s", lab.ErrTimeout, within)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		more, err := f.c.Since(len(f.events), min(left, 100*time.Millisecond))
+		if err != nil && !errors.Is(err, lab.ErrTimeout) {
+			return err
+		}
 		f.events = append(f.events, more...)
 	}
 }

@@ -1,27 +1,40 @@
 // Command bench measures vrrpd beside keepalived on a throwaway namespace LAN and prints one
 // table: how close each daemon's failover comes to the RFC's timers, how long a client loses the
-// VIP, and what each costs in CPU and memory at steady state (issue 7).
+// VIP, what each costs in CPU and memory at steady state (issue 7), how each behaves at the
+// protocol's edges and at scale (issue 15), and what routine operations cost a client (issue 16).
 //
 // Run it as root from the repository:
 //
-//	go run ./test/bench                  # everything: about 6 minutes on 2 cores
-//	go run ./test/bench -quick           # 2 trials, 5s cost windows: about 3 minutes
+//	go run ./test/bench                  # everything: about 12 minutes on 2 cores
+//	go run ./test/bench -quick           # 2 trials of each kind, 5s cost windows: about 7 minutes
 //	go run ./test/bench -scenarios failover -intervals 100ms,10ms -trials 10
+//	go run ./test/bench -quick -scenarios three,vips
 //	go run ./test/bench -out bench.md    # also write the table as markdown
 //
 // Each measurement runs on a fresh LAN from test/lab: a switch, lb1 (10.0.4.20, priority 110),
 // lb2 (10.0.4.21, priority 100) and a client (10.0.4.10) that pings the VIP 10.0.4.99 every 2ms
 // and captures its wire with kernel timestamps. keepalived and vrrpd go through the same
-// scenarios, one after the other, never at the same time.
+// scenarios, one after the other, never at the same time. The scenarios (-scenarios):
 //
-//   - Host loss: lb1's switch port goes down. The delay runs from lb1's last advert on the wire
-//     to lb2's first gratuitous ARP; the ideal is lb2's Master_Down_Interval.
-//   - Graceful stop: lb1 gets SIGTERM. The delay runs from its priority-0 advert to lb2's first
-//     gratuitous ARP; the ideal is lb2's Skew_Time.
-//   - Cost: 1 instance at 1s (VRRPv2) and 200 instances at 100ms (VRRPv3) on one interface: CPU
+//   - failover: host loss, lb1's switch port down: the delay runs from lb1's last advert on the
+//     wire to lb2's first gratuitous ARP; the ideal is lb2's Master_Down_Interval. Graceful, lb1
+//     gets SIGTERM: from its priority-0 advert to lb2's first gratuitous ARP; the ideal is lb2's
+//     Skew_Time. At each of -intervals, -trials times.
+//   - cost: 1 instance at 1s (VRRPv2) and 200 instances at 100ms (VRRPv3) on one interface: CPU
 //     seconds per second over a window after settling, and peak RSS (VmHWM) of master and backup,
 //     a keepalived process tree summed; every instance must end in the right state.
-//   - Codec: `go test -bench . -benchmem ./vrrp`, for allocations per operation.
+//   - three: three routers at 100, 90 and 80, at 1s, 100ms and 10ms; lb1 loses its port: how many
+//     routers became master (one, the 90, is clean), and the 90's delay over its ideal.
+//   - vips: one instance with 1000 VIPs at 1s and 100ms; lb1 loses its port: the first and the
+//     last VIP lb2 announces, over the ideal.
+//   - instances: 255 instances on each of 4 LANs (1020) at 1s: time to settle, CPU and RSS.
+//   - reload: the same 1020 instances, SIGHUP to lb1 with one priority changed: the largest
+//     lateness of lb1's adverts, beside steady state (with instances, both use one LAN).
+//   - day2: a pair at 1s: drain, undrain and restart lb1 (vrrpd drain, undrain and SIGUSR2;
+//     keepalived's track_file and a restart): the client's longest silence and lb2's transitions.
+//   - codec: `go test -bench . -benchmem ./vrrp`, for allocations per operation.
+//
+// three, vips and day2 run -edge-trials times per daemon and interval.
 //
 // The harness builds vrrpd itself unless -vrrpd names a binary. It removes its namespaces and
 // stops the daemons it started, by pid, when it ends or is interrupted (a second Ctrl-C kills it
@@ -38,6 +51,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,10 +61,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// allScenarios are the scenarios, in the order "all" runs them.
+var allScenarios = []string{"failover", "cost", "three", "vips", "instances", "reload", "day2", "codec"}
+
 // options are the command line's settings.
 type options struct {
-	scenarios  []string        // failover, cost, codec
+	scenarios  []string        // of allScenarios
 	trials     int             // failover trials per scenario, daemon and interval
+	edgeTrials int             // trials of the three, vips and day2 scenarios, per daemon and interval
 	intervals  []time.Duration // advert intervals for the failover scenarios
 	vrrpd      string          // a vrrpd binary; empty: build one
 	keepalived string          // keepalived's path; empty: look it up; "none": vrrpd only
@@ -98,15 +116,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scenarios := fs.String("scenarios", "all", "what to run: failover, cost, codec, or all (comma-separated)")
+	scenarios := fs.String("scenarios", "all", "what to run: "+strings.Join(allScenarios, ", ")+", or all (comma-separated)")
 	trials := fs.Int("trials", 5, "failover trials per scenario, daemon and interval")
+	edgeTrials := fs.Int("edge-trials", 3, "trials per daemon and interval of the three, vips and day2 scenarios")
 	intervals := fs.String("intervals", "1s,100ms,30ms,10ms", "advert intervals for the failover scenarios; whole seconds run VRRPv2, the rest VRRPv3")
 	vrrpdBin := fs.String("vrrpd", "", "vrrpd binary to measure (default: build ./cmd/vrrpd)")
 	kaBin := fs.String("keepalived", "", `keepalived binary (default: from PATH or /usr/sbin/keepalived; "none": vrrpd only)`)
 	out := fs.String("out", "", "also write the table, with its notes, as markdown to this file")
 	window := fs.Duration("window", 20*time.Second, "cost: the measuring window")
 	settle := fs.Duration("settle", 6*time.Second, "cost: time at steady state before the window (covers the second GARP burst, 5s after becoming master)")
-	quick := fs.Bool("quick", false, "a quick run: 2 trials and a 5s cost window, unless -trials or -window say otherwise")
+	quick := fs.Bool("quick", false, "a quick run: 2 trials of each kind and a 5s cost window, unless -trials, -edge-trials or -window say otherwise")
 	keep := fs.Bool("keep", false, "keep the daemons' configurations and logs, and print where")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./test/bench [flags]   (as root, from the repository)\n\n")
@@ -120,10 +139,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	opt := options{trials: *trials, vrrpd: *vrrpdBin, keepalived: *kaBin, out: *out, window: *window, settle: *settle, keep: *keep}
+	opt := options{trials: *trials, edgeTrials: *edgeTrials, vrrpd: *vrrpdBin, keepalived: *kaBin, out: *out, window: *window, settle: *settle, keep: *keep}
 	if *quick {
 		if !set["trials"] {
 			opt.trials = 2
+		}
+		if !set["edge-trials"] {
+			opt.edgeTrials = 2
 		}
 		if !set["window"] {
 			opt.window = 5 * time.Second
@@ -132,11 +154,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	for s := range strings.SplitSeq(*scenarios, ",") {
 		switch s = strings.TrimSpace(s); s {
 		case "all":
-			opt.scenarios = append(opt.scenarios, "failover", "cost", "codec")
-		case "failover", "cost", "codec":
-			opt.scenarios = append(opt.scenarios, s)
+			opt.scenarios = append(opt.scenarios, allScenarios...)
 		default:
-			return options{}, fmt.Errorf("-scenarios: unknown scenario %q (want failover, cost, codec or all)", s)
+			if !slices.Contains(allScenarios, s) {
+				return options{}, fmt.Errorf("-scenarios: unknown scenario %q (want %s or all)", s, strings.Join(allScenarios, ", "))
+			}
+			opt.scenarios = append(opt.scenarios, s)
 		}
 	}
 	for s := range strings.SplitSeq(*intervals, ",") {
@@ -149,8 +172,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 		opt.intervals = append(opt.intervals, d)
 	}
-	if opt.trials < 1 || opt.window < time.Second || opt.settle < 0 {
-		return options{}, errors.New("-trials must be at least 1 and -window at least 1s")
+	if opt.trials < 1 || opt.edgeTrials < 1 || opt.window < time.Second || opt.settle < 0 {
+		return options{}, errors.New("-trials and -edge-trials must be at least 1, -window at least 1s and -settle not negative")
 	}
 	return opt, nil
 }
@@ -188,11 +211,9 @@ func (b *bench) main(ctx context.Context, stdout io.Writer) int {
 		fmt.Fprintln(b.log, "bench:", err)
 		return 1
 	}
-	res := &results{
-		started: start, trials: b.opt.trials, intervals: b.opt.intervals, window: b.opt.window,
-		machine: machine(), loadStart: loadavg(), keepalived: b.imps[0].name == "keepalived",
-		failover: map[failKey]*failResult{}, cost: map[costKey]*costResult{},
-	}
+	res := newResults()
+	res.started, res.trials, res.edgeTrials, res.intervals, res.window = start, b.opt.trials, b.opt.edgeTrials, b.opt.intervals, b.opt.window
+	res.machine, res.loadStart, res.keepalived = machine(), loadavg(), b.imps[0].name == "keepalived"
 	b.say("machine: %s; load average %s", res.machine, res.loadStart)
 	for _, s := range b.opt.scenarios {
 		if ctx.Err() != nil {
@@ -202,7 +223,18 @@ func (b *bench) main(ctx context.Context, stdout io.Writer) int {
 		case "failover":
 			b.failover(ctx, res)
 		case "cost":
-			b.costs(ctx, res)
+			b.costs(ctx, res, smallCosts())
+		case "three":
+			b.threeRouters(ctx, res)
+		case "vips":
+			b.manyVIPs(ctx, res)
+		case "instances", "reload":
+			// One LAN of 1020 instances serves both, when both are asked for.
+			if !res.scaled {
+				b.scale(ctx, res, slices.Contains(b.opt.scenarios, "instances"), slices.Contains(b.opt.scenarios, "reload"))
+			}
+		case "day2":
+			b.day2(ctx, res)
 		case "codec":
 			res.codec, res.codecErr = b.codec(ctx)
 		}

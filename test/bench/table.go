@@ -5,15 +5,13 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/vrrpd/vrrpd/vrrp"
 )
 
 // results is everything one run measured.
 type results struct {
 	started            time.Time
 	took               time.Duration
-	trials             int
+	trials, edgeTrials int
 	intervals          []time.Duration
 	window             time.Duration
 	machine            string
@@ -22,8 +20,19 @@ type results struct {
 
 	failover map[failKey]*failResult
 	cost     map[costKey]*costResult
+	three    map[threeKey]*threeResult
+	vips     map[vipsKey]*vipsResult
+	scaled   bool                     // the 1020-instance pairs ran (for their cost, reload or both)
+	reload   map[string]*reloadResult // by daemon
+	day2     map[day2Key]*day2Result
 	codec    []codecBench
 	codecErr error
+}
+
+// newResults returns empty results.
+func newResults() *results {
+	return &results{failover: map[failKey]*failResult{}, cost: map[costKey]*costResult{}, three: map[threeKey]*threeResult{},
+		vips: map[vipsKey]*vipsResult{}, reload: map[string]*reloadResult{}, day2: map[day2Key]*day2Result{}}
 }
 
 // ratioTarget is one of issue 7's failover targets: vrrpd's delay/ideal at most limit, where
@@ -44,8 +53,40 @@ func ratioTargets() map[failKey]ratioTarget {
 	}
 }
 
-// cpuShare is issue 7's CPU target: vrrpd at most this share of keepalived's, in the same run.
-const cpuShare = 0.8
+// cpuShare is the CPU target: vrrpd at most this share of keepalived's, in the same run; issue
+// 7's for 200 instances, issue 15's for 1020.
+func cpuShare(instances int) float64 {
+	switch instances {
+	case 200:
+		return 0.8
+	case 1020:
+		return 0.5
+	}
+	return 0
+}
+
+// The other targets of issues 15 and 16.
+const (
+	reloadLateness = time.Millisecond       // the loop never misses an advert deadline by more
+	day2Silence    = 100 * time.Millisecond // the client's longest silence in a drain, undrain or SIGUSR2
+)
+
+// lastVIPLimit is issue 15's bound on the last of 1000 VIPs announced ÷ ideal, at interval d.
+func lastVIPLimit(d time.Duration) float64 {
+	if d >= time.Second {
+		return 1.01
+	}
+	return 1.02
+}
+
+// cleanTarget is issue 15's share of clean three-router takeovers at interval d: all of them,
+// and two in three at 10ms.
+func cleanTarget(d time.Duration) (num, den int) {
+	if d <= 10*time.Millisecond {
+		return 2, 3
+	}
+	return 1, 1
+}
 
 // row is one line of the table.
 type row struct{ measure, ka, ours, target, met string }
@@ -102,18 +143,27 @@ func (r *results) rows() []row {
 				ka: outageCell(ka), ours: outageCell(ours), target: "—", met: "—"})
 		}
 	}
-	for _, cc := range costCases() {
+	rows = append(rows, r.threeRows()...)
+	rows = append(rows, r.vipsRows()...)
+	for _, cc := range append(smallCosts(), scaleCost()) {
 		ka, ours := r.cost[costKey{"keepalived", cc.instances}], r.cost[costKey{"vrrpd", cc.instances}]
 		if ours == nil {
 			continue
 		}
-		what := fmt.Sprintf("%d instance%s at %s (VRRPv%d)", cc.instances, plural(cc.instances), cc.interval, cc.version)
+		what := cc.String()
+		if cc.lans > 1 {
+			what += fmt.Sprintf(" on %d LANs", cc.lans)
+			for i, role := range []string{"master", "backup"} {
+				rows = append(rows, row{measure: "time to settle, " + what + ", " + role,
+					ka: settleCell(ka, i), ours: settleCell(ours, i), target: "—", met: "—"})
+			}
+		}
 		for i, role := range []string{"master", "backup"} {
 			rw := row{measure: "CPU s/s, " + what + ", " + role, ka: cpuCell(ka, i), ours: cpuCell(ours, i), target: "—", met: "—"}
-			if cc.instances == 200 {
-				rw.target = fmt.Sprintf("≤ %.1f× keepalived's", cpuShare)
+			if share := cpuShare(cc.instances); share > 0 {
+				rw.target = fmt.Sprintf("≤ %.1f× keepalived's", share)
 				if ok(ka) && ok(ours) {
-					limit := cpuShare * ka.cpu[i]
+					limit := share * ka.cpu[i]
 					rw.target += fmt.Sprintf(" = %.4f", limit)
 					rw.met = yesNo(ours.cpu[i] <= limit)
 				}
@@ -133,6 +183,8 @@ func (r *results) rows() []row {
 		}
 		rows = append(rows, rw)
 	}
+	rows = append(rows, r.reloadRows()...)
+	rows = append(rows, r.day2Rows()...)
 	if r.codecErr != nil {
 		rows = append(rows, row{measure: "codec benchmarks (go test -bench . -benchmem ./vrrp)", ka: "—", ours: "error: " + oneLine(r.codecErr), target: "0 allocs/op", met: "—"})
 	}
@@ -147,33 +199,34 @@ func (r *results) rows() []row {
 // notes are the table's footnotes.
 func (r *results) notes() []string {
 	var n []string
-	n = append(n, fmt.Sprintf("Failover delay: on the client's eth0, by kernel receive timestamps (SO_TIMESTAMPNS): host loss "+
-		"(lb1's switch port set down) from lb1's last advert to lb2's first gratuitous ARP; graceful (SIGTERM to lb1) from lb1's "+
-		"priority-0 advert to lb2's first gratuitous ARP. Each cell: median (worst) of %d trials. `met?` judges the median; "+
-		"\"worst misses\" says the worst trial did not meet it.", r.trials))
-	var ideals []string
-	for _, d := range r.intervals {
-		v := versionFor(d)
-		ka := keepalivedImpl("")
-		ideals = append(ideals, fmt.Sprintf("%s: vrrpd %s / %s, keepalived %s / %s", d,
-			vrrp.MasterDownInterval(v, prioBackup, d), vrrp.SkewTime(v, prioBackup, d),
-			ka.masterDown(v, prioBackup, d), ka.skew(v, prioBackup, d)))
+	if len(r.failover) > 0 {
+		n = append(n, fmt.Sprintf("Failover delay: on the client's eth0, by kernel receive timestamps (SO_TIMESTAMPNS): host loss "+
+			"(lb1's switch port set down) from lb1's last advert to lb2's first gratuitous ARP; graceful (SIGTERM to lb1) from lb1's "+
+			"priority-0 advert to lb2's first gratuitous ARP. Each cell: median (worst) of %d trials. `met?` judges the median; "+
+			"\"worst misses\" says the worst trial did not meet it.", r.trials))
+		var ideals []string
+		for _, d := range r.intervals {
+			ideals = append(ideals, idealsText(d, prioBackup))
+		}
+		n = append(n, "The ideal is each daemon's own Master_Down_Interval (host loss) or Skew_Time (graceful) for lb2 at priority 100. "+
+			"Neither rounds Skew_Time to centiseconds: vrrpd computes it exactly, in nanoseconds, as RFC 5798 §6.1 and RFC 3768 §6.1 "+
+			"write it, (256 − p)/256 s for v2 and (256 − p) × interval/256 for v3; keepalived 2.2.7 the same in whole microseconds "+
+			"((256 − p) × interval in centiseconds × 625/16 µs for v3), so the two ideals differ by less than 1µs. "+
+			"Master_Down_Interval / Skew_Time: "+strings.Join(ideals, "; ")+".")
 	}
-	n = append(n, "The ideal is each daemon's own Master_Down_Interval (host loss) or Skew_Time (graceful) for lb2 at priority 100: "+
-		"vrrpd computes Skew_Time in integer centiseconds for both versions (RFC 5798 §6.1, RFC 3768 §6.1); keepalived 2.2.7 in "+
-		"microseconds, (256 − p)/256 s for v2 and (256 − p) × interval in centiseconds × 625/16 µs for v3 (not rounded to "+
-		"centiseconds). Master_Down_Interval / Skew_Time: "+strings.Join(ideals, "; ")+
-		". The graceful rows confirm keepalived's v3 unit: at 10ms it waits about 6.1ms, where centiseconds would give 0. "+
-		"Where the ideal is 0 (vrrpd's Skew_Time at 10ms), the cell gives the delay itself.")
-	n = append(n, fmt.Sprintf("Both daemons alike: lb1 priority %d, lb2 priority %d, both start as backup and preempt; VRRPv2 for "+
-		"whole-second intervals, VRRPv3 otherwise; multicast; one VIP. In the failover runs the second GARP burst is off "+
-		"(garp_delay = \"0s\", garp_master_delay 0), so a late burst cannot pass for the next trial's; the first burst is "+
-		"what is measured. Client outage: the longest gap between replies to a 2ms ping of the VIP.", prioMaster, prioBackup))
-	n = append(n, fmt.Sprintf("Cost: CPU seconds per second over a %s window after the pair was steady and settled (the "+
-		"daemons' default second GARP burst included in the settling), user + system, from each thread's "+
-		"/proc/PID/task/TID/schedstat; peak RSS is VmHWM. keepalived counts its process tree (parent + VRRP child): "+
-		"pages they share count twice, as the issue's 13 MiB does. The wrong-state check: lb1 must hold every VIP and "+
-		"lb2 none, and `vrrpd status --json` must say MASTER on lb1 and BACKUP on lb2.", r.window))
+	n = append(n, fmt.Sprintf("Both daemons alike: lb1 priority %d, lb2 priority %d (unless a scenario says otherwise), all start as "+
+		"backup and preempt; VRRPv2 for whole-second intervals, VRRPv3 otherwise; multicast. The failover runs have one VIP, and "+
+		"the second GARP burst is off (garp_delay = \"0s\", garp_master_delay 0), so a late burst cannot pass for the next trial's; the first "+
+		"burst is what is measured. Client outage: the longest gap between replies to a 2ms ping of the VIP.", prioMaster, prioBackup))
+	if len(r.cost) > 0 {
+		n = append(n, fmt.Sprintf("Cost: CPU seconds per second over a %s window after the pair was steady and settled (the "+
+			"daemons' default second GARP burst included in the settling), user + system, from each thread's "+
+			"/proc/PID/task/TID/schedstat; peak RSS is VmHWM. keepalived counts its process tree (parent + VRRP child): "+
+			"pages they share count twice, as the issue's 13 MiB does. The wrong-state check: lb1 must hold every VIP and "+
+			"lb2 none, and each must say MASTER and BACKUP: vrrpd in `vrrpd status --json`, keepalived in its log's last "+
+			"line for the instance such as \"(VI_1) Entering MASTER STATE\".", r.window))
+	}
+	n = append(n, r.scenarioNotes()...)
 	took := "-"
 	if r.took > 0 {
 		took = r.took.Round(time.Second).String()
@@ -184,6 +237,18 @@ func (r *results) notes() []string {
 		n = append(n, "keepalived was not measured: it is not installed (or -keepalived none).")
 	}
 	return n
+}
+
+// idealsText is Master_Down_Interval / Skew_Time at interval d for a backup of priority prio,
+// vrrpd's, and keepalived's where it differs (by its dropped fraction of a microsecond).
+func idealsText(d time.Duration, prio uint8) string {
+	v := versionFor(d)
+	ours, ka := vrrpdImpl(""), keepalivedImpl("")
+	s := fmt.Sprintf("%s: %s / %s", d, ours.masterDown(v, prio, d), ours.skew(v, prio, d))
+	if kd, ks := ka.masterDown(v, prio, d), ka.skew(v, prio, d); kd != ours.masterDown(v, prio, d) || ks != ours.skew(v, prio, d) {
+		s += fmt.Sprintf(" (keepalived %s / %s)", kd, ks)
+	}
+	return s
 }
 
 // details has one line per daemon, scenario and interval, with absolute times.
@@ -233,22 +298,16 @@ func (f *failResult) detail() []string {
 	}
 }
 
-// ratioCell is "median (worst)" of delay/ideal, or of the delay where the ideal is 0.
+// ratioCell is "median (worst)" of delay/ideal.
 func ratioCell(f *failResult) string {
 	if f == nil {
 		return "—"
 	}
 	if len(f.trials) == 0 {
-		return "failed: " + oneLine(errOr(f.errs))
+		return "failed: " + oneLine(errOr(f.errs, nil))
 	}
-	delays := f.delays()
-	var cell string
-	if f.ideal <= 0 {
-		cell = fmt.Sprintf("ideal 0: %s (%s)", fmtDur(median(delays)), fmtDur(slices.Max(delays)))
-	} else {
-		med, worst := f.ratios()
-		cell = fmt.Sprintf("%.4f (%.4f)", med, worst)
-	}
+	med, worst := f.ratios()
+	cell := fmt.Sprintf("%.4f (%.4f)", med, worst)
 	if len(f.errs) > 0 {
 		cell += fmt.Sprintf("; %d of %d failed", len(f.errs), len(f.errs)+len(f.trials))
 	}
@@ -372,11 +431,15 @@ func plural(n int) string {
 	return "s"
 }
 
-func errOr(errs []error) error {
-	if len(errs) == 0 {
-		return fmt.Errorf("no trials")
+// errOr is the first of errs, else other, else an error saying there were no trials.
+func errOr(errs []error, other error) error {
+	switch {
+	case len(errs) > 0:
+		return errs[0]
+	case other != nil:
+		return other
 	}
-	return errs[0]
+	return fmt.Errorf("no trials")
 }
 
 // oneLine is the first line of err's text, short enough for a cell.
