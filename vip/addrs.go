@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -228,6 +229,7 @@ func watchAddrs(ctx context.Context, ns netns.NsHandle, sub *subscription, ev Ad
 	if sub.again && ev.Lost != nil {
 		ev.Lost()
 	}
+	names := linkNames{h: h}
 	return each(ctx, sub, updates, func(u netlink.AddrUpdate) {
 		report := ev.Removed
 		if u.NewAddr {
@@ -237,10 +239,37 @@ func watchAddrs(ctx context.Context, ns netns.NsHandle, sub *subscription, ev Ad
 		if report == nil || !p.IsValid() {
 			return
 		}
-		l, err := h.LinkByIndex(u.LinkIndex)
-		if err != nil {
-			return // the interface went with it: link tracking handles that
+		if name, ok := names.of(u.LinkIndex); ok {
+			report(name, p)
 		}
-		report(l.Attrs().Name, p)
 	})
+}
+
+// linkNamesFor is how long linkNames trusts a name it looked up: a new master's thousand VIPs
+// arrive as a thousand messages within milliseconds, which must not cost a thousand link
+// lookups (each a netlink round trip, and garbage), while a renamed interface is seen soon.
+const linkNamesFor = time.Second
+
+// linkNames names interfaces by index for the address watch.
+type linkNames struct {
+	h       *netlink.Handle
+	since   time.Time
+	byIndex map[int]string
+}
+
+// of returns the name of the interface with index i, or false if there is none (it went with
+// its addresses: link tracking handles that).
+func (n *linkNames) of(i int) (string, bool) {
+	if now := time.Now(); now.Sub(n.since) > linkNamesFor {
+		n.since, n.byIndex = now, map[int]string{}
+	}
+	if name, ok := n.byIndex[i]; ok {
+		return name, true
+	}
+	l, err := n.h.LinkByIndex(i)
+	if err != nil {
+		return "", false
+	}
+	n.byIndex[i] = l.Attrs().Name
+	return l.Attrs().Name, true
 }

@@ -3,8 +3,10 @@ package vip
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -386,4 +388,49 @@ func watchOn(t *testing.T, h *lab.Host, watch func(ctx context.Context, ns netns
 		watch(ctx, ns)
 	}()
 	t.Cleanup(func() { cancel(); <-done; ns.Close() })
+}
+
+// BenchmarkTakeOverThousand adds a thousand IPv4 VIPs and announces each once, as a new master
+// does: all at once, or 64 at a time, each chunk announced as soon as it is on.
+func BenchmarkTakeOverThousand(b *testing.B) {
+	h := labtest.MustHost(b, labtest.ForTest(b), "a", "10.0.4.20/24")
+	m := manager(b, h)
+	addrs := thousand(1000)
+	v4 := netip.MustParseAddr("10.2.0.0")
+	for i := range addrs {
+		v4 = v4.Next()
+		addrs[i].Prefix = netip.PrefixFrom(v4, 32)
+	}
+	for _, chunk := range []int{1000, 64} {
+		b.Run(fmt.Sprint(chunk), func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				if err := m.Remove(addrs); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				err := h.Do(func() error {
+					for c := range slices.Chunk(addrs, chunk) {
+						if err := m.Add(c); err != nil {
+							return err
+						}
+						if err := m.Announce(c, 1, 0); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	b.Run("announce", func(b *testing.B) {
+		for b.Loop() {
+			if err := h.Do(func() error { return m.Announce(addrs, 1, 0) }); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

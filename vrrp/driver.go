@@ -97,6 +97,7 @@ type Driver struct {
 	probes probes         // duplicate-VIP probes to run
 	epoch  time.Time      // the adverts' grid (Config.Epoch)
 	byNm   map[string]*instance
+	vips   map[netip.Addr]bool // every address an instance holds as master (isVIP)
 	socks  map[sockKey]*sock
 
 	frozen  bool                         // Freeze: Run returns without shutting the instances down

@@ -17,7 +17,7 @@ const takeChunk = 64
 // address at a time. Paced bursts (GARPInterval) are slow anyway: all is added first.
 func (d *Driver) takeOver(in *instance) {
 	c := &in.cfg
-	addrs := c.addrs(in.held)
+	addrs := in.addrs
 	if c.GARPInterval > 0 || c.GARPRepeat < 1 {
 		d.take(c.Name, addrs, c.Routes, c.Rules)
 		d.announce(in, addrs)

@@ -123,6 +123,7 @@ func cloneConfigs(cfgs []InstanceConfig) []InstanceConfig {
 type instance struct {
 	cfg    InstanceConfig
 	held   []netip.Prefix // cfg.held()
+	addrs  []vip.Addr     // cfg.addrs(held): where each goes; replaced, never changed, so probes may keep it
 	src    netip.Addr     // the advert source: cfg.Src, or the interface's address once known
 	m      *Machine
 	s      *sock
@@ -147,6 +148,12 @@ type Plan struct {
 
 func (d *Driver) apply(cfgs []InstanceConfig) (Plan, error) {
 	plan := Plan{Changes: map[string][]string{}}
+	d.vips = map[netip.Addr]bool{}
+	for i := range cfgs {
+		for _, p := range cfgs[i].held() {
+			d.vips[p.Addr()] = true
+		}
+	}
 	next := map[string]*InstanceConfig{}
 	for i := range cfgs {
 		next[cfgs[i].Name] = &cfgs[i]
@@ -207,9 +214,11 @@ func (d *Driver) apply(cfgs []InstanceConfig) (Plan, error) {
 // announces the new addresses.
 func (d *Driver) reconfigure(in *instance, c *InstanceConfig) {
 	old := in.cfg
+	oldAddrs := in.addrs
 	in.cfg, in.held = *c, c.held()
+	in.addrs = c.addrs(in.held)
 	if in.m.State() == Master {
-		oldAddrs, newAddrs := old.addrs(old.held()), c.addrs(in.held)
+		newAddrs := in.addrs
 		d.release(c.Name, diff(oldAddrs, newAddrs), diff(old.Routes, c.Routes), diff(old.Rules, c.Rules))
 		added := diff(newAddrs, oldAddrs)
 		d.take(c.Name, added, diff(c.Routes, old.Routes), diff(c.Rules, old.Rules))
@@ -254,6 +263,7 @@ func (d *Driver) start(cfg *InstanceConfig) (*instance, error) {
 		return nil, fmt.Errorf("vrid %d on %s is already used by instance %q", cfg.VRID, cfg.Interface, other.cfg.Name)
 	}
 	in := &instance{cfg: *cfg, held: cfg.held(), src: cfg.Src}
+	in.addrs = cfg.addrs(in.held)
 	m, err := NewMachine(d.machineConfig(in))
 	if err != nil {
 		return nil, err
@@ -428,15 +438,9 @@ func (d *Driver) srcInterface(in *instance) string {
 	return in.cfg.Interface
 }
 
-// isVIP reports whether a is a VIP of any instance.
-func (d *Driver) isVIP(a netip.Addr) bool {
-	for _, in := range d.byNm {
-		if in.cfg.hasVIP(a) {
-			return true
-		}
-	}
-	return false
-}
+// isVIP reports whether a is a VIP of any instance: held by any configured instance, VIP or
+// excluded.
+func (d *Driver) isVIP(a netip.Addr) bool { return d.vips[a] }
 
 // forget removes a stopped instance and closes its socket if nobody else uses it.
 func (d *Driver) forget(in *instance) {
@@ -556,12 +560,12 @@ func (d *Driver) act(in *instance, actions []Action) {
 				d.takeOver(in)
 				i++
 			} else {
-				d.take(c.Name, c.addrs(in.held), c.Routes, c.Rules)
+				d.take(c.Name, in.addrs, c.Routes, c.Rules)
 			}
 		case RemoveVIPs:
-			d.release(c.Name, c.addrs(in.held), c.Routes, c.Rules)
+			d.release(c.Name, in.addrs, c.Routes, c.Rules)
 		case Announce:
-			d.announce(in, c.addrs(in.held))
+			d.announce(in, in.addrs)
 		case Transition:
 			in.cnt.Transitions[a.To]++
 			if a.To != Master {

@@ -60,7 +60,7 @@ func (d *Driver) startProbes(now time.Time) {
 		case !at.After(now):
 			delete(d.probes.due, in)
 			masters = append(masters, in)
-			addrs = append(addrs, in.cfg.addrs(in.held)...)
+			addrs = append(addrs, in.addrs...)
 		}
 	}
 	if len(masters) == 0 {
