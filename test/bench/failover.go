@@ -275,7 +275,7 @@ func last(events []lab.Event, t time.Time, match func(lab.Event) bool) (lab.Even
 // follower keeps everything a capture has recorded and waits for a frame cheaply: it copies
 // only what is new.
 type follower struct {
-	c      *capture
+	c      *lab.Capture
 	events []lab.Event
 }
 

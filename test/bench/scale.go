@@ -70,7 +70,7 @@ func (b *bench) scale(ctx context.Context, res *results, cost, reload bool) {
 // after that change is on the wire.
 func (g *group) reload(ctx context.Context) *reloadResult {
 	r := &reloadResult{}
-	var caps []*capture
+	var caps []*lab.Capture
 	defer func() {
 		for _, c := range caps {
 			c.Close()

@@ -158,7 +158,7 @@ func analyseThree(events []lab.Event, t0 time.Time, macs []net.HardwareAddr, vip
 }
 
 // dropped is an error if the capture's kernel buffer overflowed: its frames are not the wire's.
-func dropped(c *capture, whose string) error {
+func dropped(c *lab.Capture, whose string) error {
 	n, err := c.Drops()
 	if err != nil {
 		return err

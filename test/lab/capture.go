@@ -61,7 +61,7 @@ type Event struct {
 	KernelTime bool
 }
 
-// Capture records every frame seen on a host's eth0, in both directions.
+// Capture records every frame seen on one of a host's interfaces, in both directions.
 type Capture struct {
 	conn   *packet.Conn
 	raw    syscall.RawConn
@@ -71,14 +71,20 @@ type Capture struct {
 	mu     sync.Mutex
 	events []Event
 	wake   chan struct{} // closed and replaced on every frame, to wake Wait
+	drops  uint64        // frames the kernel dropped, as of the last Drops
 }
 
 // StartCapture opens an AF_PACKET socket for all protocols on h's eth0. Every frame
 // that passes eth0 after it returns is recorded, stamped with the kernel's receive time.
-func StartCapture(h *Host) (*Capture, error) {
+func StartCapture(h *Host) (*Capture, error) { return StartCaptureOn(h, "eth0", 0) }
+
+// StartCaptureOn captures on h's interface ifname, with a receive buffer of buffer bytes (0: the
+// socket's default, a few hundred frames): a burst larger than the buffer loses frames, which
+// Drops counts.
+func StartCaptureOn(h *Host, ifname string, buffer int) (*Capture, error) {
 	c := &Capture{wake: make(chan struct{})}
 	err := h.Do(func() error {
-		ifi, err := net.InterfaceByName("eth0")
+		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
 		}
@@ -97,13 +103,17 @@ func StartCapture(h *Host) (*Capture, error) {
 		var serr error
 		err = c.raw.Control(func(fd uintptr) {
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+			if serr == nil && buffer > 0 {
+				// FORCE: past net.core.rmem_max, as root may.
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, buffer)
+			}
 		})
 		if err = errors.Join(err, serr); err != nil {
 			c.conn.Close()
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: capture: %w", h.Name, err)
+		return nil, fmt.Errorf("%s: capture on %s: %w", h.Name, ifname, err)
 	}
 	c.wg.Add(1)
 	go c.read()
@@ -190,6 +200,18 @@ func (c *Capture) Wait(timeout time.Duration, done func([]Event) bool) ([]Event,
 			return events, fmt.Errorf("capture: %w after %s", ErrTimeout, timeout)
 		}
 	}
+}
+
+// Drops is how many frames the kernel has dropped for want of buffer since the capture began.
+func (c *Capture) Drops() (uint64, error) {
+	st, err := c.conn.Stats() // which resets the kernel's counters
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.drops += uint64(st.Drops)
+	return c.drops, nil
 }
 
 // Close stops capturing; it can be called again. Events still works afterwards.
