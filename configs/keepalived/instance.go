@@ -234,26 +234,34 @@ func (c *kaConverter) addresses(in *kaInstance, key string, lines []*kaStmt) (ip
 	tables := false
 	for _, s := range lines {
 		addr := s.kw()
-		var fields []string // of a table
+		// dev, label and scope, in the table's order; a repeated option counts once, the last,
+		// as ip address add takes it.
+		var opts [3]string
 		ip, _, _ := strings.Cut(addr, "/")
 		v6 := strings.Contains(ip, ":")
 		for i := 1; i < len(s.words); i++ {
 			opt, arg := s.words[i], ""
-			if slices.Contains([]string{"dev", "brd", "broadcast", "scope", "label", "peer", "preferred_lft", "track_group"}, opt) && i+1 < len(s.words) {
+			if slices.Contains([]string{"dev", "brd", "broadcast", "scope", "label", "peer", "preferred_lft", "track_group"}, opt) {
+				if i+1 == len(s.words) {
+					c.note(s.pos, "not carried over: %s of %s: it has no value", kaEcho(opt), kaEcho(addr))
+					continue
+				}
 				i++
 				arg = s.words[i]
 			}
 			switch {
 			case opt == "dev" && arg != in.iface:
-				fields = append(fields, "dev = "+tomlString(arg))
+				opts[0] = "dev = " + tomlString(arg)
 			case opt == "dev":
+				opts[0] = ""
 			case opt == "label" && v6:
 				c.note(s.pos, "not carried over: label %s of %s: IPv6 addresses have no labels", kaEcho(arg), kaEcho(addr))
 			case opt == "label":
-				fields = append(fields, "label = "+tomlString(arg))
+				opts[1] = "label = " + tomlString(arg)
 			case opt == "scope" && (arg == "global" || arg == "universe"): // vrrpd's default
+				opts[2] = ""
 			case opt == "scope" && slices.Contains([]string{"site", "link", "host"}, arg):
-				fields = append(fields, "scope = "+tomlString(arg))
+				opts[2] = "scope = " + tomlString(arg)
 			case opt == "scope":
 				c.note(s.pos, "not carried over: scope %s of %s: vrrpd's scopes are global, site, link and host", kaEcho(arg), kaEcho(addr))
 			case kaIsAddress(opt):
@@ -263,6 +271,7 @@ func (c *kaConverter) addresses(in *kaInstance, key string, lines []*kaStmt) (ip
 					kaEcho(strings.TrimSpace(opt+" "+arg)), kaEcho(addr))
 			}
 		}
+		fields := slices.DeleteFunc(opts[:], func(f string) bool { return f == "" })
 		if len(fields) == 0 {
 			entries = append(entries, tomlString(addr))
 		} else {
