@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,18 +17,11 @@ import (
 // until the test ends. It returns the socket's path.
 func fakeDaemon(t *testing.T, names ...string) string {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "vrrpd.sock")
-	ln, err := listenControl(sock, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	doc := &statusDoc{RouterID: "lb1", Version: "v1", PID: 42}
 	for i, n := range names {
 		doc.Instances = append(doc.Instances, instanceDoc{Name: n, Interface: "eth0", VRID: 51 + i, State: "BACKUP", Priority: 100, EffectivePriority: 100})
 	}
-	go serveControl(ctx, ln, newRefusals(slog.New(slog.DiscardHandler), "control"), func(req request) response { return response{Status: doc} })
+	sock, _ := serveTestControl(t, nil, func(req request) response { return response{Status: doc} })
 	return sock
 }
 

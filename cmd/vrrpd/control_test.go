@@ -103,16 +103,8 @@ func TestListenControlRefuses(t *testing.T) {
 // serveControl refuses a request that is too large, a malformed one, one that never comes, and
 // connections beyond its limit; each refusal is counted, and it still answers afterwards.
 func TestServeControlBounds(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "vrrpd.sock")
-	ln, err := listenControl(sock, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	refused := newRefusals(slog.New(slog.DiscardHandler), "control")
 	release := make(chan struct{})
-	go serveControl(ctx, ln, refused, func(req request) response {
+	sock, refused := serveTestControl(t, nil, func(req request) response {
 		if req.Command == "hold" {
 			<-release
 		}
@@ -187,16 +179,8 @@ func rawAsk(t *testing.T, sock, text string) string {
 
 // Accept errors, as EMFILE gives, do not end the control server: it waits and accepts again.
 func TestServeControlAcceptErrors(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "vrrpd.sock")
-	ln, err := listenControl(sock, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	refused := newRefusals(slog.New(slog.DiscardHandler), "control")
-	flaky := &flakyListener{Listener: ln, fail: 5}
-	go serveControl(ctx, flaky, refused, func(req request) response {
+	flaky := func(ln net.Listener) net.Listener { return &flakyListener{Listener: ln, fail: 5} }
+	sock, refused := serveTestControl(t, flaky, func(req request) response {
 		return response{Status: &statusDoc{RouterID: "lb1"}}
 	})
 	if resp, err := askDaemon(sock, request{Command: "status"}); err != nil || resp.Status.RouterID != "lb1" {
@@ -205,6 +189,26 @@ func TestServeControlAcceptErrors(t *testing.T) {
 	if got := refused.counted()["accept"]; got != 5 {
 		t.Errorf("%d accept errors counted, want 5", got)
 	}
+}
+
+// serveTestControl serves handle on a control socket in a temporary directory until the test
+// ends, through wrap's listener unless wrap is nil, and returns the socket's path and what it
+// refused.
+func serveTestControl(t *testing.T, wrap func(net.Listener) net.Listener, handle func(request) response) (string, *refusals) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "vrrpd.sock")
+	ln, err := listenControl(sock, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wrap != nil {
+		ln = wrap(ln)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	refused := newRefusals(slog.New(slog.DiscardHandler), "control")
+	go serveControl(ctx, ln, refused, handle)
+	return sock, refused
 }
 
 type flakyListener struct {
