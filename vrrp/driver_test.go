@@ -389,12 +389,18 @@ func (f *fakeVIPs) holds() bool {
 }
 
 // ops returns what was done since the last call.
-func (f *fakeVIPs) ops() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ops := f.log
-	f.log = nil
-	return ops
+func (f *fakeVIPs) ops() []string { return takeAll(&f.mu, &f.log) }
+
+// takeCalls returns the calls since the last, with their details.
+func (f *fakeVIPs) takeCalls() []string { return takeAll(&f.mu, &f.calls) }
+
+// takeAll returns what *list holds and empties it, under mu.
+func takeAll[T any](mu *sync.Mutex, list *[]T) []T {
+	mu.Lock()
+	defer mu.Unlock()
+	l := *list
+	*list = nil
+	return l
 }
 
 type eventLog struct {
@@ -1143,13 +1149,7 @@ func (tl *timeline) vips(name string) *recordingVIPs {
 }
 
 // take returns the events since the last take.
-func (tl *timeline) take() []string {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	e := tl.events
-	tl.events = nil
-	return e
-}
+func (tl *timeline) take() []string { return takeAll(&tl.mu, &tl.events) }
 
 type recordingVIPs struct {
 	*fakeVIPs

@@ -11,15 +11,6 @@ import (
 	"github.com/vrrpd/vrrpd/vip"
 )
 
-// calls returns the VIPs' calls since the last, and forgets them.
-func (f *fakeVIPs) takeCalls() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := f.calls
-	f.calls = nil
-	return c
-}
-
 // A new master with many VIPs adds them a chunk at a time and announces each chunk once as soon
 // as it is on; the rest of the burst follows for all of them. Its first announcement does not
 // wait for the last address.
