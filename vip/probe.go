@@ -38,8 +38,14 @@ func (d Duplicate) AnsweredBy() string {
 	for i, m := range d.MACs {
 		macs[i] = m.String()
 	}
+	return AnsweredBy(macs, d.Seen)
+}
+
+// AnsweredBy says who answered for a VIP: the MACs listed, and how many more of the seen there
+// were.
+func AnsweredBy(macs []string, seen int) string {
 	s := strings.Join(macs, ", ")
-	if more := d.Seen - len(d.MACs); more > 0 {
+	if more := seen - len(macs); more > 0 {
 		s += fmt.Sprintf(" and %d more", more)
 	}
 	return s

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vrrpd/vrrpd/notify/child"
+	"github.com/vrrpd/vrrpd/vip"
 	"github.com/vrrpd/vrrpd/vrrp"
 )
 
@@ -80,15 +81,6 @@ type duplicateDoc struct {
 	MAC      string   `json:"mac"`
 	MACs     []string `json:"macs"`
 	Answered int      `json:"answered"`
-}
-
-// dupAnsweredBy says who answered, as vip.Duplicate.AnsweredBy does.
-func dupAnsweredBy(d duplicateDoc) string {
-	s := strings.Join(d.MACs, ", ")
-	if more := d.Answered - len(d.MACs); more > 0 {
-		s += fmt.Sprintf(" and %d more", more)
-	}
-	return s
 }
 
 type trackerDoc struct {
@@ -260,7 +252,7 @@ func writeTable(w io.Writer, doc *statusDoc, now time.Time) {
 			reason += " (" + in.PriorityReason + ")"
 		}
 		for _, dup := range in.Duplicates {
-			reason += fmt.Sprintf("; duplicate VIP %s answered by %s", dup.VIP, dupAnsweredBy(dup))
+			reason += fmt.Sprintf("; duplicate VIP %s answered by %s", dup.VIP, vip.AnsweredBy(dup.MACs, dup.Answered))
 		}
 		state := in.State
 		if in.Drained {
